@@ -1,0 +1,49 @@
+// Command ferretdb runs FerretDB 1.24.2 (MongoDB wire protocol over SQLite) for local
+// development and tests. It embeds FerretDB's library instead of building its command:
+// `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` compiles, but the binary
+// panics at start because the module proxy's copy lacks build/version/version.txt, which
+// FerretDB only demands when it is the main module.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite directory URI, ending with /")
+	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
+	flag.Parse()
+
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		log.Fatalf("bad -log-level: %s", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: *sqliteURL,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	logger.Info("listening", "addr", *listenAddr)
+	if err := f.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,128 @@
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { Scalar } from '@scalar/hono-api-reference';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import type { Env } from './env.js';
+import { requireAuth } from './lib/auth.js';
+import type { Logger } from './lib/logger.js';
+import { ApiError, fieldErrors, sendProblem, type FieldError } from './lib/problem.js';
+import type { AppEnv } from './routes/app-env.js';
+import { registerCronRoutes } from './routes/cron/cron.index.js';
+import { registerHealthRoutes } from './routes/health.routes.js';
+import type { CronJobService } from './scheduler/service.js';
+
+export interface AppDeps {
+  config: Pick<Env, 'JWT_SECRET'>;
+  logger: Logger;
+  service: CronJobService;
+  /** Whether the database answers, for /readyz. */
+  ready: () => Promise<boolean>;
+}
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export const openApiInfo = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Cron Jobs API',
+    version: '1.0.0',
+    description:
+      'Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job\'s IANA time zone. Errors are RFC 9457 `application/problem+json`.',
+  },
+  servers: [{ url: 'http://localhost:3000', description: 'Local development' }],
+  tags: [
+    { name: 'Cron jobs', description: 'Your scheduled jobs and their runs.' },
+    { name: 'Health', description: 'Liveness and readiness probes.' },
+  ],
+};
+
+const targetToPart: Record<string, FieldError['in']> = { json: 'body', query: 'query', param: 'path', header: 'header' };
+
+// Mongo driver errors that mean "database unreachable" rather than a bug: answered with 503.
+const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NotConnected|Topology|PoolCleared)/;
+
+/** Served so the reference page works offline: no script is fetched from a CDN. */
+const scalarBundle = (() => {
+  let bundle: string | undefined;
+  return () => (bundle ??= readFileSync(createRequire(import.meta.url).resolve('@scalar/api-reference/browser/standalone.js'), 'utf8'));
+})();
+
+/** Builds the HTTP app. Opens no socket and starts no timer: tests and the spec generator import it freely. */
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const part = targetToPart[result.target] ?? 'body';
+        const errors = fieldErrors(part, result.error);
+        return sendProblem(c, 'invalid-request', `The request ${part} is invalid: ${errors.map((e) => `${e.path || part}: ${e.message}`).join('; ')}.`, errors);
+      }
+    },
+  });
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const logger = deps.logger.child({ requestId: c.var.requestId });
+    c.set('logger', logger);
+    c.set('service', deps.service);
+    const started = performance.now();
+    await next();
+    logger.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return sendProblem(c, error.code, error.message, error.errors);
+    if (error instanceof HTTPException && error.status < 500) {
+      // Hono's own 4xx, e.g. malformed JSON from the body validator.
+      return sendProblem(c, 'invalid-request', error.message || 'The request is invalid.', [{ in: 'body', path: '', message: error.message }]);
+    }
+    if (UNAVAILABLE.test(error.name)) {
+      c.var.logger?.warn({ err: error }, 'database unavailable');
+      return sendProblem(c, 'unavailable', 'The database is unreachable; retry shortly.');
+    }
+    (c.var.logger ?? deps.logger).error({ err: error }, 'unhandled error');
+    return sendProblem(c, 'internal', 'Something went wrong on our side.');
+  });
+  app.notFound((c) => sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`));
+
+  registerHealthRoutes(app, deps.ready);
+
+  const cron = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
+  cron.use(
+    bodyLimit({
+      maxSize: BODY_LIMIT_BYTES,
+      onError: (c) => sendProblem(c, 'payload-too-large', `The body is over ${BODY_LIMIT_BYTES} bytes.`),
+    }),
+  );
+  cron.use(async (c, next) => {
+    const type = c.req.header('Content-Type');
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type !== undefined && !/^application\/json\b/i.test(type)) {
+      return sendProblem(c, 'unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message: `got ${type}` }]);
+    }
+    await next();
+  });
+  cron.use(requireAuth(deps.config.JWT_SECRET));
+  registerCronRoutes(cron);
+  app.route('/api/cron', cron);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description: 'HS256 JWT: `sub` is your user id, `exp` is required; `role: "admin"` or `roles: ["admin"]` makes you an admin.',
+  });
+  app.get('/openapi.json', (c) => c.json(openApiDocument(app)));
+  app.get('/reference/scalar.js', (c) => c.body(scalarBundle(), 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }));
+  app.get('/reference', Scalar({ url: '/openapi.json', cdn: '/reference/scalar.js', pageTitle: 'Cron Jobs API', withDefaultFonts: false }));
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;
+
+/** The OpenAPI 3.1 document, from the route definitions alone. */
+export function openApiDocument(app: App) {
+  return app.getOpenAPI31Document(openApiInfo);
+}

@@ -1,0 +1,64 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** The development secret, documented in the README so the walk-through works out of the box. */
+export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+const flag = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+    /** How long a database call waits for a reachable server before failing (the API then answers 503). */
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+    LOCAL_DB_DIR: z.string().min(1).default('.local/ferretdb'),
+
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+
+    CRON_ALLOW_SECONDS: flag.default(false),
+    CRON_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
+
+    SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+    MAIL_FROM: z.string().min(3).default('Cron Jobs <no-reply@localhost>'),
+    OUTBOX_DIR: z.string().min(1).default('.local/outbox'),
+    SESSIONS_COLLECTION: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('sessions'),
+
+    AGENDA_PROCESS_EVERY_MS: z.coerce.number().int().min(100).default(5000),
+    SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
+    WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production' });
+    }
+  })
+  .transform((env) => ({ ...env, JWT_SECRET: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET }));
+
+export type Env = z.infer<typeof schema>;
+
+/** Parses configuration from variables; throws one readable message listing every bad one. */
+export function parseEnv(vars: Record<string, string | undefined>): Env {
+  // An empty variable means "unset", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
+
+let cached: Env | undefined;
+
+/** The process configuration, parsed once. The only reader of process.env. */
+export function env(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}

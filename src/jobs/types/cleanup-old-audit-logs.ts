@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { defineJobType } from '../job-type.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const cleanupOldAuditLogs = defineJobType({
+  name: 'cleanupOldAuditLogs',
+  summary: 'Deletes audit entries older than N days (admin only).',
+  payload: z.strictObject({
+    olderThanDays: z.int().min(1).max(3650).meta({ description: 'Audit entries older than this many days are deleted.' }),
+  }),
+  roles: ['admin'],
+  async handler(p, ctx) {
+    const cutoff = new Date(ctx.scheduledFor.getTime() - p.olderThanDays * DAY_MS);
+    const { deletedCount } = await ctx.models.AuditLog.deleteMany({ at: { $lt: cutoff } });
+    ctx.logger.info({ deletedCount, cutoff }, 'old audit entries deleted');
+    return { deleted: deletedCount, cutoff: cutoff.toISOString() };
+  },
+});

@@ -1,0 +1,47 @@
+import { Types } from 'mongoose';
+import { z } from 'zod';
+import { defineJobType } from '../job-type.js';
+
+const PERIOD_MS = { day: 1, week: 7, month: 30 } as const;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const generateReport = defineJobType({
+  name: 'generateReport',
+  summary: "Computes run statistics of the owner's jobs for a period and stores a report.",
+  payload: z.strictObject({
+    type: z.enum(['runs']).meta({ description: 'What to report on; "runs" counts the runs of your jobs by status.' }),
+    period: z.enum(['day', 'week', 'month']).meta({ description: 'The window ending at the run: 1, 7 or 30 days.' }),
+  }),
+  roles: ['user', 'admin'],
+  async handler(p, ctx) {
+    const to = ctx.scheduledFor;
+    const from = new Date(to.getTime() - PERIOD_MS[p.period] * DAY_MS);
+    // Equality filters in SQL on FerretDB; the date range is applied after, which is fine at this size.
+    const runs = await ctx.models.Run.find(
+      { ownerId: ctx.ownerId, scheduledFor: { $gte: from, $lt: to } },
+      { status: 1, durationMs: 1 },
+    ).lean();
+    const byStatus: Record<string, number> = {};
+    let totalMs = 0;
+    let timed = 0;
+    for (const run of runs) {
+      byStatus[run.status] = (byStatus[run.status] ?? 0) + 1;
+      if (typeof run.durationMs === 'number') {
+        totalMs += run.durationMs;
+        timed++;
+      }
+    }
+    const stats = { total: runs.length, byStatus, averageDurationMs: timed ? Math.round(totalMs / timed) : null };
+    // Keyed by run id: a repeated run replaces its report instead of adding a second one.
+    const runId = new Types.ObjectId(ctx.runId);
+    const report = await ctx.models.Report.findOneAndUpdate(
+      { runId },
+      {
+        $set: { jobId: new Types.ObjectId(ctx.jobId), ownerId: ctx.ownerId, type: p.type, period: p.period, from, to, stats },
+        $setOnInsert: { createdAt: new Date() },
+      },
+      { upsert: true, new: true },
+    ).lean();
+    return { reportId: String(report!._id), ...stats };
+  },
+});

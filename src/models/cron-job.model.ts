@@ -1,0 +1,30 @@
+import { Schema, type Connection, type InferSchemaType, type HydratedDocument } from 'mongoose';
+
+export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
+
+const cronJobSchema = new Schema(
+  {
+    name: { type: String, required: true },
+    type: { type: String, required: true },
+    cron: { type: String, required: true },
+    timezone: { type: String, required: true, default: 'UTC' },
+    payload: { type: Schema.Types.Mixed, required: true, default: {} },
+    enabled: { type: Boolean, required: true, default: true },
+    ownerId: { type: String, required: true },
+    lastRunAt: { type: Date, default: null },
+    nextRunAt: { type: Date, default: null },
+    status: { type: String, enum: JOB_STATUSES, required: true, default: 'idle' },
+  },
+  // `minimize: false` keeps an empty payload as {} instead of dropping the field.
+  { collection: 'cron_jobs', timestamps: true, minimize: false, versionKey: false },
+);
+
+cronJobSchema.index({ ownerId: 1, name: 1 }, { unique: true });
+cronJobSchema.index({ enabled: 1, nextRunAt: 1 });
+// Cursor pagination walks _id within an owner.
+cronJobSchema.index({ ownerId: 1, _id: 1 });
+
+export type CronJob = InferSchemaType<typeof cronJobSchema> & { createdAt: Date; updatedAt: Date };
+export type CronJobDoc = HydratedDocument<CronJob>;
+
+export const cronJobModel = (conn: Connection) => conn.model('CronJob', cronJobSchema);

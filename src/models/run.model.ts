@@ -1,0 +1,46 @@
+import { Schema, type Connection, type InferSchemaType } from 'mongoose';
+
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export const RUN_TRIGGERS = ['schedule', 'manual'] as const;
+
+const runSchema = new Schema(
+  {
+    jobId: { type: Schema.Types.ObjectId, required: true },
+    ownerId: { type: String, required: true },
+    type: { type: String, required: true },
+    /** The cron slot this run is for (or the request time of a manual run). */
+    scheduledFor: { type: Date, required: true },
+    trigger: { type: String, enum: RUN_TRIGGERS, required: true },
+    status: { type: String, enum: RUN_STATUSES, required: true },
+    startedAt: { type: Date, default: null },
+    finishedAt: { type: Date, default: null },
+    durationMs: { type: Number, default: null },
+    error: { type: String, default: null },
+    /** What the handler reported (e.g. how many documents it deleted). */
+    result: { type: Schema.Types.Mixed, default: null },
+    worker: { type: String, default: null },
+  },
+  { collection: 'cron_job_runs', timestamps: true, versionKey: false },
+);
+
+// The claim: a second worker firing the same slot fails this insert and skips the slot.
+// Unique indexes are enforced by FerretDB too, unlike findAndModify's atomicity.
+runSchema.index({ jobId: 1, scheduledFor: 1 }, { unique: true });
+runSchema.index({ jobId: 1, _id: -1 });
+runSchema.index({ ownerId: 1, scheduledFor: 1 });
+
+export type Run = InferSchemaType<typeof runSchema> & { createdAt: Date; updatedAt: Date };
+
+export const runModel = (conn: Connection) => conn.model('Run', runSchema);
+
+/**
+ * Claims of manual runs, one document per run id. A queued manual run is picked up by
+ * whichever worker inserts its claim first; status updates cannot do this on FerretDB, whose
+ * update-with-filter is a read followed by a write.
+ */
+const runClaimSchema = new Schema(
+  { _id: { type: Schema.Types.ObjectId, required: true }, worker: { type: String, required: true } },
+  { collection: 'cron_job_run_claims', timestamps: { createdAt: true, updatedAt: false }, versionKey: false },
+);
+
+export const runClaimModel = (conn: Connection) => conn.model('RunClaim', runClaimSchema);

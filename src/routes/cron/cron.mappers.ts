@@ -1,0 +1,43 @@
+import type { z } from '@hono/zod-openapi';
+import type { Run as RunDoc } from '../../models/run.model.js';
+import { nextFire } from '../../scheduler/cron.js';
+import type { JobDoc } from '../../scheduler/service.js';
+import type { CronJob, Run } from './cron.schemas.js';
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+/** A stored job on the wire. `nextRunAt` is computed now, so it never shows a slot already past. */
+export function toCronJob(job: JobDoc): z.infer<typeof CronJob> {
+  return {
+    id: String(job._id),
+    name: job.name,
+    type: job.type as z.infer<typeof CronJob>['type'],
+    cron: job.cron,
+    timezone: job.timezone,
+    payload: job.payload as Record<string, unknown>,
+    enabled: job.enabled,
+    ownerId: job.ownerId,
+    lastRunAt: iso(job.lastRunAt),
+    nextRunAt: job.enabled ? nextFire(job.cron, job.timezone).toISOString() : null,
+    status: job.status,
+    createdAt: job.createdAt.toISOString(),
+    updatedAt: job.updatedAt.toISOString(),
+  };
+}
+
+export function toRun(run: RunDoc & { _id: unknown }): z.infer<typeof Run> {
+  return {
+    id: String(run._id),
+    jobId: String(run.jobId),
+    scheduledFor: run.scheduledFor.toISOString(),
+    trigger: run.trigger,
+    status: run.status,
+    startedAt: iso(run.startedAt),
+    finishedAt: iso(run.finishedAt),
+    durationMs: run.durationMs ?? null,
+    error: run.error ?? null,
+    result: (run.result as Record<string, unknown> | null) ?? null,
+    worker: run.worker ?? null,
+    createdAt: run.createdAt.toISOString(),
+  };
+}

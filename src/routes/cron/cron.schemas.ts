@@ -1,0 +1,141 @@
+import { z } from '@hono/zod-openapi';
+import { jobTypes, jobTypeNames } from '../../jobs/registry.js';
+import { JOB_STATUSES } from '../../models/cron-job.model.js';
+import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
+import { isValidTimezone } from '../../scheduler/cron.js';
+
+export const ObjectIdParam = z.object({
+  id: z
+    .string()
+    .regex(/^[0-9a-f]{24}$/i, 'must be a 24-character hex job id')
+    .openapi({ param: { name: 'id', in: 'path' }, example: '6650f1c2a8b4e9d2c4a1b2c3' }),
+});
+
+const name = z.string().trim().min(1).max(100).openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
+const cron = z.string().min(1).max(100).openapi({
+  description:
+    'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.',
+  example: '0 8 * * 1-5',
+});
+const timezone = z
+  .string()
+  .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
+  .openapi({ description: 'IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.', example: 'Europe/Berlin' });
+const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it.' });
+
+/** One body variant per job type, so each type's payload schema is published in the spec. */
+const variants = jobTypes.map((t) =>
+  z
+    .strictObject({
+      name,
+      type: z.literal(t.name),
+      cron,
+      timezone: timezone.default('UTC'),
+      payload: t.payload,
+      enabled: enabled.default(true),
+    })
+    .openapi(`${t.name[0]!.toUpperCase()}${t.name.slice(1)}Job`, { description: t.summary }),
+);
+
+export const CronJobInput = z
+  .discriminatedUnion('type', variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]])
+  .openapi('CronJobInput', {
+    example: {
+      name: 'Morning digest',
+      type: 'sendEmail',
+      cron: '0 8 * * 1-5',
+      timezone: 'Europe/Berlin',
+      payload: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+      enabled: true,
+    },
+  });
+
+export const CronJobPatch = z
+  .strictObject({
+    name: name.optional(),
+    type: z.enum(jobTypeNames).optional().openapi({ description: 'Changing the type needs a payload valid for the new type.' }),
+    cron: cron.optional(),
+    timezone: timezone.optional(),
+    payload: z.record(z.string(), z.unknown()).optional().openapi({ description: "Replaces the whole payload; validated against the job's type." }),
+    enabled: enabled.optional(),
+  })
+  .openapi('CronJobPatch', { example: { enabled: false } });
+
+const date = z.iso.datetime().openapi({ example: '2026-12-01T07:00:00.000Z' });
+
+export const CronJob = z
+  .object({
+    id: z.string().openapi({ example: '6650f1c2a8b4e9d2c4a1b2c3' }),
+    name: z.string(),
+    type: z.enum(jobTypeNames),
+    cron: z.string(),
+    timezone: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+    enabled: z.boolean(),
+    ownerId: z.string(),
+    lastRunAt: date.nullable(),
+    nextRunAt: date.nullable().openapi({ description: 'The next fire from cron and timezone; null while paused.' }),
+    status: z.enum(JOB_STATUSES),
+    createdAt: date,
+    updatedAt: date,
+  })
+  .openapi('CronJob');
+
+const limit = z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Page size, 1-100.', example: 20 });
+const cursor = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a nextCursor from a previous page').optional().openapi({
+  description: 'The `nextCursor` of the previous page.',
+});
+
+export const ListJobsQuery = z.strictObject({
+  enabled: z.enum(['true', 'false']).optional().openapi({ description: 'Only enabled (true) or paused (false) jobs.' }),
+  type: z.enum(jobTypeNames).optional(),
+  ownerId: z.string().min(1).optional().openapi({ description: "Admins only: another owner's jobs." }),
+  limit,
+  cursor,
+});
+
+export const CronJobPage = z
+  .object({ items: z.array(CronJob), nextCursor: z.string().nullable().openapi({ description: 'null on the last page.' }) })
+  .openapi('CronJobPage');
+
+export const Run = z
+  .object({
+    id: z.string(),
+    jobId: z.string(),
+    scheduledFor: date.openapi({ description: 'The cron slot, or the request time of a manual run.' }),
+    trigger: z.enum(RUN_TRIGGERS),
+    status: z.enum(RUN_STATUSES),
+    startedAt: date.nullable(),
+    finishedAt: date.nullable(),
+    durationMs: z.number().nullable(),
+    error: z.string().nullable(),
+    result: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'What the handler reported.' }),
+    worker: z.string().nullable(),
+    createdAt: date,
+  })
+  .openapi('Run');
+
+export const ListRunsQuery = z.strictObject({ limit, cursor });
+
+export const RunPage = z
+  .object({ items: z.array(Run), nextCursor: z.string().nullable() })
+  .openapi('RunPage');
+
+export const FieldError = z
+  .object({
+    in: z.enum(['body', 'query', 'path', 'header']),
+    path: z.string().openapi({ example: 'payload.to' }),
+    message: z.string().openapi({ example: 'Invalid email address' }),
+  })
+  .openapi('FieldError');
+
+export const Problem = z
+  .object({
+    type: z.string().openapi({ example: 'https://cron-jobs.dev/problems/invalid-request' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    errors: z.array(FieldError).optional(),
+  })
+  .openapi('Problem', { description: 'RFC 9457 problem details.' });

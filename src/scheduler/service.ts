@@ -1,0 +1,203 @@
+import type { Agenda } from 'agenda';
+import { Types, type Connection } from 'mongoose';
+import type { z } from 'zod';
+import type { Env } from '../env.js';
+import { getJobType } from '../jobs/registry.js';
+import type { Caller } from '../lib/auth.js';
+import type { Logger } from '../lib/logger.js';
+import { ApiError, fieldErrors } from '../lib/problem.js';
+import type { CronJob } from '../models/cron-job.model.js';
+import type { Models } from '../models/index.js';
+import { cancelJob, queueManualRun, scheduleJob, unscheduleJob } from './agenda-jobs.js';
+import { checkCron, nextFire } from './cron.js';
+
+export interface ServiceDeps {
+  conn: Connection;
+  models: Models;
+  agenda: Agenda;
+  config: Env;
+  logger: Logger;
+}
+
+/** The writable fields of a cron job, as the API hands them over after schema validation. */
+export interface JobFields {
+  name: string;
+  type: string;
+  cron: string;
+  timezone: string;
+  payload: Record<string, unknown>;
+  enabled: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export type JobDoc = CronJob & { _id: Types.ObjectId };
+
+const isDuplicateKey = (error: unknown) => (error as { code?: number }).code === 11000;
+
+const duplicateName = (name: string) =>
+  new ApiError('conflict', `You already have a job named "${name}".`, [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }]);
+
+/**
+ * The module route handlers delegate to: it owns the rules (roles, cron limits, payloads),
+ * the cron_jobs documents, their Agenda schedules and the audit trail.
+ */
+export class CronJobService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private get m() {
+    return this.deps.models;
+  }
+
+  /** Checks what a zod schema cannot know statically: the caller's role, the cron rules, the payload for its type. */
+  private validate(caller: Caller, fields: JobFields): JobFields {
+    const type = getJobType(fields.type);
+    if (!type) throw new ApiError('invalid-request', `Unknown job type "${fields.type}".`, [{ in: 'body', path: 'type', message: 'unknown job type' }]);
+    if (!type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
+      throw new ApiError('forbidden', `Jobs of type "${type.name}" can only be created by: ${type.roles.join(', ')}.`);
+    }
+    const cronProblem = checkCron(fields.cron, fields.timezone, {
+      allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
+      minIntervalSeconds: this.deps.config.CRON_MIN_INTERVAL_SECONDS,
+    });
+    if (cronProblem) throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [{ in: 'body', path: 'cron', message: cronProblem }]);
+    const payload = (type.payload as z.ZodType<Record<string, unknown>>).safeParse(fields.payload);
+    if (!payload.success) {
+      const errors = fieldErrors('body', payload.error).map((e) => ({ ...e, path: e.path ? `payload.${e.path}` : 'payload' }));
+      throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
+    }
+    return { ...fields, cron: fields.cron.trim(), payload: payload.data };
+  }
+
+  private async find(caller: Caller, id: string): Promise<JobDoc> {
+    const filter = caller.isAdmin ? { _id: id } : { _id: id, ownerId: caller.id };
+    const job = await this.m.CronJob.findOne(filter).lean<JobDoc>();
+    // Another owner's job is reported exactly like a missing one, so ids cannot be probed.
+    if (!job) throw new ApiError('not-found', `No job with id ${id}.`);
+    return job;
+  }
+
+  private async audit(caller: Caller, action: 'create' | 'update' | 'delete' | 'run-now', job: JobDoc, changes?: object) {
+    await this.m.AuditLog.create({ actorId: caller.id, action, jobId: job._id, ownerId: job.ownerId, changes: changes ?? null, at: new Date() });
+  }
+
+  /** Brings the Agenda side in line with a stored job: scheduled when enabled, none when paused. */
+  private async sync(job: JobDoc): Promise<void> {
+    const id = String(job._id);
+    if (job.enabled) await scheduleJob(this.deps.agenda, this.deps.conn, { id, type: job.type, cron: job.cron, timezone: job.timezone });
+    else await unscheduleJob(this.deps.conn, id);
+  }
+
+  async create(caller: Caller, input: JobFields): Promise<JobDoc> {
+    const fields = this.validate(caller, input);
+    let job: JobDoc;
+    try {
+      const created = await this.m.CronJob.create({
+        ...fields,
+        ownerId: caller.id,
+        status: fields.enabled ? 'idle' : 'paused',
+        nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null,
+      });
+      job = created.toObject() as JobDoc;
+    } catch (error) {
+      if (isDuplicateKey(error)) throw duplicateName(fields.name);
+      throw error;
+    }
+    try {
+      await this.sync(job);
+    } catch (error) {
+      // Without its schedule the job would be a lie; take it back rather than leave it half-made.
+      await this.m.CronJob.deleteOne({ _id: job._id }).catch(() => undefined);
+      throw error;
+    }
+    await this.audit(caller, 'create', job);
+    return job;
+  }
+
+  async get(caller: Caller, id: string): Promise<JobDoc> {
+    return this.find(caller, id);
+  }
+
+  async list(
+    caller: Caller,
+    query: { enabled?: 'true' | 'false'; type?: string; ownerId?: string; limit: number; cursor?: string },
+  ): Promise<Page<JobDoc>> {
+    if (query.ownerId && !caller.isAdmin && query.ownerId !== caller.id) {
+      throw new ApiError('forbidden', 'Only admins can list the jobs of another owner.');
+    }
+    const filter: Record<string, unknown> = {};
+    const ownerId = caller.isAdmin ? query.ownerId : caller.id;
+    if (ownerId) filter.ownerId = ownerId;
+    if (query.enabled) filter.enabled = query.enabled === 'true';
+    if (query.type) filter.type = query.type;
+    if (query.cursor) filter._id = { $gt: new Types.ObjectId(query.cursor) };
+    const items = await this.m.CronJob.find(filter).sort({ _id: 1 }).limit(query.limit + 1).lean<JobDoc[]>();
+    return page(items, query.limit);
+  }
+
+  async update(caller: Caller, id: string, changes: Partial<JobFields>, action: 'replace' | 'patch'): Promise<JobDoc> {
+    const before = await this.find(caller, id);
+    const merged: JobFields = {
+      name: before.name,
+      type: before.type,
+      cron: before.cron,
+      timezone: before.timezone,
+      payload: before.payload as Record<string, unknown>,
+      enabled: before.enabled,
+      ...changes,
+    };
+    const fields = this.validate(caller, merged);
+    const status = fields.enabled ? (before.enabled ? before.status : 'idle') : 'paused';
+    const nextRunAt = fields.enabled ? nextFire(fields.cron, fields.timezone) : null;
+    let after: JobDoc | null;
+    try {
+      after = await this.m.CronJob.findOneAndUpdate({ _id: before._id }, { $set: { ...fields, status, nextRunAt } }, { new: true }).lean<JobDoc>();
+    } catch (error) {
+      if (isDuplicateKey(error)) throw duplicateName(fields.name);
+      throw error;
+    }
+    if (!after) throw new ApiError('not-found', `No job with id ${id}.`);
+    await this.sync(after);
+    await this.audit(caller, 'update', after, { action, ...changes });
+    return after;
+  }
+
+  async remove(caller: Caller, id: string): Promise<void> {
+    const job = await this.find(caller, id);
+    await this.m.CronJob.deleteOne({ _id: job._id });
+    await cancelJob(this.deps.agenda, String(job._id));
+    await this.audit(caller, 'delete', job);
+  }
+
+  /** Queues one manual run now, whatever the job's state; the worker executes it. */
+  async runNow(caller: Caller, id: string) {
+    const job = await this.find(caller, id);
+    let run;
+    try {
+      run = await this.m.Run.create({ jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: new Date(), trigger: 'manual', status: 'queued' });
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
+      throw error;
+    }
+    await queueManualRun(this.deps.agenda, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone }, String(run._id));
+    await this.audit(caller, 'run-now', job);
+    return run.toObject();
+  }
+
+  async listRuns(caller: Caller, id: string, query: { limit: number; cursor?: string }) {
+    const job = await this.find(caller, id);
+    const filter: Record<string, unknown> = { jobId: job._id };
+    if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
+    const items = await this.m.Run.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean();
+    return page(items, query.limit);
+  }
+}
+
+function page<T extends { _id: Types.ObjectId }>(items: T[], limit: number): Page<T> {
+  const more = items.length > limit;
+  const kept = more ? items.slice(0, limit) : items;
+  return { items: kept, nextCursor: more ? String(kept[kept.length - 1]!._id) : null };
+}

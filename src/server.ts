@@ -1,0 +1,4 @@
+// npm run api: the HTTP API only.
+import { start } from './start.js';
+
+await start(['api']);
