@@ -142,7 +142,7 @@ export type components = {
              * @description false pauses the job; true resumes it.
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
@@ -157,7 +157,7 @@ export type components = {
              * @default UTC
              * @example Europe/Berlin
              */
-            timezone: string;
+            timezone?: string;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -276,7 +276,7 @@ export type components = {
              * @description false pauses the job; true resumes it.
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
@@ -299,7 +299,7 @@ export type components = {
              * @default UTC
              * @example Europe/Berlin
              */
-            timezone: string;
+            timezone?: string;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -331,7 +331,7 @@ export type components = {
              * @description false pauses the job; true resumes it.
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
@@ -346,7 +346,7 @@ export type components = {
              * @default UTC
              * @example Europe/Berlin
              */
-            timezone: string;
+            timezone?: string;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -404,7 +404,7 @@ export type components = {
              * @description false pauses the job; true resumes it.
              * @default true
              */
-            enabled: boolean;
+            enabled?: boolean;
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
@@ -415,7 +415,7 @@ export type components = {
                  * @description Values for the template placeholders.
                  * @default {}
                  */
-                params: {
+                params?: {
                     [key: string]: string | number | boolean;
                 };
                 /** @description Subject line. */
@@ -436,7 +436,7 @@ export type components = {
              * @default UTC
              * @example Europe/Berlin
              */
-            timezone: string;
+            timezone?: string;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}

@@ -1,6 +1,7 @@
 // npm run generate: the route definitions -> openapi/openapi.json -> generated/ (types + client).
 // CI regenerates and fails when a committed file changes, so the three never drift.
-import { mkdir, writeFile } from 'node:fs/promises';
+// `--check` writes nothing and exits 1 when a file on disk differs from what it would write.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
@@ -21,7 +22,7 @@ const app = createApp({
 const spec = openApiDocument(app);
 const specText = `${JSON.stringify(spec, null, 2)}\n`;
 
-const types = astToString(await openapiTS(JSON.parse(specText), { alphabetize: true, exportType: true }));
+const types = astToString(await openapiTS(JSON.parse(specText), { alphabetize: true, exportType: true, defaultNonNullable: false }));
 
 const client = `${banner}import createClient, { type ClientOptions, type Middleware } from 'openapi-fetch';
 import type { components, paths } from './schema.js';
@@ -66,8 +67,21 @@ const files: Record<string, string> = {
   'generated/schema.d.ts': `${banner}${types}`,
   'generated/client.ts': client,
 };
-for (const [path, text] of Object.entries(files)) {
-  await mkdir(dirname(join(root, path)), { recursive: true });
-  await writeFile(join(root, path), text);
+if (process.argv.includes('--check')) {
+  const stale: string[] = [];
+  for (const [path, text] of Object.entries(files)) {
+    const current = await readFile(join(root, path), 'utf8').catch(() => undefined);
+    if (current !== text) stale.push(path);
+  }
+  if (stale.length) {
+    process.stderr.write(`The contract drifted from the routes: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.\n`);
+    process.exit(1);
+  }
+  process.stdout.write('contract files are current\n');
+} else {
+  for (const [path, text] of Object.entries(files)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), text);
+  }
+  process.stdout.write(`wrote ${Object.keys(files).join(', ')}\n`);
 }
-process.stdout.write(`wrote ${Object.keys(files).join(', ')}\n`);

@@ -31,3 +31,12 @@ export async function pingDb(conn: Connection): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * True for a unique-index violation. MongoDB and FerretDB inserts report code 11000; a
+ * FerretDB 1.x update that collides reports code 1 (InternalError) with SQLite's message.
+ */
+export function isDuplicateKey(error: unknown): boolean {
+  const e = error as { code?: number; message?: string };
+  return e?.code === 11000 || (e?.code === 1 && /UNIQUE constraint failed/.test(e.message ?? ''));
+}

@@ -2,6 +2,7 @@ import type { Job } from 'agenda';
 import { Types, type Connection } from 'mongoose';
 import type { Env } from '../env.js';
 import type { JobType } from '../jobs/job-type.js';
+import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { nextFire, slotAt } from './cron.js';
@@ -25,8 +26,6 @@ export interface AgendaJobData {
  */
 const EARLY_FIRE_TOLERANCE_MS = 250;
 
-const isDuplicateKey = (error: unknown) => (error as { code?: number }).code === 11000;
-
 /**
  * Claims the run a fire stands for, or returns undefined when another worker already has it.
  * A scheduled fire claims its slot by inserting the run under the unique (jobId, scheduledFor)
@@ -42,7 +41,7 @@ async function claim(deps: RunnerDeps, job: { _id: Types.ObjectId; ownerId: stri
       if (isDuplicateKey(error)) return undefined;
       throw error;
     }
-    return models.Run.findByIdAndUpdate(data.runId, { $set: running }, { new: true }).lean();
+    return models.Run.findByIdAndUpdate(data.runId, { $set: running }, { returnDocument: 'after' }).lean();
   }
   const scheduledFor = slotAt(job.cron, job.timezone, new Date(startedAt.getTime() + EARLY_FIRE_TOLERANCE_MS));
   try {

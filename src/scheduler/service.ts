@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Env } from '../env.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
+import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { CronJob } from '../models/cron-job.model.js';
@@ -35,8 +36,6 @@ export interface Page<T> {
 }
 
 export type JobDoc = CronJob & { _id: Types.ObjectId };
-
-const isDuplicateKey = (error: unknown) => (error as { code?: number }).code === 11000;
 
 const duplicateName = (name: string) =>
   new ApiError('conflict', `You already have a job named "${name}".`, [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }]);
@@ -154,7 +153,7 @@ export class CronJobService {
     const nextRunAt = fields.enabled ? nextFire(fields.cron, fields.timezone) : null;
     let after: JobDoc | null;
     try {
-      after = await this.m.CronJob.findOneAndUpdate({ _id: before._id }, { $set: { ...fields, status, nextRunAt } }, { new: true }).lean<JobDoc>();
+      after = await this.m.CronJob.findOneAndUpdate({ _id: before._id }, { $set: { ...fields, status, nextRunAt } }, { returnDocument: 'after' }).lean<JobDoc>();
     } catch (error) {
       if (isDuplicateKey(error)) throw duplicateName(fields.name);
       throw error;

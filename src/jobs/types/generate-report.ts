@@ -40,7 +40,7 @@ export const generateReport = defineJobType({
         $set: { jobId: new Types.ObjectId(ctx.jobId), ownerId: ctx.ownerId, type: p.type, period: p.period, from, to, stats },
         $setOnInsert: { createdAt: new Date() },
       },
-      { upsert: true, new: true },
+      { upsert: true, returnDocument: 'after' },
     ).lean();
     return { reportId: String(report!._id), ...stats };
   },

@@ -1,0 +1,30 @@
+import { rm } from 'node:fs/promises';
+import type {} from 'vitest';
+import type { TestProject } from 'vitest/node';
+import { startLocalDb, type LocalDb } from '../src/lib/local-db.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    mongoUri: string;
+  }
+}
+
+let db: LocalDb | undefined;
+const dataDir = `.local/test-db-${process.pid}`;
+
+/** One database server for the run: MONGODB_URI when set, else a fresh local FerretDB. */
+export async function setup(project: TestProject) {
+  // The test harness's only look at the environment: which database to use.
+  const external = process.env.MONGODB_URI;
+  if (external) {
+    project.provide('mongoUri', external);
+    return;
+  }
+  db = await startLocalDb(dataDir);
+  project.provide('mongoUri', db.uri);
+}
+
+export async function teardown() {
+  await db?.stop();
+  if (db) await rm(dataDir, { recursive: true, force: true });
+}

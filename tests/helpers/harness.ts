@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { sign } from 'hono/jwt';
+import type { Connection } from 'mongoose';
+import { inject } from 'vitest';
+import { createCronJobsClient, type CronJobsClient } from '../../generated/client.js';
+import { createApp } from '../../src/app.js';
+import { parseEnv, type Env } from '../../src/env.js';
+import { connectDb, pingDb } from '../../src/lib/db.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';
+import { contractCheck } from './contract.js';
+
+export interface Harness {
+  baseUrl: string;
+  config: Env;
+  conn: Connection;
+  scheduler: Scheduler;
+  dbName: string;
+  /** A generated client acting as `sub`, every response checked against openapi/openapi.json. */
+  client(sub: string, options?: { admin?: boolean }): CronJobsClient;
+  token(sub: string, options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> }): Promise<string>;
+  /** Another worker process's worth of scheduler: its own connection to the same database. */
+  addWorker(name: string): Promise<Scheduler>;
+  stop(): Promise<void>;
+}
+
+/** Settings the tests run with unless a test says otherwise: fast polling, seconds crons allowed. */
+const TEST_ENV = {
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'error',
+  CRON_ALLOW_SECONDS: 'true',
+  CRON_MIN_INTERVAL_SECONDS: '1',
+  AGENDA_PROCESS_EVERY_MS: '200',
+  SHUTDOWN_TIMEOUT_MS: '5000',
+};
+
+/**
+ * A real service for one test file: its own database on the shared server, the scheduler
+ * module, the HTTP app on a loopback port and, when asked, a running Agenda worker.
+ */
+export async function startHarness(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Harness> {
+  const outbox = await mkdtemp(join(tmpdir(), 'cron-outbox-'));
+  const base = { ...TEST_ENV, OUTBOX_DIR: outbox, ...options.env };
+  const config = parseEnv({ ...base, WORKER_NAME: 'worker-a' });
+  const logger = createLogger(config);
+  const uri = inject('mongoUri');
+  const dbName = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const conn = await connectDb(uri, config, dbName);
+  const scheduler = await openScheduler(conn, config, logger);
+  const extra: { scheduler: Scheduler; conn: Connection }[] = [];
+
+  const app = createApp({ config, logger, service: scheduler.service, ready: () => pingDb(conn) });
+  const server = await new Promise<ReturnType<typeof serve>>((ok) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  if (options.worker) await scheduler.startWorker();
+
+  const token: Harness['token'] = (sub, o = {}) =>
+    sign(
+      { sub, exp: Math.floor(Date.now() / 1000) + (o.expiresInSeconds ?? 600), ...(o.admin ? { role: 'admin' } : {}), ...o.claims },
+      o.secret ?? config.JWT_SECRET,
+      'HS256',
+    );
+
+  return {
+    baseUrl,
+    config,
+    conn,
+    scheduler,
+    dbName,
+    token,
+    client(sub, o = {}) {
+      const client = createCronJobsClient({ baseUrl, token: () => token(sub, o) });
+      client.use(contractCheck);
+      return client;
+    },
+    async addWorker(name) {
+      const workerConfig = parseEnv({ ...base, WORKER_NAME: name });
+      const workerConn = await connectDb(uri, workerConfig, dbName);
+      const worker = await openScheduler(workerConn, workerConfig, createLogger(workerConfig));
+      await worker.startWorker();
+      extra.push({ scheduler: worker, conn: workerConn });
+      return worker;
+    },
+    async stop() {
+      (server as Server).closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+      for (const w of [...extra, { scheduler, conn }]) {
+        await w.scheduler.stop(config.SHUTDOWN_TIMEOUT_MS);
+      }
+      await conn.dropDatabase().catch(() => undefined);
+      for (const w of [...extra, { scheduler, conn }]) await w.conn.close();
+    },
+  };
+}
+
+/** Polls `probe` until it returns something truthy, or fails with the last value at the deadline. */
+export async function waitFor<T>(probe: () => Promise<T>, { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {}): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await probe();
+    if (last) return last as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** A valid create body of each type, to build on in tests. */
+export const bodies = {
+  sendEmail: (name = `email-${randomUUID().slice(0, 8)}`) => ({
+    name,
+    type: 'sendEmail' as const,
+    cron: '0 8 * * *',
+    timezone: 'Europe/Berlin',
+    payload: { to: 'someone@example.com', subject: 'Hello', template: 'digest' as const, params: { count: 2 } },
+  }),
+  generateReport: (name = `report-${randomUUID().slice(0, 8)}`) => ({
+    name,
+    type: 'generateReport' as const,
+    cron: '0 6 * * 1',
+    payload: { type: 'runs' as const, period: 'week' as const },
+  }),
+  purgeSessions: (name = `purge-${randomUUID().slice(0, 8)}`) => ({
+    name,
+    type: 'purgeSessions' as const,
+    cron: '0 3 * * *',
+    payload: { inactiveDays: 30 },
+  }),
+};
