@@ -87,7 +87,11 @@ export async function executeFire(deps: RunnerDeps, type: JobType, agendaJob: Jo
   let error: string | null = null;
   let result: Record<string, unknown> | null = null;
   try {
-    const payload = type.payload.parse(job.payload);
+    const parsed = type.payload.safeParse(job.payload);
+    if (!parsed.success) {
+      throw new Error(`stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    }
+    const payload = parsed.data;
     result = await type.handler(payload, {
       runId: String(run._id),
       jobId: String(job._id),

@@ -12,13 +12,14 @@ import { createCronJobsClient, type CronJobsClient } from '../../generated/clien
 import { createApp } from '../../src/app.js';
 import { parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
-import { createLogger } from '../../src/lib/logger.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';
 import { contractCheck } from './contract.js';
 
 export interface Harness {
   baseUrl: string;
   config: Env;
+  logger: Logger;
   conn: Connection;
   scheduler: Scheduler;
   dbName: string;
@@ -72,6 +73,7 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
   return {
     baseUrl,
     config,
+    logger,
     conn,
     scheduler,
     dbName,
@@ -102,12 +104,14 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
 }
 
 /** Polls `probe` until it returns something truthy, or fails with the last value at the deadline. */
-export async function waitFor<T>(probe: () => Promise<T>, { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {}): Promise<NonNullable<T>> {
+type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
+
+export async function waitFor<T>(probe: () => Promise<T>, { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {}): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {
     last = await probe();
-    if (last) return last as NonNullable<T>;
+    if (last) return last as Truthy<T>;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }

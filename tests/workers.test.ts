@@ -1,0 +1,84 @@
+import { Types } from 'mongoose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJobType } from '../src/jobs/registry.js';
+import { executeFire, type AgendaJobData } from '../src/scheduler/runner.js';
+import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.stop());
+
+const agendaJobs = () => h.conn.collection('agendaJobs');
+const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({ scheduledFor: 1 }).lean();
+
+describe('several workers on one database', () => {
+  it('records one run when two workers fire the same slot at once', async () => {
+    // A daily cron: however the three calls spread over time, they fire the same slot (last midnight).
+    const { data: job } = await h.client('mw-claim').POST('/api/cron/jobs', { body: { ...bodies.generateReport('claimed-once'), cron: '0 0 * * *' } });
+    const deps = { conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
+    const type = getJobType('generateReport')!;
+    // Two real Agenda job objects for the same cron job, as two workers would each hold after
+    // FerretDB's non-atomic findAndModify let both lock it.
+    const fire = () => executeFire({ ...deps, config: { ...h.config, WORKER_NAME: `w-${Math.random()}` } }, type, h.scheduler.agenda.create<AgendaJobData>('generateReport', { jobId: job!.id }) as never);
+    await Promise.all([fire(), fire(), fire()]);
+    const runs = await runsOf(job!.id);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.status).toBe('succeeded');
+    expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(1);
+  });
+
+  it('two running workers with a duplicated Agenda job still record each slot once', async () => {
+    const second = await h.addWorker('worker-b');
+    await h.scheduler.startWorker();
+    const { data: job } = await h.client('mw-two').POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
+    // The duplicate FerretDB's non-atomic unique() upsert can produce under a race.
+    const [original] = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
+    await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId() });
+
+    const started = Date.now();
+    const runs = await waitFor(async () => {
+      const r = await runsOf(job!.id);
+      return r.length >= 5 && r;
+    }, { what: 'five runs' });
+    await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
+    const slots = runs.map((r) => r.scheduledFor.getTime());
+    expect(new Set(slots).size).toBe(slots.length);
+    // No slot lost either: one run per elapsed second, give or take the edges.
+    const seconds = Math.floor((runs[runs.length - 1]!.scheduledFor.getTime() - runs[0]!.scheduledFor.getTime()) / 1000) + 1;
+    expect(runs.length).toBeGreaterThanOrEqual(seconds - 1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    await second.stop(5000);
+  });
+});
+
+describe('reconcile on worker start', () => {
+  it('repairs a missing, a drifted, a stray and an orphaned Agenda job', async () => {
+    const api = h.client('reconciler');
+    const { data: missing } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('missing') });
+    const { data: drifted } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('drifted') });
+    const { data: paused } = await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail('paused'), enabled: false } });
+    const { data: fine } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('fine') });
+
+    await agendaJobs().deleteMany({ 'data.jobId': missing!.id });
+    await agendaJobs().updateOne({ 'data.jobId': drifted!.id }, { $set: { repeatInterval: '5 5 * * *', repeatTimezone: 'UTC' } });
+    const [template] = await agendaJobs().find({ 'data.jobId': fine!.id }).toArray();
+    await agendaJobs().insertOne({ ...template!, _id: new Types.ObjectId(), data: { jobId: paused!.id } });
+    const orphanId = String(new Types.ObjectId());
+    await agendaJobs().insertOne({ ...template!, _id: new Types.ObjectId(), data: { jobId: orphanId } });
+
+    const result = await h.scheduler.reconcile();
+    expect(result).toEqual({ created: 1, updated: 1, removed: 2 });
+
+    for (const job of [missing!, drifted!, fine!]) {
+      const docs = await agendaJobs().find({ 'data.jobId': job.id }).toArray();
+      expect(docs).toHaveLength(1);
+      expect(docs[0]).toMatchObject({ name: 'sendEmail', repeatInterval: job.cron, repeatTimezone: job.timezone });
+    }
+    expect(await agendaJobs().countDocuments({ 'data.jobId': paused!.id })).toBe(0);
+    expect(await agendaJobs().countDocuments({ 'data.jobId': orphanId })).toBe(0);
+    // A second pass finds nothing to do.
+    expect(await h.scheduler.reconcile()).toEqual({ created: 0, updated: 0, removed: 0 });
+  });
+});
