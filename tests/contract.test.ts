@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROBLEMS } from '../src/lib/problem.js';
+import { assertMatchesSpec } from './helpers/contract.js';
+import { startHarness, type Harness } from './helpers/harness.js';
+
+const committed = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'));
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+const operations = Object.entries(committed.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
+  METHODS.filter((m) => item[m]).map((method) => ({ path, method, op: item[method] })),
+);
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.stop());
+
+describe('the contract', () => {
+  it('the committed openapi.json and generated/ are what the routes produce now', async () => {
+    const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/generate.ts', '--check'], { timeout: 60_000 });
+    expect(stdout).toContain('contract files are current');
+  });
+
+  it('the service serves exactly the committed spec', async () => {
+    const served = (await (await fetch(`${h.baseUrl}/openapi.json`)).json()) as { openapi: string };
+    expect(served).toEqual(committed);
+    expect(served.openapi).toBe('3.1.0');
+  });
+
+  it('documents every operation with an id, summary, tags, security and problem responses', () => {
+    expect(operations.length).toBe(10);
+    const ids = operations.map((o) => o.op.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const { path, method, op } of operations) {
+      const where = `${method.toUpperCase()} ${path}`;
+      expect(op.summary, where).toBeTruthy();
+      expect(op.tags?.length, where).toBeGreaterThan(0);
+      if (path.startsWith('/api/cron')) {
+        expect(op.security, where).toEqual([{ bearerAuth: [] }]);
+        expect(op.responses['401'], where).toBeDefined();
+      }
+      for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
+        if (Number(status) >= 400) expect(Object.keys(response.content), `${where} ${status}`).toEqual(['application/problem+json']);
+      }
+    }
+    expect(committed.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  });
+
+  it('documents only statuses that the one list of problems defines', () => {
+    const known = new Set(Object.values(PROBLEMS).map((p) => String(p.status)));
+    for (const { op } of operations) {
+      for (const status of Object.keys(op.responses)) {
+        if (Number(status) >= 400) expect(known.has(status)).toBe(true);
+      }
+    }
+  });
+
+  it('publishes each job type\'s payload schema as its own request variant', () => {
+    const variants = committed.components.schemas.CronJobInput.oneOf.map((v: { $ref: string }) => v.$ref.split('/').pop());
+    expect(variants).toEqual(['SendEmailJob', 'PurgeSessionsJob', 'GenerateReportJob', 'CleanupOldAuditLogsJob']);
+    expect(committed.components.schemas.PurgeSessionsJob.properties.payload.required).toEqual(['inactiveDays']);
+    expect(committed.components.schemas.SendEmailJob.additionalProperties).toBe(false);
+  });
+
+  it('the contract checker rejects a body the spec does not describe', () => {
+    expect(() => assertMatchesSpec('/api/cron/jobs/{id}', 'get', 200, 'application/json', { id: 1 })).toThrow(/does not match/);
+    expect(() => assertMatchesSpec('/api/cron/jobs/{id}', 'get', 418, 'application/json', {})).toThrow(/does not document/);
+    expect(() => assertMatchesSpec('/healthz', 'get', 200, 'application/json', { status: 'ok' })).not.toThrow();
+  });
+
+  it('renders the Scalar reference from a self-hosted bundle, with no CDN', async () => {
+    const page = await fetch(`${h.baseUrl}/reference`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('<script src="/reference/scalar.js">');
+    expect(html).toContain('/openapi.json');
+    expect(html).not.toMatch(/<script[^>]+src="https?:/);
+    const bundle = await fetch(`${h.baseUrl}/reference/scalar.js`);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toMatch(/javascript/);
+    expect((await bundle.text()).length).toBeGreaterThan(1_000_000);
+  });
+
+  it('answers the health probes as documented', async () => {
+    for (const path of ['/healthz', '/readyz'] as const) {
+      const res = await fetch(`${h.baseUrl}${path}`);
+      const body = await res.json();
+      assertMatchesSpec(path, 'get', res.status, res.headers.get('content-type'), body);
+      expect(body).toEqual({ status: 'ok' });
+    }
+  });
+});
