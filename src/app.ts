@@ -8,7 +8,7 @@ import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
 import { requireAuth } from './lib/auth.js';
 import type { Logger } from './lib/logger.js';
-import { ApiError, fieldErrors, sendProblem, type FieldError } from './lib/problem.js';
+import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
@@ -75,8 +75,11 @@ export function createApp(deps: AppDeps) {
   app.onError((error, c) => {
     if (error instanceof ApiError) return sendProblem(c, error.code, error.message, error.errors);
     if (error instanceof HTTPException && error.status < 500) {
-      // Hono's own 4xx, e.g. malformed JSON from the body validator.
-      return sendProblem(c, 'invalid-request', error.message || 'The request is invalid.', [{ in: 'body', path: '', message: error.message }]);
+      // Hono's own 4xx: malformed JSON (400) or a body without a JSON content type (415).
+      const code = problemCodeForStatus(error.status);
+      const detail = code === 'unsupported-media-type' ? 'Send the body as application/json.' : error.message || 'The request is invalid.';
+      const where = code === 'unsupported-media-type' ? { in: 'header' as const, path: 'Content-Type' } : { in: 'body' as const, path: '' };
+      return sendProblem(c, code, detail, [{ ...where, message: error.message }]);
     }
     if (UNAVAILABLE.test(error.name)) {
       c.var.logger?.warn({ err: error }, 'database unavailable');
@@ -98,7 +101,8 @@ export function createApp(deps: AppDeps) {
   );
   cron.use(async (c, next) => {
     const type = c.req.header('Content-Type');
-    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type !== undefined && !/^application\/json\b/i.test(type)) {
+    // application/json, optionally with parameters (charset); not application/json-seq and the like.
+    if (['POST', 'PUT', 'PATCH'].includes(c.req.method) && type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
       return sendProblem(c, 'unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message: `got ${type}` }]);
     }
     await next();

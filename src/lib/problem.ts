@@ -59,9 +59,18 @@ export function sendProblem(c: Context, code: ProblemCode, detail: string, error
 }
 
 export function fieldErrors(where: FieldError['in'], error: z.ZodError): FieldError[] {
-  return error.issues.map((issue) => ({
-    in: where,
-    path: issue.path.map(String).join('.'),
-    message: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
-  }));
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    // One entry per unknown field, at the field itself, so a client can point at it.
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ in: where, path: [...path, key].join('.'), message: 'unknown field' }));
+    }
+    return [{ in: where, path: path.join('.'), message: issue.message }];
+  });
+}
+
+/** The problem for one of Hono's own 4xx exceptions (malformed JSON, a missing content type...). */
+export function problemCodeForStatus(status: number): ProblemCode {
+  const match = (Object.keys(PROBLEMS) as ProblemCode[]).find((code) => PROBLEMS[code].status === status);
+  return match && status < 500 ? match : 'invalid-request';
 }
