@@ -34,19 +34,23 @@ const schema = z
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
     WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })
-  .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production' });
-    }
-  })
+  .superRefine(
+    (env, ctx) => {
+      if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
+        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production' });
+      }
+    },
+    // Run even when other variables failed, so one message lists every problem.
+    { when: () => true },
+  )
   .transform((env) => ({ ...env, JWT_SECRET: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET }));
 
 export type Env = z.infer<typeof schema>;
 
 /** Parses configuration from variables; throws one readable message listing every bad one. */
 export function parseEnv(vars: Record<string, string | undefined>): Env {
-  // An empty variable means "unset", as in most shells' `VAR= cmd`.
-  const present = Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined && v !== ''));
+  // An empty or blank variable means "unset", as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(vars).filter(([, v]) => v !== undefined && v.trim() !== ''));
   const result = schema.safeParse(present);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);

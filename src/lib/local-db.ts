@@ -24,7 +24,7 @@ export async function buildFerretDb(logger?: Logger): Promise<string> {
   if (existsSync(ferretdbBinary)) return ferretdbBinary;
   logger?.info({ binary: ferretdbBinary }, 'building FerretDB with go (first run only, about a minute)');
   const started = Date.now();
-  await promisify(execFile)('go', ['build', '-o', ferretdbBinary, '.'], { cwd: goModule, maxBuffer: 16 * 1024 * 1024 });
+  await promisify(execFile)('go', ['build', '-buildvcs=false', '-o', ferretdbBinary, '.'], { cwd: goModule, maxBuffer: 16 * 1024 * 1024 });
   logger?.info({ ms: Date.now() - started }, 'FerretDB built');
   return ferretdbBinary;
 }

@@ -29,8 +29,9 @@ function parse(cron: string, timezone: string, currentDate: Date): CronExpressio
 /**
  * The shortest gap between two fires, in seconds, from the parsed fields: every fire of a day
  * is one of hour x minute x second, so the shortest gap is the smallest step between
- * consecutive times of day (the wrap to the next day counted too). DST can only lengthen
- * or drop fires in cron-parser, never add one, so this bound holds across transitions.
+ * consecutive times of day (the wrap to the next day counted too). This is the gap of the
+ * wall-clock pattern: once a year a spring-forward change can bring two fires up to an hour
+ * closer (02:00 shifted to 03:00, then 04:00), which the minimum interval deliberately allows.
  */
 export function minGapSeconds(expression: CronExpression): number {
   const { hour, minute, second } = expression.fields;
@@ -72,18 +73,31 @@ export function nextFire(cron: string, timezone: string, after: Date = new Date(
   return parse(cron, timezone, after).next().toDate();
 }
 
-/** The next `count` fires strictly after `after`. */
+/**
+ * The next `count` fires strictly after `after`, each computed from the one before, as Agenda
+ * does: one cron-parser iterator would list times a DST change makes Agenda skip.
+ */
 export function nextFires(cron: string, timezone: string, count: number, after: Date = new Date()): Date[] {
-  const expression = parse(cron, timezone, after);
-  return Array.from({ length: count }, () => expression.next().toDate());
+  const fires: Date[] = [];
+  for (let cursor = after; fires.length < count; ) fires.push((cursor = nextFire(cron, timezone, cursor)));
+  return fires;
 }
 
 /**
- * The slot a fire at `at` belongs to: the latest scheduled time at or before it. Every worker
- * that fires the same slot computes the same value, which is what the runs collection's
- * unique index keys on; Agenda's own clock is not used.
+ * The slot a fire at `at` belongs to: the latest fire at or before it, in the chain of
+ * `nextFire`s that Agenda follows. Every worker that fires the same slot computes the same
+ * value, which is what the runs collection's unique index keys on; Agenda's clock is not used.
  */
 export function slotAt(cron: string, timezone: string, at: Date): Date {
-  // cron-parser's prev() is strictly before currentDate; +1 ms makes an exact hit count.
-  return parse(cron, timezone, new Date(at.getTime() + 1)).prev().toDate();
+  // cron-parser's prev() does not mirror next() across DST (it skips a shifted spring-forward
+  // time and picks the second of a repeated fall-back time), so it only finds a point safely
+  // before `at`; walking forward with nextFire lands on the fire Agenda actually made.
+  const back = parse(cron, timezone, new Date(at.getTime() + 1));
+  back.prev();
+  let slot = back.prev().toDate();
+  for (;;) {
+    const next = nextFire(cron, timezone, slot);
+    if (next.getTime() > at.getTime()) return slot;
+    slot = next;
+  }
 }

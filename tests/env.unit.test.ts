@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { DEVELOPMENT_JWT_SECRET, parseEnv } from '../src/env.js';
+
+// parseEnv is pure: every case passes its own variables, never process.env.
+
+const GOOD_SECRET = 'a-production-secret-of-32-chars!';
+
+/** The message parseEnv throws for `vars`; fails the test when it does not throw. */
+function errorOf(vars: Record<string, string | undefined>): string {
+  try {
+    parseEnv(vars);
+  } catch (error) {
+    expect(error).toBeInstanceOf(Error);
+    return (error as Error).message;
+  }
+  throw new Error(`parseEnv accepted ${JSON.stringify(vars)}`);
+}
+
+describe('parseEnv: defaults', () => {
+  it('fills every default from an empty environment', () => {
+    const env = parseEnv({});
+    expect(env).toMatchObject({
+      NODE_ENV: 'development',
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      CRON_ALLOW_SECONDS: false,
+      CRON_MIN_INTERVAL_SECONDS: 60,
+      JWT_SECRET: DEVELOPMENT_JWT_SECRET,
+    });
+    expect(env.MONGODB_URI).toBeUndefined();
+    expect(env.SMTP_URL).toBeUndefined();
+  });
+
+  it('uses the development JWT secret in development and test, and it is long enough to sign with', () => {
+    expect(parseEnv({ NODE_ENV: 'development' }).JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
+    expect(parseEnv({ NODE_ENV: 'test' }).JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
+    expect(DEVELOPMENT_JWT_SECRET.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(parseEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toHaveProperty('PATH');
+  });
+
+  it('reads the values it is given', () => {
+    const env = parseEnv({ PORT: '8080', HOST: '0.0.0.0', LOG_LEVEL: 'debug', CRON_MIN_INTERVAL_SECONDS: '300', MONGODB_URI: 'mongodb+srv://db.example.com/app' });
+    expect(env).toMatchObject({ PORT: 8080, HOST: '0.0.0.0', LOG_LEVEL: 'debug', CRON_MIN_INTERVAL_SECONDS: 300, MONGODB_URI: 'mongodb+srv://db.example.com/app' });
+  });
+});
+
+describe('parseEnv: JWT_SECRET in production', () => {
+  it('NODE_ENV=production without JWT_SECRET throws naming JWT_SECRET', () => {
+    expect(errorOf({ NODE_ENV: 'production' })).toMatch(/JWT_SECRET: is required when NODE_ENV=production/);
+  });
+
+  it('NODE_ENV=production with an empty JWT_SECRET throws the same way (empty is unset)', () => {
+    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: '' })).toMatch(/JWT_SECRET: is required/);
+  });
+
+  it('NODE_ENV=production with a 32-character secret passes and uses it', () => {
+    expect(GOOD_SECRET).toHaveLength(32);
+    expect(parseEnv({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET }).JWT_SECRET).toBe(GOOD_SECRET);
+  });
+
+  it('a secret shorter than 32 characters throws naming JWT_SECRET, in production and outside it', () => {
+    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET.slice(1) })).toMatch(/JWT_SECRET: must be at least 32 characters/);
+    expect(errorOf({ JWT_SECRET: 'short' })).toMatch(/JWT_SECRET: must be at least 32 characters/);
+  });
+});
+
+describe('parseEnv: bad values name the variable', () => {
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['CRON_ALLOW_SECONDS', 'maybe'],
+    ['CRON_ALLOW_SECONDS', 'TRUE'],
+    ['CRON_MIN_INTERVAL_SECONDS', '0'],
+    ['MONGODB_URI', 'http://x'],
+    ['LOG_LEVEL', 'loud'],
+    ['NODE_ENV', 'staging'],
+    ['SMTP_URL', 'http://mail'],
+  ])('%s=%s throws naming %s', (name, value) => {
+    const message = errorOf({ [name]: value });
+    expect(message).toMatch(/^Invalid configuration:\n/);
+    expect(message).toContain(`  ${name}: `);
+  });
+
+  it('several bad variables at once are all listed, one per line', () => {
+    const message = errorOf({ PORT: 'abc', CRON_ALLOW_SECONDS: 'maybe', MONGODB_URI: 'http://x', LOG_LEVEL: 'loud' });
+    const lines = message.split('\n').slice(1);
+    expect(lines).toHaveLength(4);
+    for (const name of ['PORT', 'CRON_ALLOW_SECONDS', 'MONGODB_URI', 'LOG_LEVEL']) expect(message).toContain(`  ${name}: `);
+  });
+
+  it('a missing production JWT_SECRET is listed together with the other bad variables', () => {
+    // Regression: the superRefine that requires JWT_SECRET in production is skipped when any
+    // field already failed, so the first deploy error lists only PORT and the JWT_SECRET error
+    // appears only after PORT is fixed, against parseEnv's "listing every bad one".
+    const message = errorOf({ NODE_ENV: 'production', PORT: 'abc' });
+    expect(message).toContain('  PORT: ');
+    expect(message).toContain('  JWT_SECRET: is required when NODE_ENV=production');
+  });
+});
+
+describe('parseEnv: unset and flags', () => {
+  it('an empty string counts as unset: PORT="" gives 3000', () => {
+    expect(parseEnv({ PORT: '' }).PORT).toBe(3000);
+    expect(parseEnv({ PORT: undefined }).PORT).toBe(3000);
+    expect(parseEnv({ CRON_ALLOW_SECONDS: '', LOG_LEVEL: '' })).toMatchObject({ CRON_ALLOW_SECONDS: false, LOG_LEVEL: 'info' });
+  });
+
+  it('a whitespace-only PORT is not read as port 0 (it counts as unset: 3000)', () => {
+    // Regression: only '' is dropped as unset; z.coerce.number() turns ' ' into 0, so
+    // `PORT=' '` silently listens on a random port. Same for every other coerced number.
+    expect(parseEnv({ PORT: ' ' }).PORT).toBe(3000);
+  });
+
+  it.each([
+    ['true', true],
+    ['1', true],
+    ['false', false],
+    ['0', false],
+  ])('CRON_ALLOW_SECONDS=%s -> %s', (value, expected) => {
+    expect(parseEnv({ CRON_ALLOW_SECONDS: value }).CRON_ALLOW_SECONDS).toBe(expected);
+  });
+});
