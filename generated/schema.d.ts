@@ -110,6 +110,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/problems/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a problem type means
+         * @description The document a problem's `type` points at.
+         */
+        get: operations["describeProblem"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -317,7 +337,17 @@ export type components = {
             instance?: string;
             status: number;
             title: string;
-            /** @example https://cron-jobs.dev/problems/invalid-request */
+            /**
+             * @description Resolve against the API address; GET it for the description.
+             * @example /problems/invalid-request
+             */
+            type: string;
+        };
+        ProblemType: {
+            description: string;
+            status: number;
+            title: string;
+            /** @example /problems/invalid-request */
             type: string;
         };
         /** @description Deletes sessions inactive for more than N days (admin only). */
@@ -384,7 +414,7 @@ export type components = {
              */
             startedAt: string | null;
             /** @enum {string} */
-            status: "queued" | "running" | "succeeded" | "failed";
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             /** @enum {string} */
             trigger: "schedule" | "manual";
             worker: string | null;
@@ -1133,6 +1163,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    describeProblem: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: "invalid-request" | "unauthorized" | "forbidden" | "not-found" | "conflict" | "payload-too-large" | "unsupported-media-type" | "unavailable" | "internal";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The problem type. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProblemType"];
+                };
+            };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

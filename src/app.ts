@@ -12,6 +12,7 @@ import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldErr
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
+import { registerProblemRoutes } from './routes/problems.routes.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
@@ -36,6 +37,7 @@ export const openApiInfo = {
   tags: [
     { name: 'Cron jobs', description: 'Your scheduled jobs and their runs.' },
     { name: 'Health', description: 'Liveness and readiness probes.' },
+    { name: 'Problems', description: 'What each error `type` means (RFC 9457).' },
   ],
 };
 
@@ -91,6 +93,7 @@ export function createApp(deps: AppDeps) {
   app.notFound((c) => sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`));
 
   registerHealthRoutes(app, deps.ready);
+  registerProblemRoutes(app);
 
   const cron = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
   cron.use(

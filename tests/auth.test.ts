@@ -26,7 +26,7 @@ function expectProblem(res: Answer, status: number, code: string): Problem {
   expect(res.response.status).toBe(status);
   expect(res.response.headers.get('Content-Type')).toMatch(/^application\/problem\+json/);
   const problem = res.error as Problem;
-  expect(problem).toMatchObject({ type: `https://cron-jobs.dev/problems/${code}`, status, title: expect.any(String), detail: expect.stringMatching(/\S/) });
+  expect(problem).toMatchObject({ type: `/problems/${code}`, status, title: expect.any(String), detail: expect.stringMatching(/\S/) });
   return problem;
 }
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROBLEMS } from '../src/lib/problem.js';
+import { PROBLEMS, problemType, type ProblemCode } from '../src/lib/problem.js';
 import { assertMatchesSpec } from './helpers/contract.js';
 import { startHarness, type Harness } from './helpers/harness.js';
 
@@ -31,7 +31,7 @@ describe('the contract', () => {
   });
 
   it('documents every operation with an id, summary, tags, security and problem responses', () => {
-    expect(operations.length).toBe(10);
+    expect(operations.length).toBe(11);
     const ids = operations.map((o) => o.op.operationId);
     expect(new Set(ids).size).toBe(ids.length);
     for (const { path, method, op } of operations) {
@@ -82,6 +82,17 @@ describe('the contract', () => {
     expect(bundle.status).toBe(200);
     expect(bundle.headers.get('content-type')).toMatch(/javascript/);
     expect((await bundle.text()).length).toBeGreaterThan(1_000_000);
+  });
+
+  it('every problem type resolves to its description', async () => {
+    for (const [code, { status, title }] of Object.entries(PROBLEMS)) {
+      const res = await fetch(new URL(problemType(code as ProblemCode), h.baseUrl));
+      const body = await res.json();
+      assertMatchesSpec('/problems/{code}', 'get', res.status, res.headers.get('content-type'), body);
+      expect(body).toMatchObject({ type: `/problems/${code}`, status, title, description: expect.stringMatching(/\S/) });
+    }
+    const unknown = await fetch(`${h.baseUrl}/problems/teapot`);
+    expect(unknown.status).toBe(400);
   });
 
   it('answers the health probes as documented', async () => {

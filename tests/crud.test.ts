@@ -115,6 +115,18 @@ describe('jobs CRUD through the generated client', () => {
     expect(again.response.status).toBe(404);
   });
 
+  it('cancels the queued manual runs of a deleted job and keeps its history', async () => {
+    const api = h.client('crud-delete-queued');
+    const { data: job } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail() });
+    // No worker runs in this file, so the run stays queued.
+    const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
+    expect(await agendaJobsOf(job!.id)).toHaveLength(2);
+    await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
+    expect(await agendaJobsOf(job!.id)).toHaveLength(0);
+    const run = await h.scheduler.models.Run.findById(queued!.id).lean();
+    expect(run).toMatchObject({ status: 'cancelled', error: expect.stringMatching(/deleted/) });
+  });
+
   it('answers 409 for a duplicate name of the same owner, but allows it for another owner', async () => {
     const body = bodies.sendEmail('same-name');
     expect((await h.client('dup-a').POST('/api/cron/jobs', { body })).response.status).toBe(201);

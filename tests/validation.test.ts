@@ -21,7 +21,7 @@ function expectProblem(res: Answer, code: ProblemCode, ...where: Where[]): Probl
   expect(res.response.status).toBe(PROBLEMS[code].status);
   expect(res.response.headers.get('Content-Type')).toMatch(/^application\/problem\+json/);
   const problem = res.error as Problem;
-  expect(problem).toMatchObject({ type: `https://cron-jobs.dev/problems/${code}`, title: PROBLEMS[code].title, status: PROBLEMS[code].status });
+  expect(problem).toMatchObject({ type: `/problems/${code}`, title: PROBLEMS[code].title, status: PROBLEMS[code].status });
   expect(problem.detail).toMatch(/\S/);
   for (const w of where) {
     expect(problem.errors).toContainEqual(expect.objectContaining({ in: w.in, path: w.path, ...(w.message ? { message: expect.stringMatching(w.message) } : {}) }));

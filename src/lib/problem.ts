@@ -4,16 +4,16 @@ import type { z } from 'zod';
 
 /** Every error the API can answer with: the one list the documented responses derive from. */
 export const PROBLEMS = {
-  'invalid-request': { status: 400, title: 'The request is invalid' },
-  unauthorized: { status: 401, title: 'Authentication required' },
-  forbidden: { status: 403, title: 'Not allowed' },
-  'not-found': { status: 404, title: 'Not found' },
-  conflict: { status: 409, title: 'Conflict' },
-  'payload-too-large': { status: 413, title: 'Request body too large' },
-  'unsupported-media-type': { status: 415, title: 'Unsupported media type' },
-  unavailable: { status: 503, title: 'Service unavailable' },
-  internal: { status: 500, title: 'Internal error' },
-} as const satisfies Record<string, { status: ContentfulStatusCode; title: string }>;
+  'invalid-request': { status: 400, title: 'The request is invalid', description: 'A value is missing, malformed or not allowed; `errors` says which and where (body, query, path or header).' },
+  unauthorized: { status: 401, title: 'Authentication required', description: 'Send `Authorization: Bearer <JWT>`: HS256, with `sub` and an `exp` in the future.' },
+  forbidden: { status: 403, title: 'Not allowed', description: 'Your role may not do this, e.g. create a job of an admin-only type or list another owner\'s jobs.' },
+  'not-found': { status: 404, title: 'Not found', description: 'No such route, or no job with this id among the jobs you may see.' },
+  conflict: { status: 409, title: 'Conflict', description: 'The change collides with existing data, e.g. you already have a job with this name.' },
+  'payload-too-large': { status: 413, title: 'Request body too large', description: 'Bodies are limited to 64 KiB.' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send request bodies as `application/json`.' },
+  unavailable: { status: 503, title: 'Service unavailable', description: 'The database does not answer; retry with backoff.' },
+  internal: { status: 500, title: 'Internal error', description: 'A bug on our side; the log has the details under the response\'s x-request-id.' },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string; description: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
 
@@ -45,7 +45,11 @@ export class ApiError extends Error {
   }
 }
 
-export const problemType = (code: ProblemCode) => `https://cron-jobs.dev/problems/${code}`;
+/**
+ * The problem's `type`: a URI reference resolved against the API's own address, where
+ * GET /problems/{code} describes it (RFC 9457 section 3.1.1).
+ */
+export const problemType = (code: ProblemCode) => `/problems/${code}`;
 
 export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): Problem {
   const { status, title } = PROBLEMS[code];

@@ -1,6 +1,6 @@
 import { Schema, type Connection, type InferSchemaType } from 'mongoose';
 
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed'] as const;
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const RUN_TRIGGERS = ['schedule', 'manual'] as const;
 
 const runSchema = new Schema(

@@ -168,6 +168,11 @@ export class CronJobService {
     const job = await this.find(caller, id);
     await this.m.CronJob.deleteOne({ _id: job._id });
     await cancelJob(this.deps.agenda, String(job._id));
+    // The history stays; manual runs that never started say why they never will.
+    await this.m.Run.updateMany(
+      { jobId: job._id, status: 'queued' },
+      { $set: { status: 'cancelled', error: 'the job was deleted before the run started', finishedAt: new Date() } },
+    );
     await this.audit(caller, 'delete', job);
   }
 

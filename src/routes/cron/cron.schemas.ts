@@ -131,7 +131,7 @@ export const FieldError = z
 
 export const Problem = z
   .object({
-    type: z.string().openapi({ example: 'https://cron-jobs.dev/problems/invalid-request' }),
+    type: z.string().openapi({ description: 'Resolve against the API address; GET it for the description.', example: '/problems/invalid-request' }),
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),

@@ -1,0 +1,36 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { PROBLEMS, problemType, type ProblemCode } from '../lib/problem.js';
+import type { AppEnv } from './app-env.js';
+import { problemResponses } from './problem-responses.js';
+
+const codes = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCode[]];
+
+const ProblemType = z
+  .object({
+    type: z.string().openapi({ example: '/problems/invalid-request' }),
+    status: z.number().int(),
+    title: z.string(),
+    description: z.string(),
+  })
+  .openapi('ProblemType');
+
+export const describeProblem = createRoute({
+  method: 'get',
+  path: '/problems/{code}',
+  operationId: 'describeProblem',
+  summary: 'What a problem type means',
+  description: 'The document a problem\'s `type` points at.',
+  tags: ['Problems'],
+  request: { params: z.object({ code: z.enum(codes).openapi({ param: { name: 'code', in: 'path' } }) }) },
+  responses: {
+    200: { description: 'The problem type.', content: { 'application/json': { schema: ProblemType } } },
+    ...problemResponses('invalid-request'),
+  },
+});
+
+export function registerProblemRoutes(app: OpenAPIHono<AppEnv>) {
+  return app.openapi(describeProblem, (c) => {
+    const code = c.req.valid('param').code;
+    return c.json({ type: problemType(code), ...PROBLEMS[code] }, 200);
+  });
+}
