@@ -92,6 +92,11 @@ describe('POST /jobs: every rule answers 400 at the bad field', () => {
     expect(created.response.status).toBe(201);
     expect(created.data).toMatchObject(fields);
   });
+
+  it('reports every bad field at once: cron, timezone and payload together', async () => {
+    const res = await post(h.client(owner()), { ...bodies.sendEmail(), cron: '* * * *', timezone: 'Mars/Olympus', payload: { to: 'nope' } });
+    expectProblem(res, 'invalid-request', at('cron', /5 fields/), at('timezone'), at('payload.to'), at('payload.subject'));
+  });
 });
 
 describe.each([

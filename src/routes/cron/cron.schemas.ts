@@ -2,7 +2,7 @@ import { z } from '@hono/zod-openapi';
 import { jobTypes, jobTypeNames } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
-import { isValidTimezone } from '../../scheduler/cron.js';
+import { checkCron, isValidTimezone } from '../../scheduler/cron.js';
 
 export const ObjectIdParam = z.object({
   id: z
@@ -12,7 +12,18 @@ export const ObjectIdParam = z.object({
 });
 
 const name = z.string().trim().min(1).max(100).openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
-const cron = z.string().min(1).max(100).openapi({
+// Syntax only, so a bad cron is reported with the other field errors; the configured rules
+// (seconds allowed, minimum interval) are the scheduler module's to apply.
+const cronSyntax = { allowSeconds: true, minIntervalSeconds: 1 };
+const cron = z
+  .string()
+  .min(1)
+  .max(100)
+  .superRefine((value, ctx) => {
+    const problem = checkCron(value, 'UTC', cronSyntax);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .openapi({
   description:
     'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.',
   example: '0 8 * * 1-5',
