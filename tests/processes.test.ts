@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { sign } from 'hono/jwt';
+import { MongoClient, ObjectId } from 'mongodb';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { createCronJobsClient } from '../generated/client.js';
+import { contractCheck } from './helpers/contract.js';
+import { waitFor } from './helpers/harness.js';
+
+const SECRET = 'processes-test-secret-0123456789abcdef';
+const withDb = (uri: string, db: string) => uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/${db}`);
+const freePort = () =>
+  new Promise<number>((ok) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as AddressInfo).port;
+      s.close(() => ok(p));
+    });
+  });
+
+/** Runs an entry point as its own process, as `npm start` / `npm run api` would. */
+function launch(entry: string, env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, exited, output: () => output };
+}
+
+const running: ChildProcess[] = [];
+afterAll(() => running.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
+
+describe('configuration errors stop the process with a clear message', () => {
+  it('a bad variable exits 1 naming it', async () => {
+    const p = launch('src/main.ts', { PORT: 'abc', CRON_MIN_INTERVAL_SECONDS: '-5' });
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('Invalid configuration');
+    expect(p.output()).toMatch(/PORT: /);
+    expect(p.output()).toMatch(/CRON_MIN_INTERVAL_SECONDS: /);
+  });
+
+  it('the API alone without MONGODB_URI exits 1 and says how to get one', async () => {
+    const p = launch('src/server.ts', {});
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toMatch(/MONGODB_URI is not set.*npm run db/);
+  });
+});
+
+describe('SIGTERM during a run', () => {
+  let smtp: SMTPServer;
+  let smtpPort: number;
+  const delivered: number[] = [];
+  const mongo = new MongoClient(inject('mongoUri'));
+  const dbName = `t_proc_${randomUUID().slice(0, 8)}`;
+
+  beforeAll(async () => {
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      // A slow mail server: the handler is mid-run for 1.5 s.
+      onData(stream, _session, done) {
+        stream.resume();
+        stream.on('end', () => setTimeout(() => (delivered.push(Date.now()), done()), 1500));
+      },
+    });
+    await new Promise<void>((ok) => smtp.listen(0, '127.0.0.1', ok));
+    smtpPort = (smtp.server.address() as AddressInfo).port;
+    await mongo.connect();
+  });
+  afterAll(async () => {
+    await mongo.db(dbName).dropDatabase().catch(() => undefined);
+    await mongo.close();
+    await new Promise<void>((ok) => smtp.close(() => ok()));
+  });
+
+  it('lets the running job finish, then exits 0', async () => {
+    const port = await freePort();
+    const p = launch('src/main.ts', {
+      MONGODB_URI: withDb(inject('mongoUri'), dbName),
+      PORT: String(port),
+      JWT_SECRET: SECRET,
+      SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+      AGENDA_PROCESS_EVERY_MS: '200',
+      SHUTDOWN_TIMEOUT_MS: '10000',
+    });
+    running.push(p.child);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 30_000, what: 'the service' });
+
+    const api = createCronJobsClient({ baseUrl: base, token: () => sign({ sub: 'proc', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256') });
+    api.use(contractCheck);
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: { name: 'slow-mail', type: 'sendEmail', cron: '0 9 * * *', timezone: 'UTC', enabled: false, payload: { to: 'x@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
+    });
+    const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
+    const runs = mongo.db(dbName).collection('cron_job_runs');
+    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', { what: 'the run to start' });
+
+    p.child.kill('SIGTERM');
+    const code = await p.exited;
+    const exitedAt = Date.now();
+    expect(code).toBe(0);
+    expect(p.output()).toContain('"msg":"stopped"');
+    // The mail went out before the process ended, and the run says so.
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]!).toBeLessThanOrEqual(exitedAt);
+    expect(await runs.findOne({ _id: new ObjectId(queued!.id) })).toMatchObject({ status: 'succeeded', error: null });
+    // Nothing left locked for the next worker.
+    expect(await mongo.db(dbName).collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } })).toBe(0);
+  });
+});
