@@ -33,7 +33,8 @@ export const openApiInfo = {
     description:
       'Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job\'s IANA time zone. Errors are RFC 9457 `application/problem+json`.',
   },
-  servers: [{ url: 'http://localhost:3000', description: 'Local development' }],
+  // Relative: the reference page and clients resolve it against wherever the service runs.
+  servers: [{ url: '/', description: 'This server' }],
   tags: [
     { name: 'Cron jobs', description: 'Your scheduled jobs and their runs.' },
     { name: 'Health', description: 'Liveness and readiness probes.' },
@@ -122,7 +123,20 @@ export function createApp(deps: AppDeps) {
   });
   app.get('/openapi.json', (c) => c.json(openApiDocument(app)));
   app.get('/reference/scalar.js', (c) => c.body(scalarBundle(), 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }));
-  app.get('/reference', Scalar({ url: '/openapi.json', cdn: '/reference/scalar.js', pageTitle: 'Cron Jobs API', withDefaultFonts: false }));
+  app.get(
+    '/reference',
+    Scalar({
+      url: '/openapi.json',
+      pageTitle: 'Cron Jobs API',
+      // Everything from this server: no script, font, AI agent or telemetry from Scalar's cloud.
+      cdn: '/reference/scalar.js',
+      withDefaultFonts: false,
+      agent: { disabled: true },
+      telemetry: false,
+      showDeveloperTools: 'never',
+      authentication: { preferredSecurityScheme: 'bearerAuth' },
+    }),
+  );
 
   return app;
 }

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { validate } from '@scalar/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBLEMS, problemType, type ProblemCode } from '../src/lib/problem.js';
 import { assertMatchesSpec } from './helpers/contract.js';
@@ -28,6 +29,12 @@ describe('the contract', () => {
     const served = (await (await fetch(`${h.baseUrl}/openapi.json`)).json()) as { openapi: string };
     expect(served).toEqual(committed);
     expect(served.openapi).toBe('3.1.0');
+  });
+
+  it('is a valid OpenAPI 3.1 document', async () => {
+    const { valid, errors } = await validate(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'));
+    expect(errors).toEqual([]);
+    expect(valid).toBe(true);
   });
 
   it('documents every operation with an id, summary, tags, security and problem responses', () => {
