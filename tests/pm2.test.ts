@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,7 +8,7 @@ import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createCronJobsClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
-import { waitFor } from './helpers/harness.js';
+import { freePort, uriWithDb, waitFor } from './helpers/harness.js';
 
 const run = promisify(execFile);
 const SECRET = 'pm2-test-secret-0123456789abcdef-0123456789';
@@ -17,17 +16,6 @@ const SECRET = 'pm2-test-secret-0123456789abcdef-0123456789';
 let home: string;
 let port: number;
 let env: NodeJS.ProcessEnv;
-
-const freePort = () =>
-  new Promise<number>((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
-
-/** The shared test server's URI with a database of this file's own. */
-const withDb = (uri: string, db: string) => uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/${db}`);
 
 const pm2 = (...args: string[]) => run(join('node_modules', '.bin', 'pm2'), args, { env, timeout: 60_000 });
 
@@ -37,7 +25,7 @@ beforeAll(async () => {
   env = {
     ...process.env,
     PM2_HOME: home,
-    MONGODB_URI: withDb(inject('mongoUri'), `t_pm2_${randomUUID().slice(0, 8)}`),
+    MONGODB_URI: uriWithDb(inject('mongoUri'), `t_pm2_${randomUUID().slice(0, 8)}`),
     PORT: String(port),
     JWT_SECRET: SECRET,
     CRON_ALLOW_SECONDS: 'true',

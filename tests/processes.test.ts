@@ -1,24 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { sign } from 'hono/jwt';
 import { MongoClient, ObjectId } from 'mongodb';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createCronJobsClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
-import { waitFor } from './helpers/harness.js';
+import { freePort, uriWithDb, waitFor } from './helpers/harness.js';
 
 const SECRET = 'processes-test-secret-0123456789abcdef';
-const withDb = (uri: string, db: string) => uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/${db}`);
-const freePort = () =>
-  new Promise<number>((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => ok(p));
-    });
-  });
 
 /** Runs an entry point as its own process, as `npm start` / `npm run api` would. */
 function launch(entry: string, env: Record<string, string>) {
@@ -83,7 +75,7 @@ describe('SIGTERM during a run', () => {
   it('lets the running job finish, then exits 0', async () => {
     const port = await freePort();
     const p = launch('src/main.ts', {
-      MONGODB_URI: withDb(inject('mongoUri'), dbName),
+      MONGODB_URI: uriWithDb(inject('mongoUri'), dbName),
       PORT: String(port),
       JWT_SECRET: SECRET,
       SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,

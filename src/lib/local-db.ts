@@ -29,7 +29,8 @@ export async function buildFerretDb(logger?: Logger): Promise<string> {
   return ferretdbBinary;
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on right now, on loopback. */
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const server = createServer();
     server.once('error', fail);

@@ -12,6 +12,7 @@ import { createCronJobsClient, type CronJobsClient } from '../../generated/clien
 import { createApp } from '../../src/app.js';
 import { parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
+export { freePort } from '../../src/lib/local-db.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';
 import { contractCheck } from './contract.js';
@@ -117,6 +118,9 @@ export async function waitFor<T>(probe: () => Promise<T>, { timeoutMs = 15_000, 
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** The shared test server's URI, pointed at a database of the caller's own. */
+export const uriWithDb = (uri: string, db: string) => uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/${db}`);
 
 /** A valid create body of each type, to build on in tests. */
 export const bodies = {
