@@ -278,11 +278,17 @@ export type components = {
             type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
         };
         FieldError: {
-            /** @enum {string} */
+            /**
+             * @description Which part of the request holds the bad value.
+             * @enum {string}
+             */
             in: "body" | "query" | "path" | "header";
             /** @example Invalid email address */
             message: string;
-            /** @example payload.to */
+            /**
+             * @description Dotted path to the value inside that part; empty for the part as a whole.
+             * @example payload.to
+             */
             path: string;
         };
         /** @description Computes run statistics of the owner's jobs for a period and stores a report. */
@@ -334,6 +340,7 @@ export type components = {
         Problem: {
             detail: string;
             errors?: components["schemas"]["FieldError"][];
+            /** @description The request path. */
             instance?: string;
             status: number;
             title: string;

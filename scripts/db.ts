@@ -1,9 +1,9 @@
 // npm run db: the local FerretDB alone, for running `npm run api` and `npm run worker` apart.
-import { env } from '../src/env.js';
+import { envOrExit } from '../src/env.js';
 import { startLocalDb } from '../src/lib/local-db.js';
 import { createLogger } from '../src/lib/logger.js';
 
-const config = env();
+const config = envOrExit();
 const logger = createLogger(config);
 const db = await startLocalDb(config.LOCAL_DB_DIR, logger);
 process.stdout.write(`\nexport MONGODB_URI=${db.uri}\n\n`);

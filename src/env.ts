@@ -31,6 +31,8 @@ const schema = z
     SESSIONS_COLLECTION: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('sessions'),
 
     AGENDA_PROCESS_EVERY_MS: z.coerce.number().int().min(100).default(5000),
+    /** How often a worker re-checks that Agenda matches cron_jobs; 0 turns it off. */
+    RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(300_000),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
     WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })
@@ -65,4 +67,14 @@ let cached: Env | undefined;
 export function env(): Env {
   cached ??= parseEnv(process.env);
   return cached;
+}
+
+/** The configuration, or exit 1 with a message naming every bad variable (for entry points). */
+export function envOrExit(): Env {
+  try {
+    return env();
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
 }

@@ -1,62 +1,94 @@
+import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
-import { env } from './env.js';
+import { envOrExit, type Env } from './env.js';
 import { connectDb, pingDb } from './lib/db.js';
 import { startLocalDb, type LocalDb } from './lib/local-db.js';
-import { createLogger } from './lib/logger.js';
-import { openScheduler } from './scheduler/index.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { openScheduler, type Scheduler } from './scheduler/index.js';
 
 export type Role = 'api' | 'worker';
+
+/** Time allowed beyond SHUTDOWN_TIMEOUT_MS for closing the server and the database. */
+const CLOSE_GRACE_MS = 5_000;
 
 /**
  * Starts the given roles in this process: connects (starting the local FerretDB when
  * MONGODB_URI is unset), serves the API and/or runs the worker, and shuts down cleanly on
- * SIGINT/SIGTERM: stop taking requests and work, let runs finish, close the database.
+ * SIGINT/SIGTERM: stop taking requests and work, let runs finish, close the database. A
+ * failure on the way up stops what was started and exits 1; a second signal exits at once.
  */
 export async function start(roles: Role[]): Promise<void> {
-  let config;
-  try {
-    config = env();
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    process.exit(1);
-  }
+  const config = envOrExit();
   const logger = createLogger(config);
-  logger.info({ roles }, 'starting');
-
-  let localDb: LocalDb | undefined;
-  if (!config.MONGODB_URI) {
-    if (roles.length < 2) {
-      logger.fatal('MONGODB_URI is not set. `npm start` runs API, worker and a local database in one process; for `npm run api` and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.');
-      process.exit(1);
-    }
-    localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);
-  }
-  const conn = await connectDb(config.MONGODB_URI ?? localDb!.uri, config);
-  const scheduler = await openScheduler(conn, config, logger);
-
-  let server: ReturnType<typeof serve> | undefined;
-  if (roles.includes('api')) {
-    const app = createApp({ config, logger, service: scheduler.service, ready: () => pingDb(conn) });
-    server = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-      const base = `http://${info.address}:${info.port}`;
-      logger.info({ url: base, reference: `${base}/reference`, spec: `${base}/openapi.json` }, `API listening; reference at ${base}/reference`);
-    });
-  }
-  if (roles.includes('worker')) await scheduler.startWorker();
+  const parts: { localDb?: LocalDb; server?: Server; scheduler?: Scheduler; close?: () => Promise<void> } = {};
 
   let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
+  const shutdown = async (reason: string, code: number) => {
+    if (stopping) {
+      logger.warn({ reason }, 'second stop request: exiting now');
+      process.exit(1);
+    }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
-    await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
-    await scheduler.stop(config.SHUTDOWN_TIMEOUT_MS);
-    await conn.close();
-    await localDb?.stop();
-    logger.info('stopped');
-    process.exit(0);
+    logger.info({ reason }, 'shutting down');
+    // A hard deadline above PM2's kill_timeout margin: whatever hangs, the process ends.
+    setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + CLOSE_GRACE_MS).unref();
+    try {
+      await stopAll(parts, config, logger);
+      logger.info('stopped');
+    } catch (error) {
+      logger.error({ err: error }, 'error while stopping');
+      code = 1;
+    }
+    process.exit(code);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+  // Never leave the local database running behind a crashed process.
+  process.on('exit', () => parts.localDb?.kill());
+
+  try {
+    logger.info({ roles }, 'starting');
+    if (!config.MONGODB_URI && roles.length < 2) {
+      throw new StartupError(
+        'MONGODB_URI is not set. `npm start` runs API, worker and a local database in one process; for `npm run api` and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
+      );
+    }
+    if (!config.MONGODB_URI) parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);
+    const conn = await connectDb(config.MONGODB_URI ?? parts.localDb!.uri, config);
+    parts.close = () => conn.close();
+    parts.scheduler = await openScheduler(conn, config, logger);
+    if (roles.includes('api')) parts.server = await listen(createApp({ config, logger, service: parts.scheduler.service, ready: () => pingDb(conn) }).fetch, config, logger);
+    if (roles.includes('worker')) await parts.scheduler.startWorker();
+  } catch (error) {
+    logger.fatal(error instanceof StartupError ? {} : { err: error }, `could not start: ${(error as Error).message}`);
+    await shutdown('start-up failed', 1);
+  }
+}
+
+class StartupError extends Error {}
+
+async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, logger: Logger): Promise<Server> {
+  return new Promise((ok, fail) => {
+    const server = serve({ fetch, port: config.PORT, hostname: config.HOST }, (info) => {
+      const base = `http://${info.address}:${info.port}`;
+      logger.info({ url: base, reference: `${base}/reference`, spec: `${base}/openapi.json` }, `API listening; reference at ${base}/reference`);
+      ok(server as Server);
+    });
+    // EADDRINUSE and the like: a clear start-up failure, not an unhandled 'error' event.
+    server.once('error', (error) => fail(new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)));
+  });
+}
+
+async function stopAll(parts: { localDb?: LocalDb; server?: Server; scheduler?: Scheduler; close?: () => Promise<void> }, config: Env, logger: Logger) {
+  if (parts.server) {
+    const closed = new Promise<void>((ok) => parts.server!.close(() => ok()));
+    // Keep-alive clients get a moment to finish their request, then are cut.
+    setTimeout(() => parts.server!.closeAllConnections(), 1_000).unref();
+    await closed;
+  }
+  await parts.scheduler?.stop(config.SHUTDOWN_TIMEOUT_MS);
+  await parts.close?.();
+  await parts.localDb?.stop();
+  logger.debug('all parts stopped');
 }

@@ -186,6 +186,18 @@ describe('users', () => {
     expectProblem(res, 403, 'forbidden');
     expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } })).data).toEqual(job);
   });
+
+  it('may still pause and delete their own job after an admin gave it an admin-only type', async () => {
+    const sub = owner();
+    const job = await create(sub);
+    const admin = h.client('some-admin', { admin: true });
+    const retyped = await admin.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { type: 'purgeSessions', payload: { inactiveDays: 30 } } });
+    expect(retyped.data).toMatchObject({ type: 'purgeSessions', ownerId: sub });
+    const api = h.client(sub);
+    const paused = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { enabled: false } });
+    expect(paused.data).toMatchObject({ enabled: false, type: 'purgeSessions' });
+    expect((await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: job.id } } })).response.status).toBe(204);
+  });
 });
 
 describe('health probes', () => {

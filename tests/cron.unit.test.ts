@@ -55,6 +55,14 @@ describe('checkCron: shape', () => {
     }
   });
 
+  it('refuses hashed values (H), which cron-parser randomises on every parse', () => {
+    for (const cron of ['H * * * *', '0 H * * *', 'H(0-29) * * * *', '5,H/15 * * * *']) {
+      expect(checkCron(cron, 'UTC', WITH_SECONDS)).toBe('hashed values (H) are not accepted; name the time');
+    }
+    // Day names are not hashes.
+    expect(checkCron('0 8 * * THU', 'UTC', WITH_SECONDS)).toBeUndefined();
+  });
+
   it("refuses out-of-range values with cron-parser's message", () => {
     expect(checkCron('61 * * * *', 'UTC', DEFAULTS)).toBe('Constraint error, got value 61 expected range 0-59');
     expect(checkCron('* 25 * * *', 'UTC', DEFAULTS)).toBe('Constraint error, got value 25 expected range 0-23');

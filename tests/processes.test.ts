@@ -72,7 +72,8 @@ describe('SIGTERM during a run', () => {
     await new Promise<void>((ok) => smtp.close(() => ok()));
   });
 
-  it('lets the running job finish, then exits 0', async () => {
+  /** The service as its own process, on this file's database, with the slow mail server. */
+  async function service() {
     const port = await freePort();
     const p = launch('src/main.ts', {
       MONGODB_URI: uriWithDb(inject('mongoUri'), dbName),
@@ -81,13 +82,19 @@ describe('SIGTERM during a run', () => {
       SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
       AGENDA_PROCESS_EVERY_MS: '200',
       SHUTDOWN_TIMEOUT_MS: '10000',
+      CRON_ALLOW_SECONDS: 'true',
+      CRON_MIN_INTERVAL_SECONDS: '1',
     });
     running.push(p.child);
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 30_000, what: 'the service' });
-
     const api = createCronJobsClient({ baseUrl: base, token: () => sign({ sub: 'proc', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256') });
     api.use(contractCheck);
+    return { p, api };
+  }
+
+  it('lets a running manual run finish, then exits 0', async () => {
+    const { p, api } = await service();
     const { data: job } = await api.POST('/api/cron/jobs', {
       body: { name: 'slow-mail', type: 'sendEmail', cron: '0 9 * * *', timezone: 'UTC', enabled: false, payload: { to: 'x@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
     });
@@ -106,5 +113,24 @@ describe('SIGTERM during a run', () => {
     expect(await runs.findOne({ _id: new ObjectId(queued!.id) })).toMatchObject({ status: 'succeeded', error: null });
     // Nothing left locked for the next worker.
     expect(await mongo.db(dbName).collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } })).toBe(0);
+  });
+
+  it('lets a running scheduled run finish and leaves its schedule unlocked for the next worker', async () => {
+    const { p, api } = await service();
+    const { data: job, response } = await api.POST('/api/cron/jobs', {
+      body: { name: 'slow-scheduled', type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: { to: 'y@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
+    });
+    expect(response.status).toBe(201);
+    const runs = mongo.db(dbName).collection('cron_job_runs');
+    const running = await waitFor(async () => runs.findOne({ jobId: new ObjectId(job!.id), status: 'running' }), { what: 'a scheduled run to start' });
+
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(await runs.findOne({ _id: running._id })).toMatchObject({ status: 'succeeded' });
+    const schedule = await mongo.db(dbName).collection('agendaJobs').findOne({ 'data.jobId': job!.id });
+    // Agenda's own last write (unlock, next run) happened before the database was closed.
+    expect(schedule).toMatchObject({ lockedAt: null });
+    expect(schedule!.lastFinishedAt).toBeInstanceOf(Date);
+    expect(schedule!.nextRunAt.getTime()).toBeGreaterThan(running.scheduledFor.getTime());
   });
 });

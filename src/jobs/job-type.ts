@@ -37,3 +37,5 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
 }
 
 export const defineJobType = <P extends z.ZodType>(type: JobType<P>): JobType<P> => type;
+
+export const DAY_MS = 24 * 60 * 60 * 1000;

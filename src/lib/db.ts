@@ -16,19 +16,27 @@ export async function connectDb(
     serverSelectionTimeoutMS: config.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
     // Commands fail instead of queueing forever while the driver reconnects.
     bufferCommands: false,
+    // A database that accepts connections but stops answering must not hang a request forever.
+    socketTimeoutMS: 30_000,
     autoIndex: false,
   });
   await conn.asPromise();
   return conn;
 }
 
-/** True when the database answers a ping. */
-export async function pingDb(conn: Connection): Promise<boolean> {
+/** True when the database answers a ping within `timeoutMs`. */
+export async function pingDb(conn: Connection, timeoutMs = 2000): Promise<boolean> {
+  if (!conn.db) return false;
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await conn.db?.admin().command({ ping: 1 });
-    return conn.db !== undefined;
+    return await Promise.race([
+      conn.db.admin().command({ ping: 1 }).then(() => true),
+      new Promise<boolean>((ok) => (timer = setTimeout(() => ok(false), timeoutMs))),
+    ]);
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -9,18 +9,21 @@ import type { Logger } from './logger.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const goModule = join(root, 'scripts/ferretdb');
-export const ferretdbBinary = join(root, '.local/bin/ferretdb');
+const ferretdbBinary = join(root, '.local/bin/ferretdb');
 
 export interface LocalDb {
   uri: string;
+  /** Stops FerretDB cleanly (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
+  /** Kills it at once; for process exit, where nothing can be awaited. */
+  kill(): void;
 }
 
 /**
  * Builds FerretDB 1.24.2 with the machine's Go (once; the binary is reused), for machines
  * where MongoDB cannot be installed. See scripts/ferretdb/main.go for why it is our own module.
  */
-export async function buildFerretDb(logger?: Logger): Promise<string> {
+async function buildFerretDb(logger?: Logger): Promise<string> {
   if (existsSync(ferretdbBinary)) return ferretdbBinary;
   logger?.info({ binary: ferretdbBinary }, 'building FerretDB with go (first run only, about a minute)');
   const started = Date.now();
@@ -81,6 +84,7 @@ export async function startLocalDb(dataDir: string, logger?: Logger): Promise<Lo
   logger?.info({ uri, dataDir: dir }, 'local FerretDB started');
   return {
     uri,
+    kill: () => void child.kill('SIGKILL'),
     stop: () =>
       new Promise<void>((ok) => {
         if (child.exitCode !== null || child.signalCode !== null) return ok();

@@ -21,7 +21,8 @@ export type Delivery = { via: 'smtp'; messageId: string; accepted: string[] } | 
 export async function deliver(mail: Mail, config: Pick<Env, 'SMTP_URL' | 'MAIL_FROM' | 'OUTBOX_DIR'>): Promise<Delivery> {
   const message = { from: config.MAIL_FROM, ...mail };
   if (config.SMTP_URL) {
-    const transport = nodemailer.createTransport(config.SMTP_URL);
+    // Bounded well inside a run's lock lifetime; nodemailer's own socket timeout is 10 minutes.
+    const transport = nodemailer.createTransport({ url: config.SMTP_URL, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 });
     try {
       const info = await transport.sendMail(message);
       return { via: 'smtp', messageId: info.messageId, accepted: info.accepted.map(String) };

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { z } from 'zod';
+import { z } from '@hono/zod-openapi';
 
 /** Every error the API can answer with: the one list the documented responses derive from. */
 export const PROBLEMS = {
@@ -17,22 +17,27 @@ export const PROBLEMS = {
 
 export type ProblemCode = keyof typeof PROBLEMS;
 
-export interface FieldError {
-  /** Where the bad value is: body, query, path or header. */
-  in: 'body' | 'query' | 'path' | 'header';
-  /** Dotted path to the value inside that part, empty for the part as a whole. */
-  path: string;
-  message: string;
-}
+export const FieldErrorSchema = z
+  .object({
+    in: z.enum(['body', 'query', 'path', 'header']).openapi({ description: 'Which part of the request holds the bad value.' }),
+    path: z.string().openapi({ description: 'Dotted path to the value inside that part; empty for the part as a whole.', example: 'payload.to' }),
+    message: z.string().openapi({ example: 'Invalid email address' }),
+  })
+  .openapi('FieldError');
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance?: string;
-  errors?: FieldError[];
-}
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ description: 'Resolve against the API address; GET it for the description.', example: '/problems/invalid-request' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional().openapi({ description: 'The request path.' }),
+    errors: z.array(FieldErrorSchema).optional(),
+  })
+  .openapi('Problem', { description: 'RFC 9457 problem details.' });
+
+export type FieldError = z.infer<typeof FieldErrorSchema>;
+export type Problem = z.infer<typeof ProblemSchema>;
 
 /** An error the API answers with its own problem; thrown from handlers and the scheduler module. */
 export class ApiError extends Error {

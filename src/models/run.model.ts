@@ -24,8 +24,9 @@ const runSchema = new Schema(
 );
 
 // The claim: a second worker firing the same slot fails this insert and skips the slot.
-// Unique indexes are enforced by FerretDB too, unlike findAndModify's atomicity.
-runSchema.index({ jobId: 1, scheduledFor: 1 }, { unique: true });
+// Unique indexes are enforced by FerretDB too, unlike findAndModify's atomicity. The trigger
+// is part of the key so a manual run requested at a slot's very instant does not take it.
+runSchema.index({ jobId: 1, scheduledFor: 1, trigger: 1 }, { unique: true });
 runSchema.index({ jobId: 1, _id: -1 });
 runSchema.index({ ownerId: 1, scheduledFor: 1 });
 

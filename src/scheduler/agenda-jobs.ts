@@ -3,7 +3,6 @@ import type { Connection } from 'mongoose';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { AGENDA_COLLECTION } from './agenda.js';
-import { nextFire } from './cron.js';
 
 /** What the Agenda side needs to know of a cron job. */
 export interface Schedulable {
@@ -19,7 +18,6 @@ interface AgendaJobDoc {
   data?: { jobId?: string; runId?: string };
   repeatInterval?: string | null;
   repeatTimezone?: string | null;
-  lockedAt?: Date | null;
 }
 
 const agendaJobs = (conn: Connection) => conn.collection<AgendaJobDoc>(AGENDA_COLLECTION);
@@ -27,29 +25,28 @@ const agendaJobs = (conn: Connection) => conn.collection<AgendaJobDoc>(AGENDA_CO
 /** Recurring Agenda jobs (the one per cron job); manual runs are one-off jobs beside them. */
 const recurring = { repeatInterval: { $type: 'string' } } as const;
 
+/** True when an Agenda job fires the given cron job's schedule as it is now. */
+export const matchesSchedule = (agendaJob: Pick<AgendaJobDoc, 'name' | 'repeatInterval' | 'repeatTimezone'>, job: Schedulable) =>
+  agendaJob.name === job.type && agendaJob.repeatInterval === job.cron && agendaJob.repeatTimezone === job.timezone;
+
 /**
- * Makes the one recurring Agenda job of a cron job match it. An existing job is changed in
- * place, only in the fields that differ: `save()` would also clear `lockedAt`, and a running
- * job whose lock is cleared can be started again by another worker.
+ * Makes the one recurring Agenda job of a cron job match it. A job whose type, cron or zone
+ * changed gets a new Agenda job rather than an edited one: a worker holding the old one (mid-run,
+ * or locked ahead of its fire) writes its own idea of the next fire back when it finishes, which
+ * would undo an edit; against a removed job that write simply fails.
  */
 export async function scheduleJob(agenda: Agenda, conn: Connection, job: Schedulable): Promise<'created' | 'updated' | 'unchanged'> {
   const existing = await agendaJobs(conn).find({ 'data.jobId': job.id, ...recurring }).toArray();
-  const [keep, ...extra] = existing;
-  if (extra.length) await agendaJobs(conn).deleteMany({ _id: { $in: extra.map((e) => e._id) } });
-  if (!keep) {
-    await agenda
-      .create(job.type, { jobId: job.id })
-      .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
-      .unique({ 'data.jobId': job.id })
-      .save();
-    return 'created';
-  }
-  if (keep.name === job.type && keep.repeatInterval === job.cron && keep.repeatTimezone === job.timezone) return 'unchanged';
-  await agendaJobs(conn).updateOne(
-    { _id: keep._id },
-    { $set: { name: job.type, repeatInterval: job.cron, repeatTimezone: job.timezone, nextRunAt: nextFire(job.cron, job.timezone) } },
-  );
-  return 'updated';
+  const current = existing.find((a) => matchesSchedule(a, job));
+  const stale = existing.filter((a) => a !== current);
+  if (stale.length) await agendaJobs(conn).deleteMany({ _id: { $in: stale.map((a) => a._id) } });
+  if (current) return 'unchanged';
+  await agenda
+    .create(job.type, { jobId: job.id })
+    .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
+    .unique({ 'data.jobId': job.id, name: job.type, repeatInterval: job.cron, repeatTimezone: job.timezone })
+    .save();
+  return existing.length ? 'updated' : 'created';
 }
 
 /** Removes every Agenda job of a cron job: its schedule and any manual run still queued. */
@@ -76,20 +73,25 @@ export interface ReconcileResult {
 
 /**
  * Makes Agenda match cron_jobs: every enabled job has exactly one recurring Agenda job with
- * its cron and timezone; disabled and deleted ones have none. Run on worker start, since an
- * API call that failed halfway or a hand-edited database can leave them apart.
+ * its type, cron and timezone; disabled and deleted ones have none. Run on worker start and
+ * periodically, since an API call that failed halfway or a hand-edited database can leave them
+ * apart. The Agenda side is read first and each orphan re-checked before removal, so a job the
+ * API creates or resumes meanwhile keeps its schedule.
  */
 export async function reconcile(agenda: Agenda, conn: Connection, models: Models, logger: Logger): Promise<ReconcileResult> {
   const result: ReconcileResult = { created: 0, updated: 0, removed: 0 };
+  const before = await agendaJobs(conn).find(recurring, { projection: { data: 1 } }).toArray();
   const enabled = await models.CronJob.find({ enabled: true }, { type: 1, cron: 1, timezone: 1 }).lean();
   const wanted = new Set(enabled.map((j) => String(j._id)));
   for (const job of enabled) {
     const outcome = await scheduleJob(agenda, conn, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone });
     if (outcome !== 'unchanged') result[outcome]++;
   }
-  const all = await agendaJobs(conn).find(recurring, { projection: { data: 1 } }).toArray();
-  const orphans = all.filter((a) => !a.data?.jobId || !wanted.has(a.data.jobId)).map((a) => a._id);
-  if (orphans.length) result.removed = (await agendaJobs(conn).deleteMany({ _id: { $in: orphans } })).deletedCount;
-  logger.info(result, 'schedules reconciled');
+  for (const orphan of before.filter((a) => !a.data?.jobId || !wanted.has(a.data.jobId))) {
+    const jobId = orphan.data?.jobId;
+    if (jobId && (await models.CronJob.exists({ _id: jobId, enabled: true }))) continue;
+    result.removed += (await agendaJobs(conn).deleteOne({ _id: orphan._id })).deletedCount;
+  }
+  if (result.created || result.updated || result.removed) logger.info(result, 'schedules reconciled');
   return result;
 }

@@ -6,15 +6,23 @@ import type { Env } from '../env.js';
 export const AGENDA_COLLECTION = 'agendaJobs';
 
 /**
- * An Agenda on an already connected mongoose connection. Connecting first matters: given an
- * address instead, Agenda connects in its constructor and an unreachable database becomes an
- * unhandled rejection. Creating it starts no timer; only `start()` makes it a worker.
+ * An Agenda on an already connected mongoose connection, ready to use. Connecting first
+ * matters: given an address, Agenda connects in its constructor and an unreachable database
+ * becomes an unhandled rejection. For the same reason its index is created here (awaited,
+ * errors surfacing) rather than by the backend's connect, whose failure nothing can catch.
+ * Creating it starts no timer; only `start()` makes it a worker.
  */
-export function createAgenda(conn: Connection, config: Pick<Env, 'AGENDA_PROCESS_EVERY_MS' | 'WORKER_NAME'>): Agenda {
+export async function createAgenda(conn: Connection, config: Pick<Env, 'AGENDA_PROCESS_EVERY_MS' | 'WORKER_NAME'>): Promise<Agenda> {
   if (!conn.db) throw new Error('createAgenda needs a connected mongoose connection');
-  return new Agenda({
-    backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION }),
+  const jobs = conn.db.collection(AGENDA_COLLECTION);
+  // The index MongoBackend would create (findAndLockNextJobIndex), plus ours for data.jobId lookups.
+  await jobs.createIndex({ name: 1, priority: -1, lockedAt: 1, nextRunAt: 1, disabled: 1 }, { name: 'findAndLockNextJobIndex' });
+  await jobs.createIndex({ 'data.jobId': 1 }, { name: 'cronJobIdIndex' });
+  const agenda = new Agenda({
+    backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION, ensureIndex: false }),
     name: config.WORKER_NAME,
     processEvery: config.AGENDA_PROCESS_EVERY_MS,
   });
+  await agenda.ready;
+  return agenda;
 }

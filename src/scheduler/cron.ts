@@ -6,8 +6,6 @@ export interface CronRules {
   minIntervalSeconds: number;
 }
 
-export class CronError extends Error {}
-
 const DAY_SECONDS = 24 * 60 * 60;
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
 
@@ -54,6 +52,11 @@ export function checkCron(cron: string, timezone: string, rules: CronRules): str
   const fields = trimmed.split(/\s+/).length;
   if (fields === 6 && !rules.allowSeconds) return 'a seconds field (six fields) is not allowed; use five fields';
   if (fields !== 5 && fields !== 6) return `expected 5 fields (minute hour day-of-month month day-of-week), got ${fields}`;
+  // cron-parser's hashed values (H) pick a random time on every parse unless seeded, and Agenda
+  // cannot pass a seed: each worker would compute other slots.
+  if (trimmed.split(/\s+/).some((field) => field.split(',').some((part) => /^H($|[(/])/i.test(part)))) {
+    return 'hashed values (H) are not accepted; name the time';
+  }
   let expression: CronExpression;
   try {
     expression = parse(trimmed, timezone, new Date());

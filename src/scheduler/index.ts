@@ -1,7 +1,7 @@
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import { jobTypes } from '../jobs/registry.js';
 import type { JobType } from '../jobs/job-type.js';
+import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { createAgenda } from './agenda.js';
@@ -19,54 +19,73 @@ const DEFAULT_LOCK_LIFETIME_MS = 10 * 60 * 1000;
 export async function openScheduler(conn: Connection, config: Env, logger: Logger) {
   const m = models(conn);
   await ensureIndexes(m);
-  const agenda = createAgenda(conn, config);
+  const agenda = await createAgenda(conn, config);
   // Agenda emits 'error' on database trouble; an EventEmitter without a listener would crash the process.
   agenda.on('error', (error) => logger.warn({ err: error }, 'agenda error'));
   const service = new CronJobService({ conn, models: m, agenda, config, logger });
+  const repair = () => reconcile(agenda, conn, m, logger);
+
   let working = false;
-  // Runs in progress in this process, so stop() can wait for them after Agenda stops fetching.
-  const inflight = new Set<Promise<void>>();
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  // Fires in progress here, each settled by Agenda's 'complete' event: that comes after Agenda's
+  // own last write (unlocking the job), which shutdown must not cut off by closing the database.
+  const inflight = new Map<string, () => void>();
+  agenda.on('complete', (job) => {
+    const id = String(job.attrs._id);
+    inflight.get(id)?.();
+    inflight.delete(id);
+  });
 
   return {
     models: m,
     agenda,
     service,
+    reconcile: repair,
 
     /** Defines the type processors, repairs the schedules, and starts taking work. */
     async startWorker() {
-      for (const type of jobTypes as readonly JobType[]) {
-        agenda.define<AgendaJobData>(type.name, (job) => {
-          const run = executeFire({ conn, models: m, config, logger }, type, job);
-          inflight.add(run);
-          return run.finally(() => inflight.delete(run));
-        }, {
-          lockLifetime: type.lockLifetimeMs ?? DEFAULT_LOCK_LIFETIME_MS,
-          removeOnComplete: true, // one-off manual runs only; recurring jobs always have a next run
-        });
+      if (working) return;
+      for (const type of jobTypes) {
+        agenda.define<AgendaJobData>(
+          type.name,
+          (job) => {
+            inflight.set(String(job.attrs._id), () => undefined);
+            return executeFire({ conn, models: m, config, logger }, job);
+          },
+          {
+            lockLifetime: (type as JobType).lockLifetimeMs ?? DEFAULT_LOCK_LIFETIME_MS,
+            removeOnComplete: true, // one-off manual runs only; recurring jobs always have a next run
+          },
+        );
       }
-      await reconcile(agenda, conn, m, logger);
+      await repair();
       await agenda.start();
       working = true;
+      if (config.RECONCILE_INTERVAL_MS > 0) {
+        reconcileTimer = setInterval(() => void repair().catch((error) => logger.warn({ err: error }, 'reconcile failed')), config.RECONCILE_INTERVAL_MS);
+        reconcileTimer.unref();
+      }
       logger.info({ worker: config.WORKER_NAME, types: jobTypes.map((t) => t.name) }, 'worker started');
     },
 
-    /** Stops taking work and lets running handlers finish within the timeout. */
+    /**
+     * Stops taking work (unlocking fetched jobs that had not started) and waits up to
+     * `timeoutMs` for the runs in progress to finish and be unlocked.
+     */
     async stop(timeoutMs: number) {
       if (!working) return;
       working = false;
-      // stop() ends fetching and unlocks fetched-but-unstarted jobs (drain() would leave those
-      // locked until their lock expires); the runs already going are waited for here.
+      clearInterval(reconcileTimer);
       await agenda.stop(false);
+      const settled = [...inflight.keys()].map((id) => new Promise<void>((ok) => inflight.set(id, ok)));
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        Promise.allSettled(inflight).then(() => false),
+        Promise.all(settled).then(() => false),
         new Promise<boolean>((ok) => (timer = setTimeout(() => ok(true), timeoutMs))),
       ]);
       clearTimeout(timer);
       if (timedOut) logger.warn({ running: inflight.size }, 'shutdown timeout: runs still going are left to lock expiry');
     },
-
-    reconcile: () => reconcile(agenda, conn, m, logger),
   };
 }
 

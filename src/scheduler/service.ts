@@ -51,11 +51,15 @@ export class CronJobService {
     return this.deps.models;
   }
 
-  /** Checks what a zod schema cannot know statically: the caller's role, the cron rules, the payload for its type. */
-  private validate(caller: Caller, fields: JobFields): JobFields {
+  /**
+   * Checks what a zod schema cannot know statically: the cron rules, the payload for its type,
+   * and, when the type is being set, that the caller's role may use it (an owner keeps pausing
+   * or deleting a job an admin gave an admin-only type).
+   */
+  private validate(caller: Caller, fields: JobFields, typeIsNew: boolean): JobFields {
     const type = getJobType(fields.type);
     if (!type) throw new ApiError('invalid-request', `Unknown job type "${fields.type}".`, [{ in: 'body', path: 'type', message: 'unknown job type' }]);
-    if (!type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
+    if (typeIsNew && !type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
       throw new ApiError('forbidden', `Jobs of type "${type.name}" can only be created by: ${type.roles.join(', ')}.`);
     }
     const cronProblem = checkCron(fields.cron, fields.timezone, {
@@ -91,14 +95,13 @@ export class CronJobService {
   }
 
   async create(caller: Caller, input: JobFields): Promise<JobDoc> {
-    const fields = this.validate(caller, input);
+    const fields = this.validate(caller, input, true);
     let job: JobDoc;
     try {
       const created = await this.m.CronJob.create({
         ...fields,
         ownerId: caller.id,
-        status: fields.enabled ? 'idle' : 'paused',
-        nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null,
+        ...scheduleState(fields),
       });
       job = created.toObject() as JobDoc;
     } catch (error) {
@@ -137,6 +140,10 @@ export class CronJobService {
     return page(items, query.limit);
   }
 
+  /**
+   * Replaces (PUT) or patches a job. Only the fields that change are written, and only if the
+   * job was not changed since it was read: two concurrent edits cannot silently undo each other.
+   */
   async update(caller: Caller, id: string, changes: Partial<JobFields>, action: 'replace' | 'patch'): Promise<JobDoc> {
     const before = await this.find(caller, id);
     const merged: JobFields = {
@@ -148,17 +155,26 @@ export class CronJobService {
       enabled: before.enabled,
       ...changes,
     };
-    const fields = this.validate(caller, merged);
-    const status = fields.enabled ? (before.enabled ? before.status : 'idle') : 'paused';
-    const nextRunAt = fields.enabled ? nextFire(fields.cron, fields.timezone) : null;
+    const fields = this.validate(caller, merged, merged.type !== before.type);
+    const $set: Record<string, unknown> = {};
+    for (const key of Object.keys(fields) as (keyof JobFields)[]) {
+      if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
+    }
+    // The status changes with `enabled` only; a run going on keeps saying `running`.
+    if ('enabled' in $set) Object.assign($set, scheduleState(fields));
+    else if ('cron' in $set || 'timezone' in $set) $set.nextRunAt = fields.enabled ? nextFire(fields.cron, fields.timezone) : null;
+    if (Object.keys($set).length === 0) return before;
     let after: JobDoc | null;
     try {
-      after = await this.m.CronJob.findOneAndUpdate({ _id: before._id }, { $set: { ...fields, status, nextRunAt } }, { returnDocument: 'after' }).lean<JobDoc>();
+      after = await this.m.CronJob.findOneAndUpdate({ _id: before._id, updatedAt: before.updatedAt }, { $set }, { returnDocument: 'after' }).lean<JobDoc>();
     } catch (error) {
       if (isDuplicateKey(error)) throw duplicateName(fields.name);
       throw error;
     }
-    if (!after) throw new ApiError('not-found', `No job with id ${id}.`);
+    if (!after) {
+      if (await this.m.CronJob.exists({ _id: before._id })) throw new ApiError('conflict', 'The job was changed by another request meanwhile; read it again and retry.');
+      throw new ApiError('not-found', `No job with id ${id}.`);
+    }
     await this.sync(after);
     await this.audit(caller, 'update', after, { action, ...changes });
     return after;
@@ -198,6 +214,13 @@ export class CronJobService {
     const items = await this.m.Run.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean();
     return page(items, query.limit);
   }
+}
+
+/** Status and next fire of a job that is being enabled or paused. */
+function scheduleState(fields: Pick<JobFields, 'enabled' | 'cron' | 'timezone'>) {
+  return fields.enabled
+    ? { status: 'idle' as const, nextRunAt: nextFire(fields.cron, fields.timezone) }
+    : { status: 'paused' as const, nextRunAt: null };
 }
 
 function page<T extends { _id: Types.ObjectId }>(items: T[], limit: number): Page<T> {

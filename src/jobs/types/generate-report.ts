@@ -1,10 +1,8 @@
 import { Types } from 'mongoose';
 import { z } from 'zod';
-import { defineJobType } from '../job-type.js';
+import { DAY_MS, defineJobType } from '../job-type.js';
 
 const PERIOD_MS = { day: 1, week: 7, month: 30 } as const;
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 export const generateReport = defineJobType({
   name: 'generateReport',
   summary: "Computes run statistics of the owner's jobs for a period and stores a report.",

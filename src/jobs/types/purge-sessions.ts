@@ -1,7 +1,5 @@
 import { z } from 'zod';
-import { defineJobType } from '../job-type.js';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
+import { DAY_MS, defineJobType } from '../job-type.js';
 
 export const purgeSessions = defineJobType({
   name: 'purgeSessions',

@@ -1,4 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { jsonBody } from '../json-body.js';
 import { problemResponses } from '../problem-responses.js';
 import {
   CronJob,
@@ -24,6 +25,7 @@ export const create = createRoute({
   method: 'post',
   path: '/jobs',
   operationId: 'createJob',
+  middleware: [jsonBody] as const,
   summary: 'Create a job',
   description: 'Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job and schedules it.',
   tags,
@@ -68,6 +70,7 @@ export const replace = createRoute({
   method: 'put',
   path: '/jobs/{id}',
   operationId: 'replaceJob',
+  middleware: [jsonBody] as const,
   summary: 'Replace a job',
   description: 'Re-validates everything and reschedules. The run in progress, if any, is not interrupted.',
   tags,
@@ -83,6 +86,7 @@ export const patch = createRoute({
   method: 'patch',
   path: '/jobs/{id}',
   operationId: 'updateJob',
+  middleware: [jsonBody] as const,
   summary: 'Change part of a job; pause or resume it',
   description: '`{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the next slot, without running missed ones.',
   tags,

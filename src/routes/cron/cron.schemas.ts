@@ -131,22 +131,3 @@ export const ListRunsQuery = z.strictObject({ limit, cursor });
 export const RunPage = z
   .object({ items: z.array(Run), nextCursor: z.string().nullable() })
   .openapi('RunPage');
-
-export const FieldError = z
-  .object({
-    in: z.enum(['body', 'query', 'path', 'header']),
-    path: z.string().openapi({ example: 'payload.to' }),
-    message: z.string().openapi({ example: 'Invalid email address' }),
-  })
-  .openapi('FieldError');
-
-export const Problem = z
-  .object({
-    type: z.string().openapi({ description: 'Resolve against the API address; GET it for the description.', example: '/problems/invalid-request' }),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    instance: z.string().optional(),
-    errors: z.array(FieldError).optional(),
-  })
-  .openapi('Problem', { description: 'RFC 9457 problem details.' });

@@ -1,0 +1,25 @@
+import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
+import { ApiError } from '../lib/problem.js';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const limit = bodyLimit({
+  maxSize: BODY_LIMIT_BYTES,
+  onError: () => {
+    throw new ApiError('payload-too-large', `The body is over ${BODY_LIMIT_BYTES} bytes.`);
+  },
+});
+
+/**
+ * For routes that take a JSON body: at most 64 KiB, and application/json (a charset parameter
+ * allowed; application/json-seq and the like not). A missing Content-Type is left to the
+ * validator, which answers it with 415 too.
+ */
+export const jsonBody = createMiddleware(async (c, next) => {
+  const type = c.req.header('Content-Type');
+  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError('unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message: `got ${type}` }]);
+  }
+  return limit(c, next);
+});

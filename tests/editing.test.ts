@@ -1,0 +1,98 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nextFire } from '../src/scheduler/cron.js';
+import { startHarness, waitFor, type Harness } from './helpers/harness.js';
+
+/** A mail server that takes `delayMs` to accept each message, so a sendEmail run lasts that long. */
+async function slowSmtp(delayMs: number) {
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onData(stream, _session, done) {
+      stream.resume();
+      stream.on('end', () => setTimeout(done, delayMs));
+    },
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`, close: () => new Promise<void>((ok) => server.close(() => ok())) };
+}
+
+let smtp: Awaited<ReturnType<typeof slowSmtp>>;
+let h: Harness;
+beforeAll(async () => {
+  smtp = await slowSmtp(1500);
+  h = await startHarness({ worker: true, env: { SMTP_URL: smtp.url } });
+});
+afterAll(async () => {
+  await h.stop();
+  await smtp.close();
+});
+
+const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({ scheduledFor: 1 }).lean();
+const recurringOf = (id: string) => h.conn.collection('agendaJobs').find({ 'data.jobId': id, repeatInterval: { $type: 'string' } }).toArray();
+const mail = { to: 'e@example.com', subject: 'slow', template: 'plain' as const, params: { body: 'x' } };
+
+/** Creates a sendEmail job every 2 s and waits until one of its runs is in progress. */
+async function jobMidRun(owner: string) {
+  const api = h.client(owner);
+  const { data: job } = await api.POST('/api/cron/jobs', { body: { name: owner, type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: mail } });
+  await waitFor(async () => (await runsOf(job!.id)).some((r) => r.status === 'running'), { what: 'a run in progress' });
+  return { api, id: job!.id };
+}
+
+describe('editing a job while it runs', () => {
+  it('a new cron takes effect at once: no run at an old or impossible slot, nothing left locked', async () => {
+    const { api, id } = await jobMidRun('edit-cron');
+    const edited = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { cron: '0 0 1 1 *' } });
+    expect(edited.response.status).toBe(200);
+    // The run in progress finishes normally.
+    await waitFor(async () => (await runsOf(id)).every((r) => r.status !== 'running'), { what: 'the run to finish' });
+
+    // The schedule is the new one, free to fire, and due next New Year.
+    const [agendaJob, ...more] = await recurringOf(id);
+    expect(more).toEqual([]);
+    expect(agendaJob).toMatchObject({ repeatInterval: '0 0 1 1 *', lockedAt: null });
+    expect(agendaJob!.nextRunAt).toEqual(nextFire('0 0 1 1 *', 'UTC'));
+
+    // Over the next old-cron fires (every 2 s), nothing runs: no slot of the old cron, and never
+    // this year's 1 January slot, which a stale fire under the new cron would have claimed.
+    const settled = (await runsOf(id)).length;
+    await new Promise((r) => setTimeout(r, 4500));
+    const runs = await runsOf(id);
+    expect(runs).toHaveLength(settled);
+    expect(runs.every((r) => r.scheduledFor.getUTCSeconds() % 2 === 0 && r.scheduledFor.getTime() > Date.now() - 60_000)).toBe(true);
+    expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id } } })).data).toMatchObject({ status: 'idle', cron: '0 0 1 1 *' });
+  });
+
+  it('a new type takes effect at once: the old schedule is not left locked, the new type fires', async () => {
+    const { api, id } = await jobMidRun('edit-type');
+    const edited = await api.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id } },
+      body: { type: 'generateReport', payload: { type: 'runs', period: 'day' } },
+    });
+    expect(edited.response.status).toBe(200);
+    // Within seconds, not after a 10-minute lock expiry, the job fires as generateReport.
+    const report = await waitFor(async () => (await runsOf(id)).find((r) => r.type === 'generateReport' && r.status === 'succeeded'), {
+      what: 'a generateReport run',
+    });
+    expect(report.trigger).toBe('schedule');
+    await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } });
+    await waitFor(async () => (await runsOf(id)).every((r) => r.status !== 'running'), { what: 'runs to settle' });
+    expect(await recurringOf(id)).toEqual([]);
+    expect(await h.conn.collection('agendaJobs').countDocuments({ 'data.jobId': id, lockedAt: { $ne: null } })).toBe(0);
+  });
+
+  it('renaming while running keeps the schedule and the run', async () => {
+    const { api, id } = await jobMidRun('edit-name');
+    const [before] = await recurringOf(id);
+    await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { name: 'renamed-mid-run' } });
+    const [after] = await recurringOf(id);
+    // Same Agenda job: a change that does not touch the schedule leaves it alone.
+    expect(after!._id).toEqual(before!._id);
+    const finished = await waitFor(async () => (await runsOf(id)).find((r) => r.status === 'succeeded'), { what: 'the run to succeed' });
+    expect(finished.error).toBeNull();
+    await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id } } });
+  });
+});
