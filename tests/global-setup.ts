@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startLocalDb, type LocalDb } from '../src/lib/local-db.js';
@@ -20,6 +20,7 @@ export async function setup(project: TestProject) {
     project.provide('mongoUri', external);
     return;
   }
+  await removeStaleDataDirs();
   db = await startLocalDb(dataDir);
   project.provide('mongoUri', db.uri);
 }
@@ -27,4 +28,18 @@ export async function setup(project: TestProject) {
 export async function teardown() {
   await db?.stop();
   if (db) await rm(dataDir, { recursive: true, force: true });
+}
+
+/** Data folders of earlier runs that were killed before their teardown (their process is gone). */
+async function removeStaleDataDirs() {
+  const entries = await readdir('.local').catch(() => [] as string[]);
+  for (const entry of entries) {
+    const pid = Number(/^test-db-(\d+)$/.exec(entry)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      await rm(`.local/${entry}`, { recursive: true, force: true });
+    }
+  }
 }

@@ -1,4 +1,4 @@
-import { Schema, type Connection, type InferSchemaType } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'run-now'] as const;
 
@@ -16,7 +16,5 @@ const auditLogSchema = new Schema(
 );
 
 auditLogSchema.index({ at: 1 });
-
-export type AuditLog = InferSchemaType<typeof auditLogSchema>;
 
 export const auditLogModel = (conn: Connection) => conn.model('AuditLog', auditLogSchema);

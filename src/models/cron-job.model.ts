@@ -1,4 +1,4 @@
-import { Schema, type Connection, type InferSchemaType, type HydratedDocument } from 'mongoose';
+import { Schema, type Connection, type InferSchemaType } from 'mongoose';
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
 
@@ -25,6 +25,5 @@ cronJobSchema.index({ enabled: 1, nextRunAt: 1 });
 cronJobSchema.index({ ownerId: 1, _id: 1 });
 
 export type CronJob = InferSchemaType<typeof cronJobSchema> & { createdAt: Date; updatedAt: Date };
-export type CronJobDoc = HydratedDocument<CronJob>;
 
 export const cronJobModel = (conn: Connection) => conn.model('CronJob', cronJobSchema);

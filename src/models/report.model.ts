@@ -1,4 +1,4 @@
-import { Schema, type Connection, type InferSchemaType } from 'mongoose';
+import { Schema, type Connection } from 'mongoose';
 
 const reportSchema = new Schema(
   {
@@ -18,7 +18,5 @@ const reportSchema = new Schema(
 
 reportSchema.index({ runId: 1 }, { unique: true });
 reportSchema.index({ ownerId: 1, createdAt: -1 });
-
-export type Report = InferSchemaType<typeof reportSchema>;
 
 export const reportModel = (conn: Connection) => conn.model('Report', reportSchema);

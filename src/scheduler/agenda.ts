@@ -16,7 +16,7 @@ export async function createAgenda(conn: Connection, config: Pick<Env, 'AGENDA_P
   if (!conn.db) throw new Error('createAgenda needs a connected mongoose connection');
   const jobs = conn.db.collection(AGENDA_COLLECTION);
   // The index MongoBackend would create (findAndLockNextJobIndex), plus ours for data.jobId lookups.
-  await jobs.createIndex({ name: 1, priority: -1, lockedAt: 1, nextRunAt: 1, disabled: 1 }, { name: 'findAndLockNextJobIndex' });
+  await jobs.createIndex({ name: 1, nextRunAt: 1, priority: -1, lockedAt: 1, disabled: 1 }, { name: 'findAndLockNextJobIndex' });
   await jobs.createIndex({ 'data.jobId': 1 }, { name: 'cronJobIdIndex' });
   const agenda = new Agenda({
     backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION, ensureIndex: false }),
