@@ -21,7 +21,8 @@ const CLOSE_GRACE_MS = 5_000;
 export async function start(roles: Role[]): Promise<void> {
   const config = envOrExit();
   const logger = createLogger(config);
-  const parts: { localDb?: LocalDb; server?: Server; scheduler?: Scheduler; close?: () => Promise<void> } = {};
+  const parts: Parts = {};
+  let startup: Promise<void> = Promise.resolve();
 
   let stopping = false;
   const shutdown = async (reason: string, code: number) => {
@@ -33,40 +34,52 @@ export async function start(roles: Role[]): Promise<void> {
     logger.info({ reason }, 'shutting down');
     // A hard deadline above PM2's kill_timeout margin: whatever hangs, the process ends.
     setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + CLOSE_GRACE_MS).unref();
-    try {
-      await stopAll(parts, config, logger);
-      logger.info('stopped');
-    } catch (error) {
-      logger.error({ err: error }, 'error while stopping');
-      code = 1;
-    }
-    process.exit(code);
+    // A signal during start-up lets it finish (or fail) first, so nothing it started is missed.
+    await startup.catch(() => undefined);
+    const failed = await stopAll(parts, config, logger);
+    logger.info('stopped');
+    process.exit(failed ? 1 : code);
   };
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
-  // Never leave the local database running behind a crashed process.
-  process.on('exit', () => parts.localDb?.kill());
 
+  startup = bringUp(roles, parts, config, logger);
   try {
-    logger.info({ roles }, 'starting');
-    if (!config.MONGODB_URI && roles.length < 2) {
-      throw new StartupError(
-        'MONGODB_URI is not set. `npm start` runs API, worker and a local database in one process; for `npm run api` and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
-      );
-    }
-    if (!config.MONGODB_URI) parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);
-    const conn = await connectDb(config.MONGODB_URI ?? parts.localDb!.uri, config);
-    parts.close = () => conn.close();
-    parts.scheduler = await openScheduler(conn, config, logger);
-    if (roles.includes('api')) parts.server = await listen(createApp({ config, logger, service: parts.scheduler.service, ready: () => pingDb(conn) }).fetch, config, logger);
-    if (roles.includes('worker')) await parts.scheduler.startWorker();
+    await startup;
   } catch (error) {
     logger.fatal(error instanceof StartupError ? {} : { err: error }, `could not start: ${(error as Error).message}`);
-    await shutdown('start-up failed', 1);
+    // Unless a signal's shutdown is already under way, stop what was started and exit 1.
+    if (!stopping) await shutdown('start-up failed', 1);
   }
 }
 
+/** Starts the parts one by one, recording each in `parts` as soon as it exists. */
+async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger): Promise<void> {
+  logger.info({ roles }, 'starting');
+  if (!config.MONGODB_URI && roles.length < 2) {
+    throw new StartupError(
+      'MONGODB_URI is not set. `npm start` runs API, worker and a local database in one process; for `npm run api` and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
+    );
+  }
+  if (!config.MONGODB_URI) parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);
+  const conn = await connectDb(config.MONGODB_URI ?? parts.localDb!.uri, config);
+  parts.close = () => conn.close();
+  parts.scheduler = await openScheduler(conn, config, logger);
+  if (roles.includes('api')) {
+    const app = createApp({ config, logger, service: parts.scheduler.service, ready: () => pingDb(conn) });
+    parts.server = await listen(app.fetch, config, logger);
+  }
+  if (roles.includes('worker')) await parts.scheduler.startWorker();
+}
+
 class StartupError extends Error {}
+
+interface Parts {
+  localDb?: LocalDb;
+  server?: Server;
+  scheduler?: Scheduler;
+  close?: () => Promise<void>;
+}
 
 async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, logger: Logger): Promise<Server> {
   return new Promise((ok, fail) => {
@@ -80,15 +93,29 @@ async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, 
   });
 }
 
-async function stopAll(parts: { localDb?: LocalDb; server?: Server; scheduler?: Scheduler; close?: () => Promise<void> }, config: Env, logger: Logger) {
-  if (parts.server) {
-    const closed = new Promise<void>((ok) => parts.server!.close(() => ok()));
-    // Keep-alive clients get a moment to finish their request, then are cut.
-    setTimeout(() => parts.server!.closeAllConnections(), 1_000).unref();
-    await closed;
+/** Stops every part that was started, each even when one before it fails; true if any failed. */
+async function stopAll(parts: Parts, config: Env, logger: Logger): Promise<boolean> {
+  const steps: [string, (() => Promise<unknown>) | undefined][] = [
+    ['server', parts.server && (() => closeServer(parts.server!))],
+    ['worker', parts.scheduler && (() => parts.scheduler!.stop(config.SHUTDOWN_TIMEOUT_MS))],
+    ['database connection', parts.close],
+    ['local database', parts.localDb && (() => parts.localDb!.stop())],
+  ];
+  let failed = false;
+  for (const [name, step] of steps) {
+    try {
+      await step?.();
+    } catch (error) {
+      failed = true;
+      logger.error({ err: error }, `error while stopping the ${name}`);
+    }
   }
-  await parts.scheduler?.stop(config.SHUTDOWN_TIMEOUT_MS);
-  await parts.close?.();
-  await parts.localDb?.stop();
-  logger.debug('all parts stopped');
+  return failed;
+}
+
+function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((ok) => server.close(() => ok()));
+  // Keep-alive clients get a moment to finish their request, then are cut.
+  setTimeout(() => server.closeAllConnections(), 1_000).unref();
+  return closed;
 }

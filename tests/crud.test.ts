@@ -82,7 +82,8 @@ describe('jobs CRUD through the generated client', () => {
     expect(replaced.data!.nextRunAt).toMatch(/T04:00:00.000Z$/);
     const after = await agendaJobsOf(job!.id);
     expect(after).toHaveLength(1);
-    expect(after[0]).toMatchObject({ name: 'generateReport', repeatInterval: '30 9 * * *', repeatTimezone: 'Asia/Kolkata', lockedAt: null });
+    expect(after[0]).toMatchObject({ name: 'generateReport', repeatInterval: '30 9 * * *', repeatTimezone: 'Asia/Kolkata' });
+    expect(after[0]!.lockedAt ?? null).toBeNull();
     // A new Agenda job, not an edited one: a worker still holding the old one cannot write it back.
     expect(after[0]!._id).not.toEqual(before!._id);
     expect(after[0]!.nextRunAt.toISOString()).toBe(replaced.data!.nextRunAt);
@@ -142,6 +143,23 @@ describe('jobs CRUD through the generated client', () => {
     const { data: other } = await h.client('dup-a').POST('/api/cron/jobs', { body: bodies.sendEmail('other-name') });
     const rename = await h.client('dup-a').PATCH('/api/cron/jobs/{id}', { params: { path: { id: other!.id } }, body: { name: 'same-name' } });
     expect(rename.response.status).toBe(409);
+  });
+
+  it('lets an owner pause and rename a job whose cron predates stricter rules, but not set a refused cron', async () => {
+    const strict = await startHarness({ env: { CRON_MIN_INTERVAL_SECONDS: '3600' } });
+    try {
+      // Created when every 5 minutes was allowed.
+      const legacy = await strict.scheduler.models.CronJob.create({ ...bodies.sendEmail('legacy'), cron: '*/5 * * * *', ownerId: 'legacy-owner' });
+      const api = strict.client('legacy-owner');
+      const id = String(legacy._id);
+      expect((await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } })).data).toMatchObject({ enabled: false });
+      expect((await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { name: 'legacy-renamed' } })).data).toMatchObject({ name: 'legacy-renamed' });
+      const refused = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { cron: '*/10 * * * *' } });
+      expect(refused.response.status).toBe(400);
+      expect(refused.error).toMatchObject({ errors: [{ in: 'body', path: 'cron' }] });
+    } finally {
+      await strict.stop();
+    }
   });
 
   it('writes an audit entry for create, update, delete and run-now', async () => {

@@ -1,7 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { sign } from 'hono/jwt';
 import { MongoClient, ObjectId } from 'mongodb';
 import { SMTPServer } from 'smtp-server';
@@ -11,6 +15,7 @@ import { contractCheck } from './helpers/contract.js';
 import { freePort, uriWithDb, waitFor } from './helpers/harness.js';
 
 const SECRET = 'processes-test-secret-0123456789abcdef';
+const run = promisify(execFile);
 
 /** Runs an entry point as its own process, as `npm start` / `npm run api` would. */
 function launch(entry: string, env: Record<string, string>) {
@@ -41,6 +46,24 @@ describe('configuration errors stop the process with a clear message', () => {
     const p = launch('src/server.ts', {});
     expect(await p.exited).toBe(1);
     expect(p.output()).toMatch(/MONGODB_URI is not set.*npm run db/);
+  });
+});
+
+describe('SIGTERM during start-up', () => {
+  it('stops the local database it was starting, then exits', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'local-db-'));
+    try {
+      const p = launch('src/main.ts', { LOCAL_DB_DIR: dataDir, PORT: String(await freePort()) });
+      await waitFor(async () => p.output().includes('"msg":"starting"'), { what: 'start-up to begin' });
+      p.child.kill('SIGTERM');
+      await p.exited;
+      expect(p.output()).toContain('"msg":"stopped"');
+      // No FerretDB left serving that folder.
+      const { stdout } = await run('ps', ['-eo', 'args']);
+      expect(stdout.split('\n').filter((line) => line.includes(dataDir))).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -17,7 +17,7 @@ describe('several workers on one database', () => {
   it('records one run when two workers fire the same slot at once', async () => {
     // A daily cron: however the three calls spread over time, they fire the same slot (last midnight).
     const { data: job } = await h.client('mw-claim').POST('/api/cron/jobs', { body: { ...bodies.generateReport('claimed-once'), cron: '0 0 * * *' } });
-    const deps = { conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
+    const deps = { agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
     // Two real Agenda job objects for the same cron job, as two workers would each hold after
     // FerretDB's non-atomic findAndModify let both lock it.
     const [stored] = await h.conn.collection('agendaJobs').find({ 'data.jobId': job!.id }).toArray();
@@ -79,5 +79,25 @@ describe('reconcile on worker start', () => {
     expect(await agendaJobs().countDocuments({ 'data.jobId': orphanId })).toBe(0);
     // A second pass finds nothing to do.
     expect(await h.scheduler.reconcile()).toEqual({ created: 0, updated: 0, removed: 0 });
+  });
+
+  it('never leaves Agenda on an old schedule when edits land while it runs', async () => {
+    const api = h.client('reconcile-race');
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push((await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail(`race-${i}`), enabled: false } })).data!.id);
+    const crons = ['0 1 * * *', '0 2 * * *', '0 3 * * *', '0 4 * * *'];
+    for (let round = 0; round < 4; round++) {
+      // Reconcile and a burst of edits (cron changes, pauses, resumes) at the same time.
+      await Promise.all([
+        h.scheduler.reconcile(),
+        ...ids.map((id, i) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { cron: crons[(round + i) % crons.length], enabled: (round + i) % 3 !== 0 } })),
+      ]);
+      for (const id of ids) {
+        const job = await h.scheduler.models.CronJob.findById(id).lean();
+        const schedules = await agendaJobs().find({ 'data.jobId': id, repeatInterval: { $type: 'string' } }).toArray();
+        const expected = job!.enabled ? [{ repeatInterval: job!.cron, repeatTimezone: job!.timezone, name: job!.type }] : [];
+        expect(schedules.map((a) => ({ repeatInterval: a.repeatInterval, repeatTimezone: a.repeatTimezone, name: a.name })), `round ${round}, job ${id}`).toEqual(expected);
+      }
+    }
   });
 });

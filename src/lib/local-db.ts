@@ -15,8 +15,6 @@ export interface LocalDb {
   uri: string;
   /** Stops FerretDB cleanly (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Kills it at once; for process exit, where nothing can be awaited. */
-  kill(): void;
 }
 
 /**
@@ -74,6 +72,10 @@ export async function startLocalDb(dataDir: string, logger?: Logger): Promise<Lo
   const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/`, '-log-level=warn'], {
     stdio: ['ignore', log, log],
   });
+  // Whatever ends this process (a crash, a deadline's exit), FerretDB does not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   const uri = `mongodb://127.0.0.1:${port}/cronjobs`;
   try {
     await waitUntilAnswering(uri, child, 20_000);
@@ -84,7 +86,6 @@ export async function startLocalDb(dataDir: string, logger?: Logger): Promise<Lo
   logger?.info({ uri, dataDir: dir }, 'local FerretDB started');
   return {
     uri,
-    kill: () => void child.kill('SIGKILL'),
     stop: () =>
       new Promise<void>((ok) => {
         if (child.exitCode !== null || child.signalCode !== null) return ok();

@@ -30,23 +30,58 @@ export const matchesSchedule = (agendaJob: Pick<AgendaJobDoc, 'name' | 'repeatIn
   agendaJob.name === job.type && agendaJob.repeatInterval === job.cron && agendaJob.repeatTimezone === job.timezone;
 
 /**
- * Makes the one recurring Agenda job of a cron job match it. A job whose type, cron or zone
- * changed gets a new Agenda job rather than an edited one: a worker holding the old one (mid-run,
- * or locked ahead of its fire) writes its own idea of the next fire back when it finishes, which
- * would undo an edit; against a removed job that write simply fails.
+ * Makes the one recurring Agenda job of a cron job match the schedule given. A job whose type,
+ * cron or zone changed gets a new Agenda job rather than an edited one: a worker holding the old
+ * one (mid-run, or locked ahead of its fire) writes its own idea of the next fire back when it
+ * finishes, which would undo an edit; against a removed job that write simply fails. The new one
+ * is saved before the stale ones go, so a failure in between leaves the job scheduled.
  */
-export async function scheduleJob(agenda: Agenda, conn: Connection, job: Schedulable): Promise<'created' | 'updated' | 'unchanged'> {
+async function ensureScheduled(agenda: Agenda, conn: Connection, job: Schedulable): Promise<SyncOutcome> {
   const existing = await agendaJobs(conn).find({ 'data.jobId': job.id, ...recurring }).toArray();
   const current = existing.find((a) => matchesSchedule(a, job));
+  if (!current) {
+    await agenda
+      .create(job.type, { jobId: job.id })
+      .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
+      // The schedule fields are in the key so it can never match a queued one-off manual run;
+      // insertOnly so a match (a concurrent sync got there first) is not reset, lock included.
+      .unique({ 'data.jobId': job.id, name: job.type, repeatInterval: job.cron, repeatTimezone: job.timezone }, { insertOnly: true })
+      .save();
+  }
   const stale = existing.filter((a) => a !== current);
   if (stale.length) await agendaJobs(conn).deleteMany({ _id: { $in: stale.map((a) => a._id) } });
-  if (current) return 'unchanged';
-  await agenda
-    .create(job.type, { jobId: job.id })
-    .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
-    .unique({ 'data.jobId': job.id, name: job.type, repeatInterval: job.cron, repeatTimezone: job.timezone })
-    .save();
-  return existing.length ? 'updated' : 'created';
+  return current ? 'unchanged' : existing.length ? 'updated' : 'created';
+}
+
+export type SyncOutcome = 'created' | 'updated' | 'removed' | 'unchanged';
+
+type ScheduleFields = { enabled: boolean; type: string; cron: string; timezone: string } | null;
+const readSchedule = (models: Models, jobId: string): Promise<ScheduleFields> =>
+  models.CronJob.findById(jobId, { enabled: 1, type: 1, cron: 1, timezone: 1 }).lean<ScheduleFields>();
+const sameSchedule = (a: ScheduleFields, b: ScheduleFields) =>
+  a?.enabled === b?.enabled && a?.type === b?.type && a?.cron === b?.cron && a?.timezone === b?.timezone;
+
+/**
+ * Brings the Agenda side of one cron job in line with its document, read fresh: scheduled
+ * while enabled, none while paused or deleted. The document is read again afterwards and the
+ * work repeated if it moved, so when two syncs of one job overlap (two API edits, an edit and a
+ * reconcile) the last edit wins instead of the slower sync.
+ */
+export async function syncSchedule(agenda: Agenda, conn: Connection, models: Models, jobId: string): Promise<SyncOutcome> {
+  let outcome: SyncOutcome = 'unchanged';
+  let job = await readSchedule(models, jobId);
+  for (let round = 0; round < 5; round++) {
+    const step = job?.enabled
+      ? await ensureScheduled(agenda, conn, { id: jobId, type: job.type, cron: job.cron, timezone: job.timezone })
+      : (await unscheduleJob(conn, jobId))
+        ? 'removed'
+        : 'unchanged';
+    if (step !== 'unchanged') outcome = step;
+    const again = await readSchedule(models, jobId);
+    if (sameSchedule(job, again)) return outcome;
+    job = again;
+  }
+  return outcome;
 }
 
 /** Removes every Agenda job of a cron job: its schedule and any manual run still queued. */
@@ -75,22 +110,20 @@ export interface ReconcileResult {
  * Makes Agenda match cron_jobs: every enabled job has exactly one recurring Agenda job with
  * its type, cron and timezone; disabled and deleted ones have none. Run on worker start and
  * periodically, since an API call that failed halfway or a hand-edited database can leave them
- * apart. The Agenda side is read first and each orphan re-checked before removal, so a job the
- * API creates or resumes meanwhile keeps its schedule.
+ * apart. Each job is synced from its document as it is at that moment, never from a list read
+ * earlier, so an edit made meanwhile is not undone.
  */
 export async function reconcile(agenda: Agenda, conn: Connection, models: Models, logger: Logger): Promise<ReconcileResult> {
   const result: ReconcileResult = { created: 0, updated: 0, removed: 0 };
-  const before = await agendaJobs(conn).find(recurring, { projection: { data: 1 } }).toArray();
-  const enabled = await models.CronJob.find({ enabled: true }, { type: 1, cron: 1, timezone: 1 }).lean();
+  const count = (outcome: SyncOutcome) => outcome !== 'unchanged' && result[outcome]++;
+  const scheduled = await agendaJobs(conn).find(recurring, { projection: { data: 1 } }).toArray();
+  const enabled = await models.CronJob.find({ enabled: true }, { _id: 1 }).lean();
   const wanted = new Set(enabled.map((j) => String(j._id)));
-  for (const job of enabled) {
-    const outcome = await scheduleJob(agenda, conn, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone });
-    if (outcome !== 'unchanged') result[outcome]++;
-  }
-  for (const orphan of before.filter((a) => !a.data?.jobId || !wanted.has(a.data.jobId))) {
+  for (const id of wanted) count(await syncSchedule(agenda, conn, models, id));
+  for (const orphan of scheduled.filter((a) => !a.data?.jobId || !wanted.has(a.data.jobId))) {
     const jobId = orphan.data?.jobId;
-    if (jobId && (await models.CronJob.exists({ _id: jobId, enabled: true }))) continue;
-    result.removed += (await agendaJobs(conn).deleteOne({ _id: orphan._id })).deletedCount;
+    if (jobId) count(await syncSchedule(agenda, conn, models, jobId));
+    else result.removed += (await agendaJobs(conn).deleteOne({ _id: orphan._id })).deletedCount;
   }
   if (result.created || result.updated || result.removed) logger.info(result, 'schedules reconciled');
   return result;

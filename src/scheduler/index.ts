@@ -27,14 +27,8 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
 
   let working = false;
   let reconcileTimer: NodeJS.Timeout | undefined;
-  // Fires in progress here, each settled by Agenda's 'complete' event: that comes after Agenda's
-  // own last write (unlocking the job), which shutdown must not cut off by closing the database.
-  const inflight = new Map<string, () => void>();
-  agenda.on('complete', (job) => {
-    const id = String(job.attrs._id);
-    inflight.get(id)?.();
-    inflight.delete(id);
-  });
+  let reconciling: Promise<unknown> | undefined;
+  const runnerDeps = { agenda, conn, models: m, config, logger };
 
   return {
     models: m,
@@ -48,10 +42,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       for (const type of jobTypes) {
         agenda.define<AgendaJobData>(
           type.name,
-          (job) => {
-            inflight.set(String(job.attrs._id), () => undefined);
-            return executeFire({ conn, models: m, config, logger }, job);
-          },
+          (job) => executeFire(runnerDeps, job),
           {
             lockLifetime: (type as JobType).lockLifetimeMs ?? DEFAULT_LOCK_LIFETIME_MS,
             removeOnComplete: true, // one-off manual runs only; recurring jobs always have a next run
@@ -62,7 +53,12 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       await agenda.start();
       working = true;
       if (config.RECONCILE_INTERVAL_MS > 0) {
-        reconcileTimer = setInterval(() => void repair().catch((error) => logger.warn({ err: error }, 'reconcile failed')), config.RECONCILE_INTERVAL_MS);
+        reconcileTimer = setInterval(() => {
+          // A pass still going (many jobs, a slow database) is not doubled.
+          reconciling ??= repair()
+            .catch((error) => logger.warn({ err: error }, 'reconcile failed'))
+            .finally(() => (reconciling = undefined));
+        }, config.RECONCILE_INTERVAL_MS);
         reconcileTimer.unref();
       }
       logger.info({ worker: config.WORKER_NAME, types: jobTypes.map((t) => t.name) }, 'worker started');
@@ -70,21 +66,23 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
 
     /**
      * Stops taking work (unlocking fetched jobs that had not started) and waits up to
-     * `timeoutMs` for the runs in progress to finish and be unlocked.
+     * `timeoutMs` for the fires in progress to finish, Agenda's own last writes included (the
+     * unlock, the removal of a finished one-off job), before the caller closes the database.
      */
     async stop(timeoutMs: number) {
       if (!working) return;
       working = false;
       clearInterval(reconcileTimer);
+      // Agenda's list of fires in progress is the only one that also holds a fire still saving
+      // its start, before our processor is called; Agenda keeps it private and drops its
+      // processor on stop(), so the reference is taken first (agenda is pinned at 6.2.6).
+      const processor = (agenda as unknown as { jobProcessor?: { runningJobs: unknown[] } }).jobProcessor;
       await agenda.stop(false);
-      const settled = [...inflight.keys()].map((id) => new Promise<void>((ok) => inflight.set(id, ok)));
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        Promise.all(settled).then(() => false),
-        new Promise<boolean>((ok) => (timer = setTimeout(() => ok(true), timeoutMs))),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) logger.warn({ running: inflight.size }, 'shutdown timeout: runs still going are left to lock expiry');
+      const deadline = Date.now() + timeoutMs;
+      while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await reconciling;
+      const left = processor?.runningJobs.length ?? 0;
+      if (left) logger.warn({ running: left }, 'shutdown timeout: runs still going are left to lock expiry');
     },
   };
 }

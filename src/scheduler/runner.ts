@@ -1,14 +1,15 @@
-import type { Job } from 'agenda';
+import type { Agenda, Job } from 'agenda';
 import { Types, type Connection } from 'mongoose';
 import type { Env } from '../env.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
-import { matchesSchedule } from './agenda-jobs.js';
+import { matchesSchedule, syncSchedule } from './agenda-jobs.js';
 import { nextFire, slotAt } from './cron.js';
 
 export interface RunnerDeps {
+  agenda: Agenda;
   conn: Connection;
   models: Models;
   config: Env;
@@ -47,7 +48,8 @@ async function claim(deps: RunnerDeps, job: JobDoc, data: AgendaJobData, started
   try {
     if (data.runId) {
       await models.RunClaim.create({ _id: new Types.ObjectId(data.runId), worker: config.WORKER_NAME });
-      return (await models.Run.findByIdAndUpdate(data.runId, { $set: running }, { returnDocument: 'after' }).lean()) ?? undefined;
+      // Still queued: a delete of the job may have cancelled it meanwhile.
+      return (await models.Run.findOneAndUpdate({ _id: data.runId, status: 'queued' }, { $set: running }, { returnDocument: 'after' }).lean()) ?? undefined;
     }
     const scheduledFor = slotAt(job.cron, job.timezone, new Date(startedAt.getTime() + EARLY_FIRE_TOLERANCE_MS));
     const run = await models.Run.create({ jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor, trigger: 'schedule', ...running });
@@ -59,16 +61,14 @@ async function claim(deps: RunnerDeps, job: JobDoc, data: AgendaJobData, started
 }
 
 /** Why a fire must not run, or undefined when it should. */
-function refusal(job: JobDoc | null, agendaJob: Job<AgendaJobData>): string | undefined {
-  if (!job) return 'cron job no longer exists';
+function refusal(job: JobDoc | null, agendaJob: Job<AgendaJobData>): 'deleted' | 'paused' | 'stale' | undefined {
+  if (!job) return 'deleted';
   if (agendaJob.attrs.data.runId) return undefined; // a manual run goes ahead even when paused
-  if (!job.enabled) return 'cron job is paused';
+  if (!job.enabled) return 'paused';
   // A copy a worker held while the job was edited: the schedule it fires is no longer the job's.
   const schedule = { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone };
-  if (!matchesSchedule({ name: agendaJob.attrs.name, repeatInterval: String(agendaJob.attrs.repeatInterval), repeatTimezone: agendaJob.attrs.repeatTimezone ?? null }, schedule)) {
-    return 'the job was edited; this fire belongs to its old schedule';
-  }
-  return undefined;
+  const fired = { name: agendaJob.attrs.name, repeatInterval: String(agendaJob.attrs.repeatInterval), repeatTimezone: agendaJob.attrs.repeatTimezone ?? null };
+  return matchesSchedule(fired, schedule) ? undefined : 'stale';
 }
 
 /**
@@ -86,6 +86,9 @@ export async function executeFire(deps: RunnerDeps, agendaJob: Job<AgendaJobData
   const refused = refusal(job, agendaJob);
   if (refused || !job) {
     log.info({ reason: refused }, 'fire skipped');
+    // A fire of an old schedule means Agenda and the job disagree; set Agenda right now rather
+    // than at the next reconcile.
+    if (refused === 'stale') await syncSchedule(deps.agenda, deps.conn, models, data.jobId);
     return;
   }
   const run = await claim(deps, job, data, startedAt);

@@ -9,7 +9,7 @@ import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
-import { cancelJob, queueManualRun, scheduleJob, unscheduleJob } from './agenda-jobs.js';
+import { cancelJob, queueManualRun, syncSchedule } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
 
 export interface ServiceDeps {
@@ -37,6 +37,8 @@ export interface Page<T> {
 
 export type JobDoc = CronJob & { _id: Types.ObjectId };
 
+const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set(['name', 'type', 'cron', 'timezone', 'payload', 'enabled']);
+
 const duplicateName = (name: string) =>
   new ApiError('conflict', `You already have a job named "${name}".`, [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }]);
 
@@ -52,27 +54,34 @@ export class CronJobService {
   }
 
   /**
-   * Checks what a zod schema cannot know statically: the cron rules, the payload for its type,
-   * and, when the type is being set, that the caller's role may use it (an owner keeps pausing
-   * or deleting a job an admin gave an admin-only type).
+   * Checks what a zod schema cannot know statically: that the caller's role may use the type,
+   * the configured cron rules, the payload for its type. Only what is being set is checked, so
+   * an owner can still pause or rename a job whose cron predates stricter rules, or that an
+   * admin gave an admin-only type.
    */
-  private validate(caller: Caller, fields: JobFields, typeIsNew: boolean): JobFields {
+  private validate(caller: Caller, fields: JobFields, changed: ReadonlySet<keyof JobFields>): JobFields {
     const type = getJobType(fields.type);
     if (!type) throw new ApiError('invalid-request', `Unknown job type "${fields.type}".`, [{ in: 'body', path: 'type', message: 'unknown job type' }]);
-    if (typeIsNew && !type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
+    if (changed.has('type') && !type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
       throw new ApiError('forbidden', `Jobs of type "${type.name}" can only be created by: ${type.roles.join(', ')}.`);
     }
-    const cronProblem = checkCron(fields.cron, fields.timezone, {
-      allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
-      minIntervalSeconds: this.deps.config.CRON_MIN_INTERVAL_SECONDS,
-    });
-    if (cronProblem) throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [{ in: 'body', path: 'cron', message: cronProblem }]);
-    const payload = (type.payload as z.ZodType<Record<string, unknown>>).safeParse(fields.payload);
-    if (!payload.success) {
-      const errors = fieldErrors('body', payload.error).map((e) => ({ ...e, path: e.path ? `payload.${e.path}` : 'payload' }));
-      throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
+    if (changed.has('cron') || changed.has('timezone')) {
+      const cronProblem = checkCron(fields.cron, fields.timezone, {
+        allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
+        minIntervalSeconds: this.deps.config.CRON_MIN_INTERVAL_SECONDS,
+      });
+      if (cronProblem) throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [{ in: 'body', path: 'cron', message: cronProblem }]);
     }
-    return { ...fields, cron: fields.cron.trim(), payload: payload.data };
+    let payload = fields.payload;
+    if (changed.has('payload') || changed.has('type')) {
+      const parsed = (type.payload as z.ZodType<Record<string, unknown>>).safeParse(fields.payload);
+      if (!parsed.success) {
+        const errors = fieldErrors('body', parsed.error).map((e) => ({ ...e, path: e.path ? `payload.${e.path}` : 'payload' }));
+        throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
+      }
+      payload = parsed.data;
+    }
+    return { ...fields, cron: fields.cron.trim(), payload };
   }
 
   private async find(caller: Caller, id: string): Promise<JobDoc> {
@@ -87,15 +96,13 @@ export class CronJobService {
     await this.m.AuditLog.create({ actorId: caller.id, action, jobId: job._id, ownerId: job.ownerId, changes: changes ?? null, at: new Date() });
   }
 
-  /** Brings the Agenda side in line with a stored job: scheduled when enabled, none when paused. */
+  /** Brings the Agenda side in line with the stored job: scheduled when enabled, none when paused. */
   private async sync(job: JobDoc): Promise<void> {
-    const id = String(job._id);
-    if (job.enabled) await scheduleJob(this.deps.agenda, this.deps.conn, { id, type: job.type, cron: job.cron, timezone: job.timezone });
-    else await unscheduleJob(this.deps.conn, id);
+    await syncSchedule(this.deps.agenda, this.deps.conn, this.m, String(job._id));
   }
 
   async create(caller: Caller, input: JobFields): Promise<JobDoc> {
-    const fields = this.validate(caller, input, true);
+    const fields = this.validate(caller, input, ALL_FIELDS);
     let job: JobDoc;
     try {
       const created = await this.m.CronJob.create({
@@ -142,7 +149,9 @@ export class CronJobService {
 
   /**
    * Replaces (PUT) or patches a job. Only the fields that change are written, and only if the
-   * job was not changed since it was read: two concurrent edits cannot silently undo each other.
+   * job still has the `updatedAt` it was read with, else 409. On MongoDB that makes concurrent
+   * edits safe; FerretDB 1.x checks the filter and writes in two steps, so there two edits that
+   * race within milliseconds can both pass (the schedule sync still converges on the last one).
    */
   async update(caller: Caller, id: string, changes: Partial<JobFields>, action: 'replace' | 'patch'): Promise<JobDoc> {
     const before = await this.find(caller, id);
@@ -155,11 +164,10 @@ export class CronJobService {
       enabled: before.enabled,
       ...changes,
     };
-    const fields = this.validate(caller, merged, merged.type !== before.type);
+    const differs = (key: keyof JobFields) => JSON.stringify(merged[key]) !== JSON.stringify(before[key]);
+    const fields = this.validate(caller, merged, new Set([...ALL_FIELDS].filter(differs)));
     const $set: Record<string, unknown> = {};
-    for (const key of Object.keys(fields) as (keyof JobFields)[]) {
-      if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
-    }
+    for (const key of ALL_FIELDS) if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
     // The status changes with `enabled` only; a run going on keeps saying `running`.
     if ('enabled' in $set) Object.assign($set, scheduleState(fields));
     else if ('cron' in $set || 'timezone' in $set) $set.nextRunAt = fields.enabled ? nextFire(fields.cron, fields.timezone) : null;
