@@ -42,7 +42,7 @@ export const openApiInfo = {
 const targetToPart: Record<string, FieldError['in']> = { json: 'body', query: 'query', param: 'path', header: 'header' };
 
 // Mongo driver errors that mean "database unreachable" rather than a bug: answered with 503.
-const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NotConnected|Topology|PoolCleared)/;
+const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NotConnected|Topology|PoolCleared|OperationTimeout)/;
 
 /** Served so the reference page works offline: no script is fetched from a CDN. */
 const scalarBundle = (() => {

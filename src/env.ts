@@ -18,6 +18,8 @@ const schema = z
     MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
     /** How long a database call waits for a reachable server before failing (the API then answers 503). */
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
+    /** How long a database reply may take, for a database that stops answering. */
+    MONGODB_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
     LOCAL_DB_DIR: z.string().min(1).default('.local/ferretdb'),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),

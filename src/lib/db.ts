@@ -8,7 +8,7 @@ import type { Env } from '../env.js';
  */
 export async function connectDb(
   uri: string,
-  config: Pick<Env, 'MONGODB_SERVER_SELECTION_TIMEOUT_MS'>,
+  config: Pick<Env, 'MONGODB_SERVER_SELECTION_TIMEOUT_MS' | 'MONGODB_SOCKET_TIMEOUT_MS'>,
   dbName?: string,
 ): Promise<Connection> {
   const conn = mongoose.createConnection(uri, {
@@ -16,8 +16,12 @@ export async function connectDb(
     serverSelectionTimeoutMS: config.MONGODB_SERVER_SELECTION_TIMEOUT_MS,
     // Commands fail instead of queueing forever while the driver reconnects.
     bufferCommands: false,
-    // A database that accepts connections but stops answering must not hang a request forever.
-    socketTimeoutMS: 30_000,
+    // A database that accepts connections but stops answering must not hang a request: a reply
+    // (or a new connection's handshake) that takes longer fails, and the API answers 503. With
+    // the driver's one read retry that is about three times this at worst. (Driver 7.8 ignores
+    // the newer timeoutMS, so these per-stage timeouts are the bound.)
+    socketTimeoutMS: config.MONGODB_SOCKET_TIMEOUT_MS,
+    connectTimeoutMS: config.MONGODB_SOCKET_TIMEOUT_MS,
     autoIndex: false,
   });
   await conn.asPromise();
