@@ -34,7 +34,7 @@ export async function teardown() {
 async function removeStaleDataDirs() {
   const entries = await readdir('.local').catch(() => [] as string[]);
   for (const entry of entries) {
-    const pid = Number(/^test-db-(\d+)$/.exec(entry)?.[1]);
+    const pid = Number(/^(?:test|outage)-db-(\d+)$/.exec(entry)?.[1]);
     if (!pid || pid === process.pid) continue;
     try {
       process.kill(pid, 0);

@@ -13,6 +13,8 @@ const ferretdbBinary = join(root, '.local/bin/ferretdb');
 
 export interface LocalDb {
   uri: string;
+  /** The FerretDB process, for signals (tests freeze it to simulate a stalled database). */
+  pid: number;
   /** Stops FerretDB cleanly (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -86,6 +88,7 @@ export async function startLocalDb(dataDir: string, logger?: Logger): Promise<Lo
   logger?.info({ uri, dataDir: dir }, 'local FerretDB started');
   return {
     uri,
+    pid: child.pid!,
     stop: () =>
       new Promise<void>((ok) => {
         if (child.exitCode !== null || child.signalCode !== null) return ok();

@@ -47,12 +47,12 @@ const TEST_ENV = {
  * A real service for one test file: its own database on the shared server, the scheduler
  * module, the HTTP app on a loopback port and, when asked, a running Agenda worker.
  */
-export async function startHarness(options: { worker?: boolean; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(options: { worker?: boolean; env?: Record<string, string>; uri?: string } = {}): Promise<Harness> {
   const outbox = await mkdtemp(join(tmpdir(), 'cron-outbox-'));
   const base = { ...TEST_ENV, OUTBOX_DIR: outbox, ...options.env };
   const config = parseEnv({ ...base, WORKER_NAME: 'worker-a' });
   const logger = createLogger(config);
-  const uri = inject('mongoUri');
+  const uri = options.uri ?? inject('mongoUri');
   const dbName = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const conn = await connectDb(uri, config, dbName);
   const scheduler = await openScheduler(conn, config, logger);
