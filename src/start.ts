@@ -103,8 +103,10 @@ async function stopAll(parts: Parts, config: Env, logger: Logger): Promise<boole
   ];
   let failed = false;
   for (const [name, step] of steps) {
+    if (!step) continue;
     try {
-      await step?.();
+      await step();
+      logger.debug(`${name} stopped`);
     } catch (error) {
       failed = true;
       logger.error({ err: error }, `error while stopping the ${name}`);

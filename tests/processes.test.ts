@@ -53,14 +53,16 @@ describe('SIGTERM during start-up', () => {
   it('stops the local database it was starting, then exits', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'local-db-'));
     try {
-      const p = launch('src/main.ts', { LOCAL_DB_DIR: dataDir, PORT: String(await freePort()) });
-      await waitFor(async () => p.output().includes('"msg":"starting"'), { what: 'start-up to begin' });
+      const ferretdbs = async () => (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((line) => line.includes(dataDir));
+      const p = launch('src/main.ts', { LOCAL_DB_DIR: dataDir, PORT: String(await freePort()), LOG_LEVEL: 'debug' });
+      // Signal while FerretDB runs but the service is not up yet.
+      await waitFor(async () => (await ferretdbs()).length > 0, { what: 'FerretDB to be spawned', intervalMs: 20 });
       p.child.kill('SIGTERM');
-      await p.exited;
+      expect(await p.exited).toBe(0);
+      // Start-up was let finish, then everything it started was stopped in order, cleanly.
+      expect(p.output()).toContain('"msg":"local database stopped"');
       expect(p.output()).toContain('"msg":"stopped"');
-      // No FerretDB left serving that folder.
-      const { stdout } = await run('ps', ['-eo', 'args']);
-      expect(stdout.split('\n').filter((line) => line.includes(dataDir))).toEqual([]);
+      expect(await ferretdbs()).toEqual([]);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -126,13 +128,10 @@ describe('SIGTERM during a run', () => {
     await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', { what: 'the run to start' });
 
     p.child.kill('SIGTERM');
-    const code = await p.exited;
-    const exitedAt = Date.now();
-    expect(code).toBe(0);
+    expect(await p.exited).toBe(0);
     expect(p.output()).toContain('"msg":"stopped"');
     // The mail went out before the process ended, and the run says so.
     expect(delivered).toHaveLength(1);
-    expect(delivered[0]!).toBeLessThanOrEqual(exitedAt);
     expect(await runs.findOne({ _id: new ObjectId(queued!.id) })).toMatchObject({ status: 'succeeded', error: null });
     // Nothing left locked for the next worker.
     expect(await mongo.db(dbName).collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } })).toBe(0);

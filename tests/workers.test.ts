@@ -37,16 +37,22 @@ describe('several workers on one database', () => {
     const [original] = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
     await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId() });
 
+    await waitFor(async () => (await runsOf(job!.id)).length >= 5, { what: 'five runs' });
+    // Both Agenda copies really fired (so slots were contested), yet no slot ran twice.
+    const copies = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
+    expect(copies).toHaveLength(2);
+    expect(copies.every((c) => c.lastRunAt instanceof Date)).toBe(true);
+    await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
     const runs = await waitFor(async () => {
       const r = await runsOf(job!.id);
-      return r.length >= 5 && r;
-    }, { what: 'five runs' });
-    await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
+      return r.every((x) => x.status !== 'running') && r;
+    }, { what: 'the last runs to finish' });
     // Two workers and two Agenda jobs fired these slots, each recorded once. (Whether every
     // second got a run depends on how late each fire started on this shared machine: Agenda
     // computes the next fire from the actual start, so it is not asserted here.)
     const slots = runs.map((r) => r.scheduledFor.getTime());
     expect(new Set(slots).size).toBe(slots.length);
+
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(runs.filter((r) => r.status === 'succeeded').length);
     await second.stop(5000);
   });

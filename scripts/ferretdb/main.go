@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -41,9 +42,22 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go stopWithParent(stop)
 
 	logger.Info("listening", "addr", *listenAddr)
 	if err := f.Run(ctx); err != nil {
 		log.Fatal(err)
+	}
+}
+
+// stopWithParent stops the server when the process that started it is gone (re-parented), so a
+// service killed with SIGKILL, which can run no exit handler, does not leave FerretDB behind.
+func stopWithParent(stop func()) {
+	parent := os.Getppid()
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			stop()
+			return
+		}
 	}
 }

@@ -1,5 +1,6 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,14 +21,20 @@ export interface LocalDb {
 }
 
 /**
- * Builds FerretDB 1.24.2 with the machine's Go (once; the binary is reused), for machines
- * where MongoDB cannot be installed. See scripts/ferretdb/main.go for why it is our own module.
+ * Builds FerretDB 1.24.2 with the machine's Go, for machines where MongoDB cannot be installed;
+ * see scripts/ferretdb/main.go for why it is our own module. The binary is reused until the
+ * module's sources change (their hash is kept beside it).
  */
 async function buildFerretDb(logger?: Logger): Promise<string> {
-  if (existsSync(ferretdbBinary)) return ferretdbBinary;
+  const hash = createHash('sha256');
+  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(goModule, file)));
+  const sourceHash = hash.digest('hex');
+  const stamp = `${ferretdbBinary}.sha256`;
+  if (existsSync(ferretdbBinary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash) return ferretdbBinary;
   logger?.info({ binary: ferretdbBinary }, 'building FerretDB with go (first run only, about a minute)');
   const started = Date.now();
   await promisify(execFile)('go', ['build', '-buildvcs=false', '-o', ferretdbBinary, '.'], { cwd: goModule, maxBuffer: 16 * 1024 * 1024 });
+  writeFileSync(stamp, sourceHash);
   logger?.info({ ms: Date.now() - started }, 'FerretDB built');
   return ferretdbBinary;
 }
@@ -74,7 +81,8 @@ export async function startLocalDb(dataDir: string, logger?: Logger): Promise<Lo
   const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/`, '-log-level=warn'], {
     stdio: ['ignore', log, log],
   });
-  // Whatever ends this process (a crash, a deadline's exit), FerretDB does not outlive it.
+  // Whatever ends this process, FerretDB does not outlive it: an exit handler for a crash or a
+  // deadline's exit, and FerretDB's own watch on its parent for a SIGKILL (see main.go).
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));

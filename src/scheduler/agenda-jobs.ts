@@ -34,12 +34,13 @@ export const matchesSchedule = (agendaJob: Pick<AgendaJobDoc, 'name' | 'repeatIn
  * cron or zone changed gets a new Agenda job rather than an edited one: a worker holding the old
  * one (mid-run, or locked ahead of its fire) writes its own idea of the next fire back when it
  * finishes, which would undo an edit; against a removed job that write simply fails. The new one
- * is saved before the stale ones go, so a failure in between leaves the job scheduled.
+ * is saved before the others go, so a failure in between leaves the job scheduled.
  */
 async function ensureScheduled(agenda: Agenda, conn: Connection, job: Schedulable): Promise<SyncOutcome> {
-  const existing = await agendaJobs(conn).find({ 'data.jobId': job.id, ...recurring }).toArray();
-  const current = existing.find((a) => matchesSchedule(a, job));
-  if (!current) {
+  const ofJob = { 'data.jobId': job.id, ...recurring };
+  const before = await agendaJobs(conn).find(ofJob).toArray();
+  const wasScheduled = before.some((a) => matchesSchedule(a, job));
+  if (!wasScheduled) {
     await agenda
       .create(job.type, { jobId: job.id })
       .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
@@ -48,9 +49,13 @@ async function ensureScheduled(agenda: Agenda, conn: Connection, job: Schedulabl
       .unique({ 'data.jobId': job.id, name: job.type, repeatInterval: job.cron, repeatTimezone: job.timezone }, { insertOnly: true })
       .save();
   }
-  const stale = existing.filter((a) => a !== current);
-  if (stale.length) await agendaJobs(conn).deleteMany({ _id: { $in: stale.map((a) => a._id) } });
-  return current ? 'unchanged' : existing.length ? 'updated' : 'created';
+  // Keep the oldest job on this schedule and drop every other: old schedules, and the twin a
+  // concurrent sync inserted (FerretDB's upsert is not atomic). Every sync picks the same one.
+  const after = await agendaJobs(conn).find(ofJob).toArray();
+  const keep = after.filter((a) => matchesSchedule(a, job)).sort((a, b) => String(a._id).localeCompare(String(b._id)))[0];
+  const others = after.filter((a) => a !== keep);
+  if (others.length) await agendaJobs(conn).deleteMany({ _id: { $in: others.map((a) => a._id) } });
+  return wasScheduled ? 'unchanged' : before.length ? 'updated' : 'created';
 }
 
 export type SyncOutcome = 'created' | 'updated' | 'removed' | 'unchanged';
