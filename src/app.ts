@@ -126,9 +126,8 @@ export function createApp(deps: AppDeps) {
   return app;
 }
 
-export type App = ReturnType<typeof createApp>;
 
 /** The OpenAPI 3.1 document, from the route definitions alone. */
-export function openApiDocument(app: App) {
+export function openApiDocument(app: ReturnType<typeof createApp>) {
   return app.getOpenAPI31Document(openApiInfo);
 }

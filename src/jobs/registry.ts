@@ -4,10 +4,10 @@ import { generateReport } from './types/generate-report.js';
 import { purgeSessions } from './types/purge-sessions.js';
 import { sendEmail } from './types/send-email.js';
 
-/** The whitelist. Adding a type: one file in types/ and one line here. */
+/** The whitelist. Adding a type: one file in types/, and its import and entry here. */
 export const jobTypes = [sendEmail, purgeSessions, generateReport, cleanupOldAuditLogs] as const satisfies readonly JobType[];
 
-export type JobTypeName = (typeof jobTypes)[number]['name'];
+type JobTypeName = (typeof jobTypes)[number]['name'];
 
 const byName = new Map<string, JobType>(jobTypes.map((t) => [t.name, t as JobType]));
 

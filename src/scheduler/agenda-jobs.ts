@@ -95,7 +95,7 @@ export async function cancelJob(agenda: Agenda, jobId: string): Promise<number> 
 }
 
 /** Removes the recurring Agenda job only (pause): queued manual runs still run. */
-export async function unscheduleJob(conn: Connection, jobId: string): Promise<number> {
+async function unscheduleJob(conn: Connection, jobId: string): Promise<number> {
   const { deletedCount } = await agendaJobs(conn).deleteMany({ 'data.jobId': jobId, ...recurring });
   return deletedCount;
 }

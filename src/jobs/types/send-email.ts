@@ -14,7 +14,7 @@ type TemplateName = keyof typeof TEMPLATES;
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-export function render(template: TemplateName, params: Record<string, string | number | boolean>) {
+function render(template: TemplateName, params: Record<string, string | number | boolean>) {
   const fill = (escape: (s: string) => string) =>
     TEMPLATES[template].text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => escape(String(params[key] ?? '')));
   const text = fill((s) => s);
