@@ -1,6 +1,6 @@
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import type { JobType } from '../jobs/job-type.js';
+import { runPolicyOf, type JobType } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
@@ -8,9 +8,6 @@ import { createAgenda } from './agenda.js';
 import { reconcile } from './agenda-jobs.js';
 import { executeFire, type AgendaJobData } from './runner.js';
 import { CronJobService } from './service.js';
-
-/** Lock lifetime when a type sets none: how long a dead worker's run blocks its job. */
-const DEFAULT_LOCK_LIFETIME_MS = 10 * 60 * 1000;
 
 /**
  * The scheduler module on one connection: the service the API delegates to and, when
@@ -44,7 +41,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
           type.name,
           (job) => executeFire(runnerDeps, job),
           {
-            lockLifetime: (type as JobType).lockLifetimeMs ?? DEFAULT_LOCK_LIFETIME_MS,
+            lockLifetime: runPolicyOf(type as JobType, config).lockLifetimeMs,
             removeOnComplete: true, // one-off manual runs only; recurring jobs always have a next run
           },
         );

@@ -116,6 +116,8 @@ export async function executeFire(deps: RunnerDeps, agendaJob: Job<AgendaJobData
       ownerId: job.ownerId,
       scheduledFor: run.scheduledFor,
       trigger: run.trigger,
+      attempt: 1,
+      signal: new AbortController().signal,
       logger: runLog,
       conn: deps.conn,
       models,

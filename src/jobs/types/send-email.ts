@@ -44,9 +44,14 @@ const payload = z
 
 export const sendEmail = defineJobType({
   name: 'sendEmail',
+  label: 'Send an email',
   summary: 'Renders a named template and sends it by email.',
   payload,
+  example: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
   roles: ['user', 'admin'],
+  // An SMTP server that stops answering must not hold a worker slot for long; a refused
+  // delivery is usually temporary, so it is retried.
+  policy: { timeoutMs: 30_000, maxAttempts: 3, backoffMs: 5_000 },
   async handler(p, ctx) {
     const { text, html } = render(p.template, p.params);
     // The Message-ID is the run's, so a duplicate delivery of one run is recognisable downstream.
