@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deliver } from '../../lib/mailer.js';
-import { defineJobType } from '../job-type.js';
+import { defineJobType, PermanentError } from '../job-type.js';
 
 /** The named templates; `{{param}}` is replaced by the payload's params, HTML-escaped in the HTML part. */
 const TEMPLATES = {
@@ -58,7 +58,11 @@ export const sendEmail = defineJobType({
     const delivery = await deliver(
       { to: p.to, subject: p.subject, text, html, messageId: `<run-${ctx.runId}@cron-jobs>` },
       ctx.config,
-    );
+    ).catch((error: { responseCode?: number; message?: string }) => {
+      // 5xx is the server's final word (unknown mailbox, refused sender); 4xx and network errors may pass.
+      if ((error.responseCode ?? 0) >= 500) throw new PermanentError(`the mail server refused the message: ${error.message}`);
+      throw error;
+    });
     ctx.logger.info({ delivery }, 'email sent');
     return { ...delivery };
   },
