@@ -12,6 +12,7 @@ import { createCronJobsClient, type CronJobsClient } from '../../generated/clien
 import { createApp } from '../../src/app.js';
 import { parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
+import { openGuards } from '../../src/lib/guards.js';
 export { freePort } from '../../src/lib/local-db.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';
@@ -41,6 +42,12 @@ const TEST_ENV = {
   CRON_MIN_INTERVAL_SECONDS: '1',
   AGENDA_PROCESS_EVERY_MS: '200',
   SHUTDOWN_TIMEOUT_MS: '5000',
+  // Limits far above what a test file sends; the abuse-limit tests set their own.
+  RATE_LIMIT_PER_IP: '100000',
+  RATE_LIMIT_PER_USER: '100000',
+  RATE_LIMIT_RUN_NOW_PER_USER: '100000',
+  // The tests write to example.com addresses; tests/email-recipients.test.ts narrows this.
+  EMAIL_ALLOWED_DOMAINS: 'example.com',
 };
 
 /**
@@ -58,7 +65,8 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
   const scheduler = await openScheduler(conn, config, logger);
   const extra: { scheduler: Scheduler; conn: Connection }[] = [];
 
-  const app = createApp({ config, logger, service: scheduler.service, ready: () => pingDb(conn) });
+  const guards = await openGuards(conn, config, logger);
+  const app = createApp({ config, logger, service: scheduler.service, guards, ready: () => pingDb(conn) });
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
   });
@@ -94,6 +102,7 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
       return worker;
     },
     async stop() {
+      guards.stop();
       (server as Server).closeAllConnections();
       await new Promise((ok) => server.close(ok));
       for (const w of [...extra, { scheduler, conn }]) {
