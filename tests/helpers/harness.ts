@@ -26,7 +26,7 @@ export interface Harness {
   scheduler: Scheduler;
   dbName: string;
   /** A generated client acting as `sub`, every response checked against openapi/openapi.json. */
-  client(sub: string, options?: { admin?: boolean }): CronJobsClient;
+  client(sub: string, options?: { admin?: boolean; claims?: Record<string, unknown> }): CronJobsClient;
   token(sub: string, options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> }): Promise<string>;
   /** Another worker process's worth of scheduler: its own connection to the same database. */
   addWorker(name: string): Promise<Scheduler>;
