@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronJob } from '../generated/client.js';
 import { assertMatchesSpec } from './helpers/contract.js';
@@ -138,3 +139,16 @@ describe(`NoSQL operator injection: ${corpus.length} attempts`, () => {
     expect(await h.scheduler.models.Run.countDocuments({})).toBe(0);
   });
 });
+
+describe('mongoose sanitizeFilter', () => {
+  it('is on for the connection: an operator object in a filter is compared as a value, unless our code marks it trusted', async () => {
+    expect(h.conn.get('sanitizeFilter')).toBe(true);
+    const { CronJob } = h.scheduler.models;
+    // What an unvalidated `ownerId` of {"$ne": ""} would have done, match every job, cannot
+    // happen: it becomes {$eq: {$ne: ""}}, which is not even a string and is refused.
+    await expect(CronJob.countDocuments({ ownerId: { $ne: '' } })).rejects.toThrow(/Cast to string failed/);
+    expect(await CronJob.countDocuments({ ownerId: mongoose.trusted({ $ne: '' }) })).toBe(3);
+    await expect(CronJob.find({ $where: 'true' }).lean()).rejects.toThrow(/\$where is not allowed with sanitizeFilter/);
+  });
+});
+
