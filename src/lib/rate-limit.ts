@@ -34,9 +34,10 @@ type RateLimitConfig = Pick<Env, 'RATE_LIMIT_WINDOW_SECONDS' | 'RATE_LIMIT_PER_I
  * Each shared limiter is paired with an in-process one of the same quota. On MongoDB the shared
  * count is exact (`$inc` in findAndModify is atomic). FerretDB 1.x runs findAndModify as a read
  * then a write, so concurrent requests overwrite each other's increments: measured
- * (bench/rate-limit-counting.ts), 50 parallel requests on one key were counted as 2 to 10. The in-process counter is exact for the requests
- * one instance receives, so a burst is still cut at the quota per instance; only across several
- * instances on FerretDB can a parallel burst get more than the quota (at most instances x quota).
+ * (bench/rate-limit-counting.ts), 50 parallel requests on one key were counted as 2 to 10. The
+ * in-process counter is exact for the requests one instance receives, so a burst is still cut
+ * at the quota per instance; only across several instances on FerretDB can a parallel burst get
+ * more than the quota (at most instances x quota).
  */
 export class RateLimits {
   private readonly limiters = new Map<RateLimitPolicy, Limiter>();
