@@ -108,6 +108,12 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
   handler(payload: z.infer<P>, ctx: JobContext): Promise<Record<string, unknown>>;
 }
 
+/**
+ * A failure that another attempt cannot fix (an invalid payload, an address the mail server
+ * refuses for good): the run fails at once instead of being retried.
+ */
+export class PermanentError extends Error {}
+
 export const defineJobType = <P extends z.ZodType>(type: JobType<P>): JobType<P> => type;
 
 /** A type's effective run policy: the defaults, the type's own choices, then the configuration's. */

@@ -11,7 +11,7 @@ import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
-import { cancelJob, queueManualRun, syncSchedule } from './agenda-jobs.js';
+import { cancelJob, queueRun, syncSchedule } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
 
 export interface ServiceDeps {
@@ -248,7 +248,7 @@ export class CronJobService {
       if (isDuplicateKey(error)) throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
       throw error;
     }
-    await queueManualRun(this.deps.agenda, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone }, String(run._id));
+    await queueRun(this.deps.agenda, { id: String(job._id), type: job.type }, String(run._id));
     await this.audit(caller, 'run-now', job);
     return run.toObject();
   }

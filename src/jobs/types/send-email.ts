@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deliver } from '../../lib/mailer.js';
-import { defineJobType, type PayloadCheckContext, type PayloadRefusal } from '../job-type.js';
+import { defineJobType, PermanentError, type PayloadCheckContext, type PayloadRefusal } from '../job-type.js';
 
 /** The named templates; `{{param}}` is replaced by the payload's params, HTML-escaped in the HTML part. */
 const TEMPLATES = {
@@ -74,13 +74,18 @@ export const sendEmail = defineJobType({
     // Checked again at run time: the configuration may have narrowed since the job was saved.
     const job = await ctx.models.CronJob.findById(ctx.jobId, { payloadAuthorEmail: 1 }).lean();
     const refusal = recipientRefusal(p.to, { config: ctx.config, authorEmail: job?.payloadAuthorEmail ?? null });
-    if (refusal) throw new Error(`not sent: ${refusal.message}`);
+    // Permanent: retrying cannot make the recipient allowed.
+    if (refusal) throw new PermanentError(`not sent: ${refusal.message}`);
     const { text, html } = render(p.template, p.params);
     // The Message-ID is the run's, so a duplicate delivery of one run is recognisable downstream.
     const delivery = await deliver(
       { to: p.to, subject: p.subject, text, html, messageId: `<run-${ctx.runId}@cron-jobs>` },
       ctx.config,
-    );
+    ).catch((error: { responseCode?: number; message?: string }) => {
+      // 5xx is the server's final word (unknown mailbox, refused sender); 4xx and network errors may pass.
+      if ((error.responseCode ?? 0) >= 500) throw new PermanentError(`the mail server refused the message: ${error.message}`);
+      throw error;
+    });
     ctx.logger.info({ delivery }, 'email sent');
     return { ...delivery };
   },
