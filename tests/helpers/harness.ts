@@ -33,6 +33,18 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
+/**
+ * Abuse limits for tests that are not about them (also for the tests that start the service as
+ * processes): rate limits far above what a test file sends, and example.com recipients allowed.
+ * tests/abuse-limits.test.ts and tests/email-recipients.test.ts set their own.
+ */
+export const RELAXED_GUARDS = {
+  RATE_LIMIT_PER_IP: '100000',
+  RATE_LIMIT_PER_USER: '100000',
+  RATE_LIMIT_RUN_NOW_PER_USER: '100000',
+  EMAIL_ALLOWED_DOMAINS: 'example.com',
+};
+
 /** Settings the tests run with unless a test says otherwise: fast polling, seconds crons allowed. */
 const TEST_ENV = {
   NODE_ENV: 'test',
@@ -42,12 +54,7 @@ const TEST_ENV = {
   CRON_MIN_INTERVAL_SECONDS: '1',
   AGENDA_PROCESS_EVERY_MS: '200',
   SHUTDOWN_TIMEOUT_MS: '5000',
-  // Limits far above what a test file sends; the abuse-limit tests set their own.
-  RATE_LIMIT_PER_IP: '100000',
-  RATE_LIMIT_PER_USER: '100000',
-  RATE_LIMIT_RUN_NOW_PER_USER: '100000',
-  // The tests write to example.com addresses; tests/email-recipients.test.ts narrows this.
-  EMAIL_ALLOWED_DOMAINS: 'example.com',
+  ...RELAXED_GUARDS,
 };
 
 /**
