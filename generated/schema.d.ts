@@ -9,13 +9,13 @@ export type paths = {
         };
         /**
          * List jobs
-         * @description Your jobs, oldest first, a page at a time. Admins see every owner's and may filter by `ownerId`.
+         * @description Your jobs, oldest first, a page at a time (at most 100). Admins see every owner's and may filter by `ownerId`. Each parameter may be given once, as a plain string.
          */
         get: operations["listJobs"];
         put?: never;
         /**
          * Create a job
-         * @description Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job and schedules it.
+         * @description Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job and schedules it. Server-owned fields (`ownerId`, `status`, `nextRunAt`...) in the body are refused. At most `MAX_JOBS_PER_OWNER` (50) jobs per owner. With an `Idempotency-Key`, a retry of the same request returns the first response instead of creating a second job.
          */
         post: operations["createJob"];
         delete?: never;
@@ -35,20 +35,20 @@ export type paths = {
         get: operations["getJob"];
         /**
          * Replace a job
-         * @description Re-validates everything and reschedules. The run in progress, if any, is not interrupted.
+         * @description Re-validates everything and reschedules. The run in progress, if any, is not interrupted. With `If-Match`, only if the job is still the version you read (else 412).
          */
         put: operations["replaceJob"];
         post?: never;
         /**
          * Delete a job
-         * @description Unschedules the job (queued manual runs included) and deletes it. Its run history is kept.
+         * @description Unschedules the job (queued manual runs included) and deletes it. Its run history is kept. With `If-Match`, only if the job is still the version you read (else 412).
          */
         delete: operations["deleteJob"];
         options?: never;
         head?: never;
         /**
          * Change part of a job; pause or resume it
-         * @description `{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the next slot, without running missed ones.
+         * @description `{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the next slot, without running missed ones. With `If-Match`, only if the job is still the version you read (else 412).
          */
         patch: operations["updateJob"];
         trace?: never;
@@ -64,7 +64,7 @@ export type paths = {
         put?: never;
         /**
          * Run a job now
-         * @description Queues one manual run, also for a paused job. Follow it with `GET /jobs/{id}/runs`.
+         * @description Queues one manual run, also for a paused job. Follow it with `GET /jobs/{id}/runs`. Limited more strictly than the other operations (`RATE_LIMIT_RUN_NOW_PER_USER`). With an `Idempotency-Key`, a retry returns the first run instead of queueing another.
          */
         post: operations["runJobNow"];
         delete?: never;
@@ -585,6 +585,16 @@ export interface operations {
             /** @description One page of jobs. */
             200: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -618,6 +628,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -641,7 +675,10 @@ export interface operations {
     createJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours. */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -654,6 +691,26 @@ export interface operations {
             /** @description The job, scheduled unless created paused. */
             201: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
+                     * @example true
+                     */
+                    "Idempotent-Replayed"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -678,7 +735,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed */
+            /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -687,7 +744,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict */
+            /** @description Conflict; Job limit reached; Idempotency key in use */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -708,6 +765,39 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency key reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -739,6 +829,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -748,19 +839,25 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CronJob"];
-                };
-            };
-            /** @description The request is invalid */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Authentication required */
@@ -775,6 +872,30 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -804,8 +925,12 @@ export interface operations {
     replaceJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412. */
+                "if-match"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -819,6 +944,21 @@ export interface operations {
             /** @description The job as replaced. */
             200: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -843,7 +983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed */
+            /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -870,6 +1010,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Precondition failed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body too large */
             413: {
                 headers: {
@@ -882,6 +1031,30 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -911,8 +1084,12 @@ export interface operations {
     deleteJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412. */
+                "if-match"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -922,18 +1099,19 @@ export interface operations {
             /** @description Deleted. */
             204: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
-            };
-            /** @description The request is invalid */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
             };
             /** @description Authentication required */
             401: {
@@ -947,6 +1125,39 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Precondition failed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -976,8 +1187,12 @@ export interface operations {
     updateJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412. */
+                "if-match"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -991,6 +1206,21 @@ export interface operations {
             /** @description The job as changed. */
             200: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1015,7 +1245,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed */
+            /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1042,6 +1272,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Precondition failed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body too large */
             413: {
                 headers: {
@@ -1054,6 +1293,30 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1083,8 +1346,12 @@ export interface operations {
     runJobNow: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours. */
+                "idempotency-key"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1094,6 +1361,21 @@ export interface operations {
             /** @description The queued run. */
             202: {
                 headers: {
+                    /**
+                     * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
+                     * @example true
+                     */
+                    "Idempotent-Replayed"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1127,9 +1409,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict */
+            /** @description Conflict; Idempotency key in use */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency key reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1166,6 +1481,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1175,6 +1491,16 @@ export interface operations {
             /** @description One page of runs. */
             200: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1202,6 +1528,30 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1253,7 +1603,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                code: "invalid-request" | "unauthorized" | "forbidden" | "not-found" | "conflict" | "payload-too-large" | "unsupported-media-type" | "unavailable" | "internal";
+                code: "invalid-request" | "unauthorized" | "forbidden" | "payload-not-allowed" | "not-found" | "conflict" | "job-limit-reached" | "idempotency-key-in-use" | "precondition-failed" | "payload-too-large" | "unsupported-media-type" | "idempotency-key-reused" | "rate-limited" | "unavailable" | "internal";
             };
             cookie?: never;
         };

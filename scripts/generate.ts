@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 import { pino } from 'pino';
 import { createApp, openApiDocument } from '../src/app.js';
+import type { Guards } from '../src/lib/guards.js';
 import type { CronJobService } from '../src/scheduler/service.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -17,6 +18,7 @@ const app = createApp({
   logger: pino({ level: 'silent' }),
   // The generator only reads the routes; no request is ever handled.
   service: {} as CronJobService,
+  guards: {} as Guards,
   ready: async () => false,
 });
 const spec = openApiDocument(app);

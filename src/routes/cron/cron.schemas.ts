@@ -5,11 +5,40 @@ import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
 import { checkCron, isValidTimezone } from '../../scheduler/cron.js';
 
+/**
+ * Any string: an id that is not a job id (malformed included) is answered exactly like a job
+ * that does not exist, 404, so the shape of ids is never a way to probe.
+ */
 export const ObjectIdParam = z.object({
-  id: z
+  id: z.string().openapi({
+    param: { name: 'id', in: 'path' },
+    description: 'The job id (24 hexadecimal characters); any other value is a 404.',
+    example: '6650f1c2a8b4e9d2c4a1b2c3',
+  }),
+});
+
+/** Optional `If-Match` (RFC 9110 section 13.1.1) on the writes of one job. */
+export const IfMatchHeader = z.object({
+  'if-match': z.string().optional().openapi({
+    param: { in: 'header' },
+    description: 'The job\'s `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412.',
+    example: '"3f1c0a9e5b7d2c4a"',
+  }),
+});
+
+/** Optional `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header) on the non-idempotent POSTs. */
+export const IdempotencyKeyHeader = z.object({
+  'idempotency-key': z
     .string()
-    .regex(/^[0-9a-f]{24}$/i, 'must be a 24-character hex job id')
-    .openapi({ param: { name: 'id', in: 'path' }, example: '6650f1c2a8b4e9d2c4a1b2c3' }),
+    .min(1)
+    .max(255)
+    .optional()
+    .openapi({
+      param: { in: 'header' },
+      description:
+        'A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours.',
+      example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
+    }),
 });
 
 const name = z.string().trim().min(1).max(100).openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
@@ -107,6 +136,20 @@ export const CronJob = z
     updatedAt: date,
   })
   .openapi('CronJob');
+
+/**
+ * Fields of a job (and of its stored document) that the service alone sets. A body that
+ * carries one is refused naming it as server-owned: the input schemas are strict, this only
+ * makes the reason plain (mass assignment, OWASP API3).
+ */
+export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
+  ...Object.keys(CronJob.shape).filter((key) => !(key in CronJobPatch.shape)),
+  '_id',
+  '__v',
+  'slotsFrom',
+  'lastSlotAt',
+  'payloadAuthorEmail',
+]);
 
 const limit = z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Page size, 1-100.', example: 20 });
 const cursor = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a nextCursor from a previous page').optional().openapi({
