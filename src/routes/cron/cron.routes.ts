@@ -6,6 +6,8 @@ import {
   CronJobInput,
   CronJobPage,
   CronJobPatch,
+  CronPreview,
+  CronPreviewQuery,
   ListJobsQuery,
   ListRunsQuery,
   ObjectIdParam,
@@ -140,5 +142,22 @@ export const listRuns = createRoute({
   responses: {
     200: json(RunPage, 'One page of runs.'),
     ...problemResponses('invalid-request', 'not-found', ...always),
+  },
+});
+
+export const preview = createRoute({
+  method: 'get',
+  path: '/preview',
+  operationId: 'previewCron',
+  summary: 'Preview the fires of a cron',
+  description:
+    'The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval); nothing is stored.',
+  tags,
+  security,
+  request: { query: CronPreviewQuery },
+  responses: {
+    200: json(CronPreview, 'The next fires.'),
+    // Pure computation: no database, so no 503.
+    ...problemResponses('invalid-request', 'unauthorized'),
   },
 });
