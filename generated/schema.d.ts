@@ -1243,7 +1243,7 @@ export interface operations {
                 count?: number;
                 /** @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. */
                 cron: string;
-                /** @description List the fires strictly after this instant (default: now), e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`. */
+                /** @description List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`. */
                 from?: string;
                 /** @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once. */
                 timezone?: string;

@@ -303,6 +303,35 @@ describe.each(Object.entries(CHANGES))('agrees with the policy oracle in %s', (z
   });
 });
 
+/**
+ * Crons that fire rarely make the search skip across many DST changes at once (cron.ts skips
+ * segments without fires); over 2020-2050 they must still give exactly the oracle's fires.
+ */
+const RARE_CRONS = [
+  '0 0 29 2 *', // every leap day
+  '30 2 1 1 *', // once a year
+  '0 2 * 3 0', // 02:00 on March Sundays: the New York gap most years, the Berlin gap on the last one
+  '30 1 * 10,11 0', // 01:30 on October and November Sundays: the repeated hour some years
+  '0 12 13 2 5', // 13 February or any Friday in February: day-of-month OR day-of-week, as in Vixie cron
+];
+
+describe.each([NY, BERLIN, 'America/Santiago', 'Australia/Lord_Howe', KOLKATA])('rare crons over 30 years in %s agree with the oracle', (zone) => {
+  it.each(RARE_CRONS)('%s', (cron) => {
+    const [from, to] = ['2020-01-01T00:00:00Z', '2050-01-01T00:00:00Z'];
+    const expected = oracleFires(cron, zone, from, to);
+    expect(expected.length).toBeGreaterThan(7);
+    expect(fires(cron, zone, from, to).map(({ utc, dst }) => ({ at: utc, dst }))).toEqual(expected);
+    expect(slotsBetween(cron, zone, at(from), at(to), 100_000).map((d) => d.toISOString())).toEqual(expected.map((f) => f.at));
+    const wrong = expected.flatMap((fire, i) => {
+      const t = Date.parse(fire.at);
+      const before = slotAt(cron, zone, new Date(t - 1)).toISOString();
+      const exact = slotAt(cron, zone, new Date(t)).toISOString();
+      return [i > 0 && before !== expected[i - 1]!.at ? `before ${fire.at}: ${before}` : '', exact !== fire.at ? `at ${fire.at}: ${exact}` : ''].filter(Boolean);
+    });
+    expect(wrong).toEqual([]);
+  });
+});
+
 describe('cron-parser 5.10.6 on its own (why cron.ts walks the wall clock itself)', () => {
   const parse = (cron: string, tz: string, currentDate: string) => CronExpressionParser.parse(cron, { tz, currentDate, strict: false });
 

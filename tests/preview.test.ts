@@ -88,6 +88,13 @@ describe('GET /api/cron/preview: the next fires', () => {
     expect(data!.fires.every((f) => f.local === f.utc.replace('.000Z', '+00:00'))).toBe(true);
   });
 
+  it('a cron that fires every four years: 50 leap days from 2199 on (2300 is none), the last in 2404', async () => {
+    const { data } = await preview({ cron: '0 0 29 2 *', timezone: 'Europe/Berlin', count: 50, from: '2199-12-31T00:00:00Z' });
+    expect(data!.fires).toHaveLength(50);
+    expect(data!.fires[0]!.local).toBe('2204-02-29T00:00:00+01:00');
+    expect(data!.fires[49]!.local).toBe('2404-02-29T00:00:00+01:00');
+  });
+
   it('lists up to 50 fires, and describes a seconds cron where seconds are allowed', async () => {
     const { data } = await preview({ cron: '*/10 * * * * *', count: 50, from: '2026-05-01T00:00:00Z' });
     expect(data!.description).toBe('Every 10 seconds');
@@ -116,6 +123,8 @@ describe('GET /api/cron/preview: bad input is 400 problem+json at the field', ()
     [{ cron: '0 8 * * *', count: 51 }, 'count', undefined],
     [{ cron: '0 8 * * *', count: 2.5 }, 'count', undefined],
     [{ cron: '0 8 * * *', from: 'yesterday' }, 'from', undefined],
+    [{ cron: '0 8 * * *', from: '1969-12-31T23:59:59Z' }, 'from', /between 1970 and 2199/],
+    [{ cron: '0 8 * * *', from: '2200-01-01T00:00:00Z' }, 'from', /between 1970 and 2199/],
   ] as [Query, string, RegExp | undefined][])('%j -> 400 at query.%s', async (query, path, message) => {
     expectInvalid(await preview(query), path, message);
   });

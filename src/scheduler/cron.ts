@@ -43,9 +43,11 @@ export interface Fire {
 
 const DAY_SECONDS = 24 * 60 * 60;
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
-// Offset segments to walk before giving up: far more than any accepted cron needs (from one
-// 29 February to the next is eight segments in a DST zone), few enough to stay fast.
+// Offset segments to walk before giving up: far more than any accepted cron needs, few enough
+// to stay fast.
 const MAX_SEGMENTS = 400;
+// Beyond any zone's UTC offset (they range from -12 to +14 hours).
+const MAX_OFFSET = 15 * 3_600_000;
 
 /** True for IANA zone names the runtime knows (aliases such as US/Eastern included). */
 export function isValidTimezone(zone: string): boolean {
@@ -145,37 +147,36 @@ export function cronKind(cron: string): CronKind {
 }
 
 /**
- * The earliest fire in segment `seg` strictly after instant `t` (t + 1 lies in `seg`).
- * Inside a segment the offset `o` is fixed, so wall-clock time L fires at L - o; at its start
- * a fixed-time cron also fires the gap's times (shifted) or skips the repeated ones.
+ * The earliest fire in segment `seg` strictly after instant `t` (t + 1 lies in `seg`), and the
+ * first wall-clock time the cron names after t's. Inside a segment the offset `o` is fixed, so
+ * wall-clock time L fires at L - o; at its start a fixed-time cron also fires the gap's times
+ * (shifted) or skips the repeated ones.
  */
-function firstIn(clock: WallClock, seg: Segment, t: number): Fire | undefined {
+function firstIn(clock: WallClock, seg: Segment, t: number): { fire?: Fire; local: number } {
   const fixed = !clock.interval;
   const o = seg.offset;
   const op = seg.prevOffset;
-  const springsForward = fixed && op < o;
-  const fellBack = fixed && op > o;
   // Wall-clock times in [start + o, start + op) already fired before the fall-back.
-  const from = fellBack ? Math.max(t + o, seg.start + op - 1) : t + o;
-  let best: Fire | undefined;
+  const from = fixed && op > o ? Math.max(t + o, seg.start + op - 1) : t + o;
+  let fire: Fire | undefined;
   const local = clock.after(from);
   if (local - o < seg.end) {
     // The wall-clock times in [end + nextOffset, end + o) come again after a fall-back at `end`.
     const repeats = fixed && seg.nextOffset < o && local >= seg.end + seg.nextOffset;
-    best = { at: new Date(local - o), dst: repeats ? 'repeated-once' : null };
+    fire = { at: new Date(local - o), dst: repeats ? 'repeated-once' : null };
   }
-  if (springsForward) {
+  if (fixed && op < o) {
     // Wall-clock times in [start + op, start + o) never happen: read with the offset before.
     const gapTime = clock.after(Math.max(t + op, seg.start + op - 1));
-    if (gapTime < seg.start + o && gapTime - op < seg.end && (!best || gapTime - op <= best.at.getTime())) {
-      best = { at: new Date(gapTime - op), dst: 'shifted' };
+    if (gapTime < seg.start + o && gapTime - op < seg.end && (!fire || gapTime - op <= fire.at.getTime())) {
+      fire = { at: new Date(gapTime - op), dst: 'shifted' };
     }
   }
-  return best;
+  return fire ? { fire, local } : { local };
 }
 
 /** The latest fire in segment `seg` at or before instant `t` (t lies in `seg`); mirrors firstIn. */
-function lastIn(clock: WallClock, seg: Segment, t: number): Date | undefined {
+function lastIn(clock: WallClock, seg: Segment, t: number): { fire?: Date; local: number } {
   const fixed = !clock.interval;
   const o = seg.offset;
   const op = seg.prevOffset;
@@ -187,16 +188,24 @@ function lastIn(clock: WallClock, seg: Segment, t: number): Date | undefined {
     const gapTime = clock.atOrBefore(Math.min(t + op, seg.start + o - 1));
     if (gapTime >= seg.start + op && (best === undefined || gapTime - op > best)) best = gapTime - op;
   }
-  return best === undefined ? undefined : new Date(best);
+  return best === undefined ? { local } : { fire: new Date(best), local };
 }
 
-/** The first fire strictly after instant `t`, with how DST changed it. */
+/*
+ * Skipping ahead: a fire is some named wall-clock time N read with some offset, N - offset,
+ * and no offset is beyond MAX_OFFSET. Searching after t, with L the first named time after
+ * t + o: a fire from N >= L is at L - MAX_OFFSET or later, and one from N <= t + o is at
+ * t + o + MAX_OFFSET or earlier. So once a segment without fires reaches past the second
+ * bound, nothing fires before L - MAX_OFFSET, and a cron that fires every four years (29
+ * February) does not make the search walk every DST change in between. Mirrored backwards.
+ */
 function fireAfter(clock: WallClock, timezone: string, t: number): Fire {
   for (let i = 0; i < MAX_SEGMENTS; i++) {
     const seg = segmentAt(timezone, t + 1);
-    const fire = firstIn(clock, seg, t);
+    const { fire, local } = firstIn(clock, seg, t);
     if (fire) return fire;
-    t = seg.end - 1;
+    const next = seg.end - 1;
+    t = next >= t + seg.offset + MAX_OFFSET ? Math.max(next, local - MAX_OFFSET - 1) : next;
   }
   throw new Error(`no fire of "${clock.cron}" found in ${timezone}`);
 }
@@ -205,9 +214,10 @@ function fireAfter(clock: WallClock, timezone: string, t: number): Fire {
 function fireAtOrBefore(clock: WallClock, timezone: string, t: number): Date {
   for (let i = 0; i < MAX_SEGMENTS; i++) {
     const seg = segmentAt(timezone, t);
-    const fire = lastIn(clock, seg, t);
+    const { fire, local } = lastIn(clock, seg, t);
     if (fire) return fire;
-    t = seg.start - 1;
+    const previous = seg.start - 1;
+    t = previous <= t + seg.offset - MAX_OFFSET ? Math.min(previous, local + MAX_OFFSET) : previous;
   }
   throw new Error(`no fire of "${clock.cron}" found in ${timezone}`);
 }

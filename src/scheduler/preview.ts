@@ -19,13 +19,17 @@ export interface CronPreview {
   fires: { utc: string; local: string; dst: DstNote }[];
 }
 
-/** `t` as local time in `zone` with its offset, ISO 8601: 2026-03-29T03:30:00+02:00. */
+/**
+ * `t` as local time in `zone` with its offset, ISO 8601: 2026-03-29T03:30:00+02:00 (seconds in
+ * the offset only where the zone had them, e.g. Africa/Monrovia's -00:44:30 until 1972).
+ */
 export function localIso(t: Date, zone: string): string {
   const offset = offsetAt(zone, t.getTime());
   const wall = new Date(t.getTime() + offset).toISOString().slice(0, 19);
-  const minutes = Math.round(Math.abs(offset) / 60_000);
+  const seconds = Math.abs(offset) / 1000;
   const pad = (n: number) => String(n).padStart(2, '0');
-  return `${wall}${offset < 0 ? '-' : '+'}${pad(Math.floor(minutes / 60))}:${pad(minutes % 60)}`;
+  const hhmm = `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}`;
+  return `${wall}${offset < 0 ? '-' : '+'}${hhmm}${seconds % 60 ? `:${pad(seconds % 60)}` : ''}`;
 }
 
 /** cronstrue's English description, or null for the few expressions it cannot describe. */

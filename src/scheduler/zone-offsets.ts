@@ -4,11 +4,13 @@
  * any instant, which offset is in force, since when, and until when.
  */
 
-const HOUR = 3_600_000;
 const SECOND = 1000;
-// Sampling step when looking for transitions. Real zones change offset at most a few times a
-// year, months apart; two changes that cancel out within 6 hours would go unseen.
-const STEP = 6 * HOUR;
+// Sampling step when looking for transitions: zones change offset a few times a year, weeks
+// apart at the closest; two changes that cancel out within one day would go unseen.
+const STEP = 24 * 3_600_000;
+// Zone-years kept: plenty for every zone in use over decades, while a client asking for many
+// zones and far years cannot grow it without bound.
+const MAX_CACHED_YEARS = 20_000;
 
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -81,6 +83,7 @@ function transitionsIn(zone: string, year: number): Transition[] {
     current = after;
     from = hi;
   }
+  if (transitionsByYear.size >= MAX_CACHED_YEARS) transitionsByYear.clear();
   transitionsByYear.set(key, found);
   return found;
 }
@@ -98,16 +101,12 @@ export interface Segment {
   nextOffset: number;
 }
 
-/** The segment holding instant `t`. */
+/** The segment holding instant `t`; looks at the neighbouring years only when `t`'s own has no change before or after it. */
 export function segmentAt(zone: string, t: number): Segment {
   const year = new Date(t).getUTCFullYear();
-  const nearby = [...transitionsIn(zone, year - 1), ...transitionsIn(zone, year), ...transitionsIn(zone, year + 1)];
-  let previous: Transition | undefined;
-  let next: Transition | undefined;
-  for (const tr of nearby) {
-    if (tr.at <= t) previous = tr;
-    else if (!next) next = tr;
-  }
+  const own = transitionsIn(zone, year);
+  const previous = own.findLast((tr) => tr.at <= t) ?? transitionsIn(zone, year - 1).at(-1);
+  const next = own.find((tr) => tr.at > t) ?? transitionsIn(zone, year + 1)[0];
   const offset = previous ? previous.after : offsetAt(zone, t);
   return {
     start: previous ? previous.at : Date.UTC(year - 1, 0, 1),

@@ -148,10 +148,12 @@ export const CronPreviewQuery = z.strictObject({
     .openapi({ param: { name: 'count', in: 'query' }, description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`, example: 5 }),
   from: z.iso
     .datetime({ offset: true })
+    // Bounded so one request cannot make the service compute centuries of zone data.
+    .refine((value) => Date.parse(value) >= Date.UTC(1970, 0, 1) && Date.parse(value) < Date.UTC(2200, 0, 1), 'must be between 1970 and 2199')
     .optional()
     .openapi({
       param: { name: 'from', in: 'query' },
-      description: 'List the fires strictly after this instant (default: now), e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
+      description: 'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
       example: '2026-03-28T00:00:00Z',
     }),
 });
