@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(() => Promise.all([h?.stop(), strict?.stop()]));
 
 const user = () => `preview-${randomUUID().slice(0, 8)}`;
-type Query = { cron: string; timezone?: string; count?: number; from?: string };
+type Query = { cron: string; timezone?: string; count?: number; from?: string; type?: 'sendEmail' | 'purgeSessions' | 'generateReport' | 'cleanupOldAuditLogs' };
 const preview = (query: Query, harness: Harness = h) => harness.client(user()).GET('/api/cron/preview', { params: { query } });
 
 function expectInvalid(res: { response: Response; error?: unknown }, path: string, message?: RegExp): Problem {
@@ -123,6 +123,7 @@ describe('GET /api/cron/preview: bad input is 400 problem+json at the field', ()
     [{ cron: '0 8 * * *', count: 51 }, 'count', undefined],
     [{ cron: '0 8 * * *', count: 2.5 }, 'count', undefined],
     [{ cron: '0 8 * * *', from: 'yesterday' }, 'from', undefined],
+    [{ cron: '0 8 * * *', type: 'backupDatabase' as never }, 'type', undefined],
     [{ cron: '0 8 * * *', from: '1969-12-31T23:59:59Z' }, 'from', /between 1970 and 2199/],
     [{ cron: '0 8 * * *', from: '2200-01-01T00:00:00Z' }, 'from', /between 1970 and 2199/],
   ] as [Query, string, RegExp | undefined][])('%j -> 400 at query.%s', async (query, path, message) => {
@@ -154,6 +155,16 @@ describe('GET /api/cron/preview: bad input is 400 problem+json at the field', ()
     expect((await preview({ cron: '*/5 * * * *' }, strict)).response.status).toBe(200);
     // The same seconds cron is fine where the configuration allows it.
     expect((await preview({ cron: '*/10 * * * * *' })).response.status).toBe(200);
+  });
+
+  it("with `type`, that type's own minimum interval applies too, as it does for a job of that type", async () => {
+    const api = h.client(user(), { admin: true });
+    const cron = '*/30 * * * *';
+    expect((await preview({ cron })).response.status).toBe(200);
+    const problem = expectInvalid(await api.GET('/api/cron/preview', { params: { query: { cron, type: 'purgeSessions' } } }), 'cron', /minimum interval is 3600 s$/);
+    const created = await api.POST('/api/cron/jobs', { body: { ...bodies.purgeSessions(), cron } as CronJobInput });
+    expect((created.error as Problem).errors).toEqual([{ in: 'body', path: 'cron', message: problem.errors![0]!.message }]);
+    expect((await preview({ cron: '0 * * * *', type: 'purgeSessions' })).response.status).toBe(200);
   });
 
   it('needs a token like every /api/cron route', async () => {

@@ -151,7 +151,7 @@ export const preview = createRoute({
   operationId: 'previewCron',
   summary: 'Preview the fires of a cron',
   description:
-    'The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval); nothing is stored.',
+    'The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval, and with `type` the minimum interval of that type); nothing is stored.',
   tags,
   security,
   request: { query: CronPreviewQuery },
