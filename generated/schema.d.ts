@@ -93,6 +93,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/cron/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview the fires of a cron
+         * @description The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval, and with `type` the minimum interval of that type); nothing is stored.
+         */
+        get: operations["previewCron"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -195,6 +215,25 @@ export type components = {
              * @enum {string}
              */
             type: "cleanupOldAuditLogs";
+        };
+        CronFire: {
+            /**
+             * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
+             * @example shifted
+             * @enum {string|null}
+             */
+            dst: "shifted" | "repeated-once" | null;
+            /**
+             * @description The same instant as local time in `timezone`, with its offset (ISO 8601).
+             * @example 2026-03-29T03:30:00+02:00
+             */
+            local: string;
+            /**
+             * Format: date-time
+             * @description The fire as a UTC instant.
+             * @example 2026-03-29T01:30:00.000Z
+             */
+            utc: string;
         };
         CronJob: {
             /** @description Scheduled runs that failed in a row. */
@@ -312,6 +351,49 @@ export type components = {
              * @enum {string}
              */
             type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
+        };
+        /**
+         * @example {
+         *       "cron": "30 2 * * *",
+         *       "timezone": "Europe/Berlin",
+         *       "description": "At 02:30",
+         *       "kind": "fixed-time",
+         *       "fires": [
+         *         {
+         *           "utc": "2026-03-28T01:30:00.000Z",
+         *           "local": "2026-03-28T02:30:00+01:00",
+         *           "dst": null
+         *         },
+         *         {
+         *           "utc": "2026-03-29T01:30:00.000Z",
+         *           "local": "2026-03-29T03:30:00+02:00",
+         *           "dst": "shifted"
+         *         },
+         *         {
+         *           "utc": "2026-03-30T00:30:00.000Z",
+         *           "local": "2026-03-30T02:30:00+02:00",
+         *           "dst": null
+         *         }
+         *       ]
+         *     }
+         */
+        CronPreview: {
+            /** @example 30 2 * * * */
+            cron: string;
+            /**
+             * @description The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.
+             * @example At 02:30
+             */
+            description: string | null;
+            fires: components["schemas"]["CronFire"][];
+            /**
+             * @description The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first pass of a repeated one.
+             * @example fixed-time
+             * @enum {string}
+             */
+            kind: "interval" | "fixed-time";
+            /** @example Europe/Berlin */
+            timezone: string;
         };
         FieldError: {
             /**
@@ -1527,6 +1609,107 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    previewCron: {
+        parameters: {
+            query: {
+                /** @description How many fires to list, 1-50. */
+                count?: number;
+                /** @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. */
+                cron: string;
+                /** @description List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`. */
+                from?: string;
+                /** @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once. */
+                timezone?: string;
+                /** @description Also apply this job type's rules (some types have a longer minimum interval). */
+                type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The next fires. */
+            200: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CronPreview"];
+                };
+            };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

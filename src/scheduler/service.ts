@@ -13,6 +13,7 @@ import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
 import { cancelJob, queueRun, syncSchedule } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
+import { previewCron, type CronPreviewRequest } from './preview.js';
 
 export interface ServiceDeps {
   conn: Connection;
@@ -259,6 +260,17 @@ export class CronJobService {
     if (query.cursor) filter._id = mongoose.trusted({ $lt: new Types.ObjectId(query.cursor) });
     const items = await this.m.Run.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean();
     return page(items, query.limit);
+  }
+
+  /**
+   * The next fires of a cron as a job with it would have them, under the rules for creating one
+   * (with `type`, that type's minimum interval too).
+   */
+  preview(request: CronPreviewRequest & { type?: string | undefined }) {
+    return previewCron(request, {
+      allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
+      minIntervalSeconds: Math.max(this.deps.config.CRON_MIN_INTERVAL_SECONDS, getJobType(request.type ?? '')?.minIntervalSeconds ?? 0),
+    });
   }
 }
 

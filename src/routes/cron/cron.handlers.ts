@@ -47,3 +47,7 @@ export const listRuns: RouteHandler<typeof routes.listRuns, AppEnv> = async (c) 
   const page = await c.var.service.listRuns(c.var.caller, c.req.valid('param').id, c.req.valid('query'));
   return c.json({ items: page.items.map(toRun), nextCursor: page.nextCursor }, 200);
 };
+
+export const preview: RouteHandler<typeof routes.preview, AppEnv> = (c) => {
+  return c.json(c.var.service.preview(c.req.valid('query')), 200);
+};

@@ -10,6 +10,8 @@ import {
   CronJobInput,
   CronJobPage,
   CronJobPatch,
+  CronPreview,
+  CronPreviewQuery,
   IdempotencyKeyHeader,
   IfMatchHeader,
   ListJobsQuery,
@@ -169,5 +171,23 @@ export const listRuns = createRoute({
   responses: {
     200: json(RunPage, 'One page of runs.'),
     ...problemResponses('invalid-request', 'not-found', ...always),
+  },
+});
+
+export const preview = createRoute({
+  method: 'get',
+  path: '/preview',
+  operationId: 'previewCron',
+  middleware: [plainQuery] as const,
+  summary: 'Preview the fires of a cron',
+  description:
+    'The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval, and with `type` the minimum interval of that type); nothing is stored.',
+  tags,
+  security,
+  request: { query: CronPreviewQuery },
+  responses: {
+    200: json(CronPreview, 'The next fires.'),
+    // Pure computation, but the rate limits are counted in the database.
+    ...problemResponses('invalid-request', ...always),
   },
 });

@@ -3,7 +3,7 @@ import { jobDefaultsOf, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/jo
 import { jobTypes, jobTypeNames } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
-import { checkCron, isValidTimezone } from '../../scheduler/cron.js';
+import { checkCron, CRON_KINDS, DST_NOTES, isValidTimezone } from '../../scheduler/cron.js';
 
 /**
  * Any string: an id that is not a job id (malformed included) is answered exactly like a job
@@ -191,3 +191,74 @@ export const ListRunsQuery = z.strictObject({ limit, cursor });
 export const RunPage = z
   .object({ items: z.array(Run), nextCursor: z.string().nullable() })
   .openapi('RunPage');
+
+// GET /api/cron/preview
+
+export const PREVIEW_MAX_COUNT = 50;
+
+export const CronPreviewQuery = z.strictObject({
+  cron: cron.openapi({ param: { name: 'cron', in: 'query' }, example: '30 2 * * *' }),
+  timezone: timezone.default('UTC').openapi({ param: { name: 'timezone', in: 'query' }, example: 'Europe/Berlin' }),
+  type: z
+    .enum(jobTypeNames)
+    .optional()
+    .openapi({ param: { name: 'type', in: 'query' }, description: "Also apply this job type's rules (some types have a longer minimum interval).", example: 'sendEmail' }),
+  count: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(PREVIEW_MAX_COUNT)
+    .default(5)
+    .openapi({ param: { name: 'count', in: 'query' }, description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`, example: 5 }),
+  from: z.iso
+    .datetime({ offset: true })
+    // Bounded so one request cannot make the service compute centuries of zone data.
+    .refine((value) => Date.parse(value) >= Date.UTC(1970, 0, 1) && Date.parse(value) < Date.UTC(2200, 0, 1), 'must be between 1970 and 2199')
+    .optional()
+    .openapi({
+      param: { name: 'from', in: 'query' },
+      description: 'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
+      example: '2026-03-28T00:00:00Z',
+    }),
+});
+
+export const CronFire = z
+  .object({
+    utc: date.openapi({ description: 'The fire as a UTC instant.', example: '2026-03-29T01:30:00.000Z' }),
+    local: z.string().openapi({ description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).', example: '2026-03-29T03:30:00+02:00' }),
+    dst: z
+      .enum(DST_NOTES)
+      .nullable()
+      .openapi({
+        description:
+          'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.',
+        example: 'shifted',
+      }),
+  })
+  .openapi('CronFire');
+
+export const CronPreview = z
+  .object({
+    cron: z.string().openapi({ example: '30 2 * * *' }),
+    timezone: z.string().openapi({ example: 'Europe/Berlin' }),
+    description: z.string().nullable().openapi({ description: 'The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.', example: 'At 02:30' }),
+    kind: z.enum(CRON_KINDS).openapi({
+      description:
+        'The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first pass of a repeated one.',
+      example: 'fixed-time',
+    }),
+    fires: z.array(CronFire),
+  })
+  .openapi('CronPreview', {
+    example: {
+      cron: '30 2 * * *',
+      timezone: 'Europe/Berlin',
+      description: 'At 02:30',
+      kind: 'fixed-time',
+      fires: [
+        { utc: '2026-03-28T01:30:00.000Z', local: '2026-03-28T02:30:00+01:00', dst: null },
+        { utc: '2026-03-29T01:30:00.000Z', local: '2026-03-29T03:30:00+02:00', dst: 'shifted' },
+        { utc: '2026-03-30T00:30:00.000Z', local: '2026-03-30T02:30:00+02:00', dst: null },
+      ],
+    },
+  });
