@@ -1,6 +1,7 @@
 /**
  * The fault scenarios of tests/faults, run larger, printing their figures:
- *   npm run faults -- [--workers 3] [--jobs 200] [--minutes 10] [--cron '*\/5 * * * * *'] [--outage-seconds 30] [--only several,kill,outage,shutdown]
+ *   npm run faults -- [--workers 3] [--jobs 200] [--minutes 10] [--cron '{i}/10 * * * * *' --spread 10]
+ *                      [--outage-seconds 30] [--only several,kill,outage,shutdown]
  * Uses MONGODB_URI when set (a database per scenario), else private FerretDBs under .local/.
  * Writes the figures as JSON to .local/faults-<timestamp>.json as well.
  */
@@ -15,7 +16,11 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '3' },
     jobs: { type: 'string', default: '200' },
     minutes: { type: 'string', default: '10' },
-    cron: { type: 'string', default: '*/5 * * * * *' },
+    // {i} is each job's index modulo --spread: the jobs are spread over the period.
+    cron: { type: 'string', default: '{i}/10 * * * * *' },
+    spread: { type: 'string', default: '10' },
+    // Agenda's poll period for the workers; the service's default, not the tests' 500 ms.
+    'process-every': { type: 'string', default: '5000' },
     'outage-seconds': { type: 'string', default: '30' },
     only: { type: 'string', default: 'several,kill,outage,shutdown' },
   },
@@ -42,6 +47,8 @@ try {
       workers: Number(values.workers),
       jobs: Number(values.jobs),
       cron: values.cron,
+      spread: Number(values.spread),
+      env: { AGENDA_PROCESS_EVERY_MS: values['process-every'] },
       durationMs: minutes * 60_000,
       timeoutMs: minutes * 60_000 + 120_000,
     }));

@@ -80,7 +80,7 @@ export async function startLocalDb(dataDir: string, logger?: Logger, options: { 
   mkdirSync(dir, { recursive: true });
   const port = options.port ?? (await freePort());
   const log = openSync(join(dir, 'ferretdb.log'), 'a');
-  const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/`, '-log-level=warn'], {
+  const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/?_pragma=synchronous(normal)`, '-log-level=warn'], {
     stdio: ['ignore', log, log],
   });
   // Whatever ends this process, FerretDB does not outlive it: an exit handler for a crash or a

@@ -1,5 +1,5 @@
 import { MongoBackend } from '@agendajs/mongo-backend';
-import { Agenda } from 'agenda';
+import { Agenda, InMemoryNotificationChannel } from 'agenda';
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
 
@@ -22,6 +22,10 @@ export async function createAgenda(conn: Connection, config: Pick<Env, 'AGENDA_P
     backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION, ensureIndex: false }),
     name: config.WORKER_NAME,
     processEvery: config.AGENDA_PROCESS_EVERY_MS,
+    // A run a fire queues is taken by the same worker at once instead of at its next poll
+    // (up to processEvery later). Other workers still find it by polling; in a process that is
+    // not a worker (the API alone) the channel is never connected and publishes nothing.
+    notificationChannel: new InMemoryNotificationChannel(),
   });
   await agenda.ready;
   return agenda;

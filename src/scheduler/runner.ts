@@ -121,6 +121,22 @@ export async function interrupt(deps: SchedulerDeps, run: Pick<RunDoc, '_id' | '
  * Agenda's: this only throws when the database does.
  */
 export async function executeRun(deps: SchedulerDeps, agendaJob: Job<RunJobData>, active: Map<string, ActiveRun>): Promise<void> {
+  // FerretDB's non-atomic findAndModify can hand a worker the same Agenda job twice (a poll and
+  // a notification racing); the second is dropped here, before any database work.
+  const key = `${deps.config.WORKER_NAME}:${agendaJob.attrs.data.runId}`;
+  if (inProcess.has(key)) return;
+  inProcess.add(key);
+  try {
+    await executeClaimed(deps, agendaJob, active);
+  } finally {
+    inProcess.delete(key);
+  }
+}
+
+/** Runs each worker of this process is claiming or executing, as worker:runId. */
+const inProcess = new Set<string>();
+
+async function executeClaimed(deps: SchedulerDeps, agendaJob: Job<RunJobData>, active: Map<string, ActiveRun>): Promise<void> {
   const { models, config } = deps;
   const { jobId, runId } = agendaJob.attrs.data;
   const log = deps.logger.child({ jobId, runId });

@@ -93,12 +93,13 @@ const email = (name: string, to: string, cron: string) => ({
 });
 
 let created = 0;
-async function createJobs(cluster: Cluster, count: number, to: string, cron: string, extra: Record<string, unknown> = {}) {
+/** `cron` may contain `{i}`, replaced by the job's index modulo `spread`, to spread jobs over the seconds. */
+async function createJobs(cluster: Cluster, count: number, to: string, cron: string, extra: Record<string, unknown> = {}, spread = 1) {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const api = await cluster.client(`owner-${i % 20}`);
-    const { data, error } = await api.POST('/api/cron/jobs', { body: { ...email(`job-${++created}`, to, cron), ...extra } as never });
-    if (!data) throw new Error(`create failed: ${JSON.stringify(error)}`);
+    const { data, error } = await api.POST('/api/cron/jobs', { body: { ...email(`job-${++created}`, to, cron.replace('{i}', String(i % spread))), ...extra } as never });
+    if (!data) throw new Error(`create failed: ${JSON.stringify(error)}\n${cluster.api.output().slice(-3000)}`);
     ids.push(data.id);
   }
   return ids;
@@ -109,8 +110,17 @@ async function pauseAll(cluster: Cluster, ids: string[]) {
   await cluster.conn.collection('agendaJobs').deleteMany({ 'data.jobId': { $in: ids }, name: 'cron-fire' });
 }
 
-const settled = (models: Models, ids: string[], timeoutMs = 60_000) =>
-  waitFor(async () => !(await models.Run.exists({ jobId: mongoose.trusted({ $in: ids }), status: mongoose.trusted({ $in: ['queued', 'running'] }) })), { what: 'runs to settle', timeoutMs, intervalMs: 250 });
+async function settled(models: Models, ids: string[], timeoutMs = 60_000) {
+  const open = () => models.Run.find({ jobId: mongoose.trusted({ $in: ids }), status: mongoose.trusted({ $in: ['queued', 'running'] }) }).lean();
+  try {
+    await waitFor(async () => (await open()).length === 0, { what: 'runs to settle', timeoutMs, intervalMs: 250 });
+  } catch (error) {
+    // What is left, and what Agenda holds for it, says where it is stuck.
+    const left = await open();
+    const held = await models.Run.db.collection('agendaJobs').find({ 'data.runId': { $in: left.map((r) => String(r._id)) } }).toArray();
+    throw new Error(`${(error as Error).message}\nleft (${left.length}): ${JSON.stringify(left.slice(0, 5))}\nagenda: ${JSON.stringify(held.slice(0, 5))}`);
+  }
+}
 
 const lockedAgendaJobs = (cluster: Cluster) => cluster.conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null, $exists: true } });
 
@@ -143,11 +153,21 @@ export async function ownDatabase(dir: string): Promise<Database & { own: NonNul
  * 1. Several workers: each slot runs once, none is lost, side effects match the runs. Runs
  * until every job has `minRunsPerJob` successful runs, or for `durationMs` when given.
  */
-export async function severalWorkers(o: { uri: string; workers: number; jobs: number; cron: string; minRunsPerJob?: number; durationMs?: number; timeoutMs: number }) {
+export async function severalWorkers(o: {
+  uri: string;
+  workers: number;
+  jobs: number;
+  cron: string;
+  spread?: number;
+  minRunsPerJob?: number;
+  durationMs?: number;
+  timeoutMs: number;
+  env?: Record<string, string>;
+}) {
   const smtp = await startSmtp();
-  const cluster = await startCluster({ uri: o.uri, workers: o.workers, env: { SMTP_URL: smtp.url } });
+  const cluster = await startCluster({ uri: o.uri, workers: o.workers, env: { SMTP_URL: smtp.url, ...o.env } });
   try {
-    const ids = await createJobs(cluster, o.jobs, 'someone@example.com', o.cron);
+    const ids = await createJobs(cluster, o.jobs, 'someone@example.com', o.cron, {}, o.spread);
     const started = Date.now();
     const objectIds = ids.map((id) => new Types.ObjectId(id));
     await waitFor(async () => {
