@@ -8,7 +8,7 @@ import { serve } from '@hono/node-server';
 import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
 import { inject } from 'vitest';
-import { createCronJobsClient, type CronJobsClient } from '../../generated/client.js';
+import { createCronClient, type CronClient } from '../../generated/client.js';
 import { createApp } from '../../src/app.js';
 import { parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
@@ -25,7 +25,7 @@ export interface Harness {
   scheduler: Scheduler;
   dbName: string;
   /** A generated client acting as `sub`, every response checked against openapi/openapi.json. */
-  client(sub: string, options?: { admin?: boolean }): CronJobsClient;
+  client(sub: string, options?: { admin?: boolean }): CronClient;
   token(sub: string, options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> }): Promise<string>;
   /** Another worker process's worth of scheduler: its own connection to the same database. */
   addWorker(name: string): Promise<Scheduler>;
@@ -81,7 +81,7 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
     dbName,
     token,
     client(sub, o = {}) {
-      const client = createCronJobsClient({ baseUrl, token: () => token(sub, o) });
+      const client = createCronClient({ baseUrl, getToken: () => token(sub, o) });
       client.use(contractCheck);
       return client;
     },
