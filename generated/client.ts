@@ -13,6 +13,8 @@ export type RunPage = components['schemas']['RunPage'];
 /** RFC 9457 problem details: every error response of the API has this shape. */
 export type Problem = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
+/** One entry of GET /api/cron/job-types: what a form for a job type needs. */
+export type JobTypeInfo = components['schemas']['JobTypeInfo'];
 
 export interface CronClientOptions extends Omit<ClientOptions, 'baseUrl'> {
   /** Where the API is, e.g. `https://api.example.com` (the paths start with /api/cron). */

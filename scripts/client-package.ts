@@ -61,6 +61,8 @@ export type RunPage = components['schemas']['RunPage'];
 /** RFC 9457 problem details: every error response of the API has this shape. */
 export type Problem = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
+/** One entry of GET /api/cron/job-types: what a form for a job type needs. */
+export type JobTypeInfo = components['schemas']['JobTypeInfo'];
 
 export interface CronClientOptions extends Omit<ClientOptions, 'baseUrl'> {
   /** Where the API is, e.g. \`https://api.example.com\` (the paths start with /api/cron). */
@@ -214,6 +216,9 @@ try {
 // Every item of a paginated list; pages are fetched as the loop goes.
 for await (const j of api.paginate('/api/cron/jobs', { query: { limit: 50 } })) console.log(j.name, j.nextRunAt);
 for await (const run of api.paginate('/api/cron/jobs/{id}/runs', { path: { id: job!.id } })) console.log(run.status);
+
+// Build the "new job" form from the catalog: label, JSON Schema of the payload, an example, limits.
+const { items: types } = await ok(api.GET('/api/cron/job-types'));
 \`\`\`
 
 \`api\` is an [openapi-fetch](https://openapi-ts.dev/openapi-fetch/) client: \`GET\`, \`POST\`,

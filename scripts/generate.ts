@@ -9,13 +9,15 @@ import openapiTS, { astToString } from 'openapi-typescript';
 import { pino } from 'pino';
 import ts from 'typescript';
 import { createApp, openApiDocument } from '../src/app.js';
+import { parseEnv } from '../src/env.js';
 import type { CronJobService } from '../src/scheduler/service.js';
 import { banner, buildOptions, clientSource, packageJson, readme, tsconfigJson } from './client-package.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const app = createApp({
-  config: { JWT_SECRET: 'unused-by-the-generator-0123456789abcdef' },
+  // The defaults: what the spec shows must not depend on the generating machine's environment.
+  config: parseEnv({}),
   logger: pino({ level: 'silent' }),
   // The generator only reads the routes; no request is ever handled.
   service: {} as CronJobService,

@@ -5,17 +5,19 @@ import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
+import type { CatalogConfig } from './jobs/catalog.js';
 import { requireAuth } from './lib/auth.js';
 import type { Logger } from './lib/logger.js';
 import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
+import { registerJobTypeRoutes } from './routes/cron/job-types.routes.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
 import { registerProblemRoutes } from './routes/problems.routes.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
-  config: Pick<Env, 'JWT_SECRET'>;
+  config: Pick<Env, 'JWT_SECRET'> & CatalogConfig;
   logger: Logger;
   service: CronJobService;
   /** Whether the database answers, for /readyz. */
@@ -96,6 +98,7 @@ export function createApp(deps: AppDeps) {
   const cron = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
   cron.use(requireAuth(deps.config.JWT_SECRET));
   registerCronRoutes(cron);
+  registerJobTypeRoutes(cron, deps.config);
   app.route('/api/cron', cron);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
