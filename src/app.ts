@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
+import type { Connection } from 'mongoose';
 import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
 import type { CatalogConfig } from './jobs/catalog.js';
 import { requireAuth } from './lib/auth.js';
 import type { Logger } from './lib/logger.js';
+import { countDbError, httpMetrics, metricsHandler, type MetricsConfig } from './lib/metrics.js';
 import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
@@ -17,11 +19,13 @@ import { registerProblemRoutes } from './routes/problems.routes.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
-  config: Pick<Env, 'JWT_SECRET'> & CatalogConfig;
+  config: Pick<Env, 'JWT_SECRET'> & CatalogConfig & MetricsConfig;
   logger: Logger;
   service: CronJobService;
   /** Whether the database answers, for /readyz. */
   ready: () => Promise<boolean>;
+  /** The database /metrics counts active and locked jobs in, when scraped. */
+  conn?: Connection;
 }
 
 export const openApiInfo = {
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use(requestId());
+  app.use(httpMetrics);
   app.use(async (c, next) => {
     const logger = deps.logger.child({ requestId: c.var.requestId });
     c.set('logger', logger);
@@ -85,6 +90,7 @@ export function createApp(deps: AppDeps) {
     }
     if (UNAVAILABLE.test(error.name)) {
       c.var.logger?.warn({ err: error }, 'database unavailable');
+      countDbError('api');
       return sendProblem(c, 'unavailable', 'The database is unreachable; retry shortly.');
     }
     (c.var.logger ?? deps.logger).error({ err: error }, 'unhandled error');
@@ -110,6 +116,7 @@ export function createApp(deps: AppDeps) {
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;
   app.get('/openapi.json', (c) => c.json((spec ??= openApiDocument(app))));
+  app.get('/metrics', metricsHandler(deps.config, deps.conn));
   app.get('/reference/scalar.js', (c) => c.body(scalarBundle(), 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }));
   app.get(
     '/reference',

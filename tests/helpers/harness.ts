@@ -58,7 +58,7 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
   const scheduler = await openScheduler(conn, config, logger);
   const extra: { scheduler: Scheduler; conn: Connection }[] = [];
 
-  const app = createApp({ config, logger, service: scheduler.service, ready: () => pingDb(conn) });
+  const app = createApp({ config, logger, service: scheduler.service, ready: () => pingDb(conn), conn });
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
   });
