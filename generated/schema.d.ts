@@ -51,7 +51,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Get a job */
+        /**
+         * Get a job
+         * @description One of your jobs (any job for an admin) with its schedule, state and next fire. Another owner's job is a 404, exactly like a missing one.
+         */
         get: operations["getJob"];
         /**
          * Replace a job
@@ -120,7 +123,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: the process answers */
+        /**
+         * Liveness: the process answers
+         * @description Answers 200 while the process runs, whatever the database does: for a process supervisor or a load balancer's liveness probe. No authentication.
+         */
         get: operations["healthz"];
         put?: never;
         post?: never;
@@ -157,7 +163,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers */
+        /**
+         * Readiness: the database answers
+         * @description Answers 200 when the database answers a ping within 2 s, else 503: take the instance out of rotation until it is ready again. No authentication.
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;
@@ -216,6 +225,34 @@ export type components = {
              */
             type: "cleanupOldAuditLogs";
         };
+        /**
+         * @example {
+         *       "id": "6650f1c2a8b4e9d2c4a1b2c3",
+         *       "name": "Morning digest",
+         *       "type": "sendEmail",
+         *       "cron": "0 8 * * 1-5",
+         *       "timezone": "Europe/Berlin",
+         *       "payload": {
+         *         "to": "me@example.com",
+         *         "subject": "Your digest",
+         *         "template": "digest",
+         *         "params": {
+         *           "count": 3
+         *         }
+         *       },
+         *       "enabled": true,
+         *       "ownerId": "alice",
+         *       "lastRunAt": "2026-11-30T07:00:00.012Z",
+         *       "nextRunAt": "2026-12-01T07:00:00.000Z",
+         *       "status": "idle",
+         *       "overlap": "forbid",
+         *       "misfirePolicy": "runOnce",
+         *       "pausedReason": null,
+         *       "consecutiveFailures": 0,
+         *       "createdAt": "2026-11-20T09:14:03.512Z",
+         *       "updatedAt": "2026-11-20T09:14:03.512Z"
+         *     }
+         */
         CronJob: {
             /** @description Scheduled runs that failed in a row. */
             consecutiveFailures: number;
@@ -285,6 +322,39 @@ export type components = {
          *     }
          */
         CronJobInput: components["schemas"]["SendEmailJob"] | components["schemas"]["PurgeSessionsJob"] | components["schemas"]["GenerateReportJob"] | components["schemas"]["CleanupOldAuditLogsJob"];
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6650f1c2a8b4e9d2c4a1b2c3",
+         *           "name": "Morning digest",
+         *           "type": "sendEmail",
+         *           "cron": "0 8 * * 1-5",
+         *           "timezone": "Europe/Berlin",
+         *           "payload": {
+         *             "to": "me@example.com",
+         *             "subject": "Your digest",
+         *             "template": "digest",
+         *             "params": {
+         *               "count": 3
+         *             }
+         *           },
+         *           "enabled": true,
+         *           "ownerId": "alice",
+         *           "lastRunAt": "2026-11-30T07:00:00.012Z",
+         *           "nextRunAt": "2026-12-01T07:00:00.000Z",
+         *           "status": "idle",
+         *           "overlap": "forbid",
+         *           "misfirePolicy": "runOnce",
+         *           "pausedReason": null,
+         *           "consecutiveFailures": 0,
+         *           "createdAt": "2026-11-20T09:14:03.512Z",
+         *           "updatedAt": "2026-11-20T09:14:03.512Z"
+         *         }
+         *       ],
+         *       "nextCursor": null
+         *     }
+         */
         CronJobPage: {
             items: components["schemas"]["CronJob"][];
             /** @description null on the last page. */
@@ -400,6 +470,11 @@ export type components = {
              */
             type: "generateReport";
         };
+        /**
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -527,6 +602,14 @@ export type components = {
              */
             type: string;
         };
+        /**
+         * @example {
+         *       "type": "/problems/invalid-request",
+         *       "status": 400,
+         *       "title": "The request is invalid",
+         *       "description": "A value is missing, malformed or not allowed; `errors` says which and where (body, query, path or header)."
+         *     }
+         */
         ProblemType: {
             description: string;
             status: number;
@@ -579,6 +662,25 @@ export type components = {
              */
             type: "purgeSessions";
         };
+        /**
+         * @example {
+         *       "id": "6650f9e0a8b4e9d2c4a1b2d7",
+         *       "jobId": "6650f1c2a8b4e9d2c4a1b2c3",
+         *       "scheduledFor": "2026-11-30T07:00:00.000Z",
+         *       "trigger": "schedule",
+         *       "status": "succeeded",
+         *       "startedAt": "2026-11-30T07:00:00.012Z",
+         *       "finishedAt": "2026-11-30T07:00:00.187Z",
+         *       "durationMs": 175,
+         *       "error": null,
+         *       "result": {
+         *         "messageId": "<run-6650f9e0a8b4e9d2c4a1b2d7@cron-jobs>"
+         *       },
+         *       "worker": "worker-1",
+         *       "attempts": 1,
+         *       "createdAt": "2026-11-30T07:00:00.009Z"
+         *     }
+         */
         Run: {
             /** @description Attempts made, retries included; 0 for a run that never started. */
             attempts: number;
@@ -617,6 +719,30 @@ export type components = {
             trigger: "schedule" | "catchup" | "manual";
             worker: string | null;
         };
+        /**
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": "6650f9e0a8b4e9d2c4a1b2d7",
+         *           "jobId": "6650f1c2a8b4e9d2c4a1b2c3",
+         *           "scheduledFor": "2026-11-30T07:00:00.000Z",
+         *           "trigger": "schedule",
+         *           "status": "succeeded",
+         *           "startedAt": "2026-11-30T07:00:00.012Z",
+         *           "finishedAt": "2026-11-30T07:00:00.187Z",
+         *           "durationMs": 175,
+         *           "error": null,
+         *           "result": {
+         *             "messageId": "<run-6650f9e0a8b4e9d2c4a1b2d7@cron-jobs>"
+         *           },
+         *           "worker": "worker-1",
+         *           "attempts": 1,
+         *           "createdAt": "2026-11-30T07:00:00.009Z"
+         *         }
+         *       ],
+         *       "nextCursor": "6650f9e0a8b4e9d2c4a1b2d7"
+         *     }
+         */
         RunPage: {
             items: components["schemas"]["Run"][];
             nextCursor: string | null;
