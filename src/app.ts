@@ -129,6 +129,8 @@ export function createApp(deps: AppDeps) {
       agent: { disabled: true },
       telemetry: false,
       showDeveloperTools: 'never',
+      // Every operation visible at once (Health and Problems included), for readers and the browser test.
+      defaultOpenAllTags: true,
       authentication: { preferredSecurityScheme: 'bearerAuth' },
     }),
   );
