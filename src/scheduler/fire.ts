@@ -1,12 +1,14 @@
 import type { Agenda, Job } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
-import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-type.js';
+import { runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
+import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { matchesSchedule, queueRun, syncSchedule } from './agenda-jobs.js';
 import { nextFire, slotAt } from './cron.js';
+import { interrupt } from './runner.js';
 
 export interface SchedulerDeps {
   agenda: Agenda;
@@ -117,7 +119,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   const trigger = onTime ? ('schedule' as const) : job.misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
   if (trigger) {
     const base = { jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: latest, trigger };
-    const previous = job.overlap === 'forbid' ? await models.Run.findOne({ jobId: job._id, status: { $in: ['queued', 'running'] } }, { _id: 1 }).lean() : null;
+    const previous = job.overlap === 'forbid' ? await runInProgress(deps, job) : null;
     try {
       if (previous) {
         await models.Run.create({ ...base, status: 'skipped', finishedAt: now, error: `the previous run ${String(previous._id)} was still going (overlap: forbid)` });
@@ -141,6 +143,24 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   );
   if (missed.length) log.warn({ missed: missed.length, lateMs, policy: job.misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
   return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
+}
+
+/**
+ * The job's run still going, if any. A running run whose heartbeat is older than its type's
+ * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
+ */
+async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
+  const runs = await deps.models.Run.find({ jobId: job._id, status: { $in: ['queued', 'running'] } }).lean();
+  const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
+  for (const run of runs) {
+    const last = run.heartbeatAt ?? run.startedAt;
+    if (run.status === 'running' && last && last.getTime() < Date.now() - lockLifetimeMs) {
+      await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`);
+      continue;
+    }
+    return run;
+  }
+  return null;
 }
 
 /** Writes one `missed` run per slot; slots another worker already recorded are left alone. */

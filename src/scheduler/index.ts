@@ -10,9 +10,6 @@ import { fireSlots, type FireJobData, type RunJobData } from './fire.js';
 import { executeRun, interrupt, sweepDeadRuns, type ActiveRun } from './runner.js';
 import { CronJobService } from './service.js';
 
-/** A fire job only accounts for slots and queues a run: a short lock is plenty. */
-const FIRE_LOCK_LIFETIME_MS = 60_000;
-
 /**
  * The scheduler module on one connection: the service the API delegates to and, when
  * started, an Agenda worker that fires the cron jobs' slots and executes their runs.
@@ -68,7 +65,10 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     async startWorker() {
       if (working) return;
       agenda.define<FireJobData>(FIRE_JOB, (job) => fireSlots(deps, job).then(() => undefined), {
-        lockLifetime: FIRE_LOCK_LIFETIME_MS,
+        // A fire only accounts for slots and queues a run. Agenda locks a job ahead of its time,
+        // so a worker that dies holding it blocks the schedule for this long: no longer than
+        // the shortest lock of any type, as the policy promises.
+        lockLifetime: shortestLock,
         concurrency: 20,
       });
       for (const type of jobTypes) {
@@ -106,7 +106,12 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       const deadline = Date.now() + timeoutMs;
       while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       await Promise.all(inFlight);
-      if (active.size) await interruptActive(`the worker shut down before the run finished (drain time ${timeoutMs} ms)`);
+      if (active.size) {
+        await interruptActive(`the worker shut down before the run finished (drain time ${timeoutMs} ms)`);
+        // Let the aborted processors return, so their last writes do not meet a closed connection.
+        const settle = Date.now() + 1000;
+        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 20));
+      }
     },
   };
 
