@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import ts from 'typescript';
 import { createApp, openApiDocument } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
+import type { Guards } from '../src/lib/guards.js';
 import type { CronJobService } from '../src/scheduler/service.js';
 import { banner, buildOptions, clientSource, packageJson, readme, tsconfigJson } from './client-package.js';
 
@@ -21,6 +22,7 @@ const app = createApp({
   logger: pino({ level: 'silent' }),
   // The generator only reads the routes; no request is ever handled.
   service: {} as CronJobService,
+  guards: {} as Guards,
   ready: async () => false,
 });
 const spec = openApiDocument(app);

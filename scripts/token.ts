@@ -1,18 +1,21 @@
-// npm run token -- --sub alice [--admin] [--hours 24]: mints a development JWT signed with
-// JWT_SECRET (or the documented development secret), for the README's curl walk-through.
+// npm run token -- --sub alice [--admin] [--hours 24] [--email a@b.c]: mints a development JWT
+// signed with JWT_SECRET (or the documented development secret), for the README's curl
+// walk-through. The `email` claim (default <sub>@example.com) is the address sendEmail jobs of
+// this user may always write to.
 import { parseArgs } from 'node:util';
 import { sign } from 'hono/jwt';
 import { envOrExit } from '../src/env.js';
 
-const usage = 'usage: npm run -s token -- --sub <userId> [--admin] [--hours <n>]\n';
+const usage = 'usage: npm run -s token -- --sub <userId> [--admin] [--hours <n>] [--email <address>]\n';
 
-let values: { sub?: string; admin?: boolean; hours?: string; help?: boolean };
+let values: { sub?: string; admin?: boolean; hours?: string; email?: string; help?: boolean };
 try {
   ({ values } = parseArgs({
     options: {
       sub: { type: 'string', short: 's' },
       admin: { type: 'boolean', default: false },
       hours: { type: 'string', default: '24' },
+      email: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -30,5 +33,5 @@ if (!values.sub || !(hours > 0)) {
   process.exit(2);
 }
 const exp = Math.floor(Date.now() / 1000) + Math.round(hours * 3600);
-const claims = { sub: values.sub, exp, ...(values.admin ? { role: 'admin' } : {}) };
+const claims = { sub: values.sub, exp, email: values.email ?? `${values.sub}@example.com`, ...(values.admin ? { role: 'admin' } : {}) };
 process.stdout.write(`${await sign(claims, envOrExit().JWT_SECRET, 'HS256')}\n`);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
+import type { Guards } from '../src/lib/guards.js';
 import { createLogger } from '../src/lib/logger.js';
 import type { CronJobService } from '../src/scheduler/service.js';
 import { startHarness, waitFor, type Harness } from './helpers/harness.js';
@@ -88,7 +89,7 @@ describe('/metrics', () => {
 
 describe('/metrics access by configuration', () => {
   const app = (vars: Record<string, string>) =>
-    createApp({ config: parseEnv(vars), logger: createLogger(parseEnv({ LOG_LEVEL: 'silent' })), service: {} as CronJobService, ready: async () => true });
+    createApp({ config: parseEnv(vars), logger: createLogger(parseEnv({ LOG_LEVEL: 'silent' })), service: {} as CronJobService, guards: {} as Guards, ready: async () => true });
 
   it('is open in development without a token, off in production without one, and token-guarded with one', async () => {
     expect((await app({ NODE_ENV: 'development' }).request('/metrics')).status).toBe(200);

@@ -12,6 +12,9 @@ export type Problem = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
 /** One entry of GET /api/cron/job-types: what a form for a job type needs. */
 export type JobTypeInfo = components['schemas']['JobTypeInfo'];
+/** GET /api/cron/preview: the next fires of a cron in a zone, DST notes included. */
+export type CronPreview = components['schemas']['CronPreview'];
+export type CronFire = components['schemas']['CronFire'];
 export interface CronClientOptions extends Omit<ClientOptions, 'baseUrl'> {
     /** Where the API is, e.g. `https://api.example.com` (the paths start with /api/cron). */
     baseUrl: string;

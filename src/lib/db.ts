@@ -27,6 +27,10 @@ export async function connectDb(
   });
   // The driver's heartbeats notice an unreachable server even when no request is made.
   conn.getClient().on('serverHeartbeatFailed', () => countDbError('heartbeat'));
+  // Query selector injection: a filter value that is an object with `$` keys is wrapped in $eq,
+  // so a value that slipped past validation can only ever be compared, never run as an operator.
+  // Our own operators in model filters must be wrapped in mongoose.trusted() (see service.ts).
+  conn.set('sanitizeFilter', true);
   await conn.asPromise();
   return conn;
 }

@@ -1,6 +1,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { ApiError } from '../lib/problem.js';
+import { findUnsafeKey } from '../lib/safe-keys.js';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -14,12 +15,25 @@ const limit = bodyLimit({
 /**
  * For routes that take a JSON body: at most 64 KiB, and application/json (a charset parameter
  * allowed; application/json-seq and the like not). A missing Content-Type is left to the
- * validator, which answers it with 415 too.
+ * validator, which answers it with 415 too. Keys that MongoDB could read as operators or paths
+ * (`$where`, `a.b`) are refused at any depth, before anything else looks at the body.
  */
 export const jsonBody = createMiddleware(async (c, next) => {
   const type = c.req.header('Content-Type');
   if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
     throw new ApiError('unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message: `got ${type}` }]);
   }
-  return limit(c, next);
+  return limit(c, async () => {
+    if (type !== undefined) {
+      let parsed: unknown;
+      try {
+        parsed = await c.req.json();
+      } catch {
+        // Malformed JSON is the validator's to report.
+      }
+      const unsafe = findUnsafeKey(parsed);
+      if (unsafe) throw new ApiError('invalid-request', `The request body is invalid: ${unsafe.path}: ${unsafe.message}.`, [{ in: 'body', ...unsafe }]);
+    }
+    await next();
+  });
 });

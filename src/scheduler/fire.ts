@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import type { Agenda, Job } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
@@ -139,7 +140,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
   // next fire looks at slots already recorded, and their inserts are refused as duplicates.
   await models.CronJob.updateOne(
-    { _id: job._id, $or: [{ lastSlotAt: null }, { lastSlotAt: { $lt: latest } }] },
+    { _id: job._id, $or: [{ lastSlotAt: null }, { lastSlotAt: mongoose.trusted({ $lt: latest }) }] },
     { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
     { timestamps: false },
   );
@@ -152,7 +153,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
  * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
  */
 async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
-  const runs = await deps.models.Run.find({ jobId: job._id, status: { $in: ['queued', 'running'] } }).lean();
+  const runs = await deps.models.Run.find({ jobId: job._id, status: mongoose.trusted({ $in: ['queued', 'running'] }) }).lean();
   const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
   for (const run of runs) {
     const last = run.heartbeatAt ?? run.startedAt;
