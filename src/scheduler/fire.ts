@@ -8,7 +8,7 @@ import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { matchesSchedule, queueRun, syncSchedule } from './agenda-jobs.js';
-import { nextFire, slotAt } from './cron.js';
+import { nextFire, slotAt, slotsBetween } from './cron.js';
 import { interrupt } from './runner.js';
 
 export interface SchedulerDeps {
@@ -50,16 +50,6 @@ export const MISSED_RECORD_LIMIT = 1000;
  * timer that fires a few ms early, so the slot it was meant for is due when it is looked at.
  */
 const EARLY_WAKE_TOLERANCE_MS = 250;
-
-/**
- * The slots s with after < s <= until, ascending, at most `limit`, followed by the chain of
- * nextFire that every worker computes the same way.
- */
-export function slotsBetween(cron: string, timezone: string, after: Date, until: Date, limit: number): Date[] {
-  const slots: Date[] = [];
-  for (let s = nextFire(cron, timezone, after); s.getTime() <= until.getTime() && slots.length < limit; s = nextFire(cron, timezone, s)) slots.push(s);
-  return slots;
-}
 
 /** Why a fire must not account for slots, or undefined when it should. */
 function refusal(job: FiringJob | null, agendaJob: Job<FireJobData>): 'deleted' | 'paused' | 'stale' | undefined {

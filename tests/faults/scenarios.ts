@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import mongoose, { Types } from 'mongoose';
 import { startLocalDb } from '../../src/lib/local-db.js';
 import type { Models } from '../../src/models/index.js';
-import { slotsBetween } from '../../src/scheduler/fire.js';
+import { slotsBetween } from '../../src/scheduler/cron.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { uriWithDb, waitFor } from '../helpers/harness.js';
 import { runIdOf, startSmtp, type Smtp } from '../helpers/smtp.js';
@@ -190,11 +190,16 @@ export async function killedWorker(o: { uri: string; lockLifetimeMs: number }) {
       () => cluster.models.Run.findOne({ jobId: id, scheduledFor: mongoose.trusted({ $gt: victim.scheduledFor }), status: 'succeeded' }).lean(),
       { what: 'a later slot to run', timeoutMs: o.lockLifetimeMs * 3 + 30_000 },
     );
-    const job = await cluster.models.CronJob.findById(id).lean();
-    await pauseAll(cluster, [id!]);
-    await settled(cluster.models, [id!]);
     // Nothing the dead worker held stays locked.
-    await waitFor(async () => (await lockedAgendaJobs(cluster)) === 0, { what: 'no Agenda job locked', timeoutMs: o.lockLifetimeMs * 3 + 10_000 });
+    await waitFor(
+      async () => (await cluster.conn.collection('agendaJobs').countDocuments({ lastModifiedBy: worker.name, lockedAt: { $ne: null } })) === 0,
+      { what: 'no Agenda job locked by the dead worker', timeoutMs: o.lockLifetimeMs * 3 + 10_000 },
+    );
+    // With the survivor stopped cleanly (its runs finished), nothing may still say running.
+    const survivor = cluster.workers.find((w) => w !== worker)!;
+    survivor.child.kill('SIGTERM');
+    await survivor.exited;
+    const job = await cluster.models.CronJob.findById(id).lean();
     return {
       killedWorker: worker.name,
       recoveryMs: interrupted.finishedAt!.getTime() - killedAt,
@@ -203,6 +208,7 @@ export async function killedWorker(o: { uri: string; lockLifetimeMs: number }) {
       nextRunWorker: next.worker,
       jobStatusAfter: job!.status,
       stillRunning: await cluster.models.Run.countDocuments({ status: 'running' }),
+      lockedAfter: await lockedAgendaJobs(cluster),
       accounting: await account(cluster.models, [id!], smtp),
     };
   } finally {

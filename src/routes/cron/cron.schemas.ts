@@ -61,7 +61,7 @@ const cron = z
 const timezone = z
   .string()
   .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
-  .openapi({ description: 'IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.', example: 'Europe/Berlin' });
+  .openapi({ description: 'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.', example: 'Europe/Berlin' });
 const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
 const overlap = z.enum(OVERLAP_POLICIES).openapi({
   description: 'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
