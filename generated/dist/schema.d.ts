@@ -234,7 +234,7 @@ export type components = {
                 olderThanDays: number;
             };
             /**
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -432,7 +432,7 @@ export type components = {
                 [key: string]: unknown;
             };
             /**
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @example Europe/Berlin
              */
             timezone?: string;
@@ -541,7 +541,7 @@ export type components = {
                 type: "runs";
             };
             /**
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -733,7 +733,7 @@ export type components = {
                 inactiveDays: number;
             };
             /**
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -880,7 +880,7 @@ export type components = {
                 to: string;
             };
             /**
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -1962,7 +1962,7 @@ export interface operations {
                 cron: string;
                 /** @description List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`. */
                 from?: string;
-                /** @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once. */
+                /** @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. */
                 timezone?: string;
                 /** @description Also apply this job type's rules (some types have a longer minimum interval). */
                 type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
