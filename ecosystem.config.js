@@ -5,11 +5,21 @@
 // Both need MONGODB_URI (the same database) and, in production, JWT_SECRET in the environment
 // pm2 is started from. PM2 loads this file with require(); Node >= 20.19 can require an ES
 // module, and PM2 reads its named export `apps`.
+//
+// Two interpreters run the same TypeScript entries:
+//   Node (default): `node --import tsx src/server.ts`; tsx compiles the TypeScript on load.
+//   Bun (the design doc's deployment): `bun src/server.ts` runs TypeScript itself; the binary is
+//   the `bun` npm package's (node_modules/.bin/bun, installed by `npm ci`). Choose it with
+//     CRON_RUNTIME=bun npx pm2 start ecosystem.config.js
+//   tests/bun.test.ts runs the service under that Bun in CI (create, list, fire, clean stop).
+
+const bun = process.env.CRON_RUNTIME === 'bun';
 
 const common = {
   cwd: import.meta.dirname,
-  interpreter: 'node',
-  interpreter_args: '--import tsx',
+  ...(bun
+    ? { interpreter: `${import.meta.dirname}/node_modules/.bin/bun` }
+    : { interpreter: 'node', interpreter_args: '--import tsx' }),
   exec_mode: 'fork',
   // Above SHUTDOWN_TIMEOUT_MS (20 s by default): on stop/restart PM2 sends SIGINT, the process
   // stops taking work and lets running jobs finish; only after kill_timeout does PM2 SIGKILL.

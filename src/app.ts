@@ -3,28 +3,34 @@ import { readFileSync } from 'node:fs';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
+import type { Connection } from 'mongoose';
 import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
+import type { CatalogConfig } from './jobs/catalog.js';
 import { requireAuth } from './lib/auth.js';
 import type { Guards } from './lib/guards.js';
 import type { Logger } from './lib/logger.js';
+import { countDbError, httpMetrics, metricsHandler, type MetricsConfig } from './lib/metrics.js';
 import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
 import { SERVER_OWNED_FIELDS } from './routes/cron/cron.schemas.js';
+import { registerJobTypeRoutes } from './routes/cron/job-types.routes.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
 import { registerProblemRoutes } from './routes/problems.routes.js';
 import { rateLimit } from './routes/rate-limit.middleware.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
-  config: Pick<Env, 'JWT_SECRET'>;
+  config: Pick<Env, 'JWT_SECRET'> & CatalogConfig & MetricsConfig;
   logger: Logger;
   service: CronJobService;
   /** Rate limits and idempotency keys (src/lib/guards.ts). */
   guards: Guards;
   /** Whether the database answers, for /readyz. */
   ready: () => Promise<boolean>;
+  /** The database /metrics counts active and locked jobs in, when scraped. */
+  conn?: Connection;
 }
 
 export const openApiInfo = {
@@ -68,6 +74,7 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use(requestId());
+  app.use(httpMetrics);
   app.use(async (c, next) => {
     const logger = deps.logger.child({ requestId: c.var.requestId });
     c.set('logger', logger);
@@ -89,6 +96,7 @@ export function createApp(deps: AppDeps) {
     }
     if (UNAVAILABLE.test(error.name)) {
       c.var.logger?.warn({ err: error }, 'database unavailable');
+      countDbError('api');
       return sendProblem(c, 'unavailable', 'The database is unreachable; retry shortly.');
     }
     (c.var.logger ?? deps.logger).error({ err: error }, 'unhandled error');
@@ -105,6 +113,7 @@ export function createApp(deps: AppDeps) {
   cron.use(requireAuth(deps.config.JWT_SECRET));
   cron.use(rateLimit('user'));
   registerCronRoutes(cron);
+  registerJobTypeRoutes(cron, deps.config);
   app.route('/api/cron', cron);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
@@ -116,6 +125,7 @@ export function createApp(deps: AppDeps) {
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;
   app.get('/openapi.json', (c) => c.json((spec ??= openApiDocument(app))));
+  app.get('/metrics', metricsHandler(deps.config, deps.conn));
   app.get('/reference/scalar.js', (c) => c.body(scalarBundle(), 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }));
   app.get(
     '/reference',
@@ -128,6 +138,8 @@ export function createApp(deps: AppDeps) {
       agent: { disabled: true },
       telemetry: false,
       showDeveloperTools: 'never',
+      // Every operation visible at once (Health and Problems included), for readers and the browser test.
+      defaultOpenAllTags: true,
       authentication: { preferredSecurityScheme: 'bearerAuth' },
     }),
   );

@@ -62,6 +62,8 @@ const schema = z
     /** A fire later than this after its slot counts as missed (misfire policy); on time otherwise. */
     MISFIRE_GRACE_MS: z.coerce.number().int().min(100).default(30_000),
     JOB_TYPE_POLICIES: jobTypePolicies.default({}),
+    /** Bearer token /metrics requires; unset: /metrics is open in development and test, off in production. */
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
 
     /** Abuse limits (OWASP API4): requests per window on /api/cron, counted in the database; 0 turns one off. */

@@ -6,6 +6,7 @@ import { connectDb, pingDb } from './lib/db.js';
 import { openGuards } from './lib/guards.js';
 import { startLocalDb, type LocalDb } from './lib/local-db.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { metricsEnabled } from './lib/metrics.js';
 import { openScheduler, type Scheduler } from './scheduler/index.js';
 
 export type Role = 'api' | 'worker';
@@ -69,7 +70,7 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
   if (roles.includes('api')) {
     const guards = await openGuards(conn, config, logger);
     parts.stopGuards = guards.stop;
-    const app = createApp({ config, logger, service: parts.scheduler.service, guards, ready: () => pingDb(conn) });
+    const app = createApp({ config, logger, service: parts.scheduler.service, guards, ready: () => pingDb(conn), conn });
     parts.server = await listen(app.fetch, config, logger);
   }
   if (roles.includes('worker')) await parts.scheduler.startWorker();
@@ -89,7 +90,11 @@ async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, 
   return new Promise((ok, fail) => {
     const server = serve({ fetch, port: config.PORT, hostname: config.HOST }, (info) => {
       const base = `http://${info.address}:${info.port}`;
-      logger.info({ url: base, reference: `${base}/reference`, spec: `${base}/openapi.json` }, `API listening; reference at ${base}/reference`);
+      const metrics = metricsEnabled(config) ? `${base}/metrics` : undefined;
+      logger.info(
+        { url: base, api: `${base}/api/cron`, reference: `${base}/reference`, spec: `${base}/openapi.json`, metrics: metrics ?? 'off (set METRICS_TOKEN)' },
+        `API listening: API ${base}/api/cron, reference ${base}/reference${metrics ? `, metrics ${metrics}` : ''}`,
+      );
       ok(server as Server);
     });
     // EADDRINUSE and the like: a clear start-up failure, not an unhandled 'error' event.

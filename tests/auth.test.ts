@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCronJobsClient, type CronJobsClient, type Problem } from '../generated/client.js';
+import { createCronClient, type CronClient, type Problem } from '../generated/client.js';
 import { assertMatchesSpec, contractCheck } from './helpers/contract.js';
 import { bodies, startHarness, type Harness } from './helpers/harness.js';
 
@@ -16,8 +16,8 @@ const inAMinute = () => Math.floor(Date.now() / 1000) + 60;
 type Answer = { response: Response; error?: unknown };
 
 /** The generated client with a token carrying extra claims, answers checked against the spec. */
-function clientWith(sub: string, claims: Record<string, unknown>): CronJobsClient {
-  const client = createCronJobsClient({ baseUrl: h.baseUrl, token: () => h.token(sub, { claims }) });
+function clientWith(sub: string, claims: Record<string, unknown>): CronClient {
+  const client = createCronClient({ baseUrl: h.baseUrl, getToken: () => h.token(sub, { claims }) });
   client.use(contractCheck);
   return client;
 }
@@ -31,7 +31,7 @@ function expectProblem(res: Answer, status: number, code: string): Problem {
 }
 
 /** Every job of the list, page by page. */
-async function allIds(api: CronJobsClient, query: { ownerId?: string } = {}): Promise<string[]> {
+async function allIds(api: CronClient, query: { ownerId?: string } = {}): Promise<string[]> {
   const ids: string[] = [];
   let cursor: string | undefined;
   do {
@@ -85,7 +85,7 @@ describe('authentication', () => {
 
 describe("another owner's job is invisible", () => {
   const missing = () => randomUUID().replace(/-/g, '').slice(0, 24);
-  const ops: [string, (api: CronJobsClient, id: string) => Promise<Answer>][] = [
+  const ops: [string, (api: CronClient, id: string) => Promise<Answer>][] = [
     ['GET', (api, id) => api.GET('/api/cron/jobs/{id}', { params: { path: { id } } })],
     ['PUT', (api, id) => api.PUT('/api/cron/jobs/{id}', { params: { path: { id } }, body: bodies.generateReport('taken-over') })],
     ['PATCH', (api, id) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false, name: 'taken-over' } })],
@@ -202,7 +202,7 @@ describe('users', () => {
 
 describe('health probes', () => {
   it.each(['/healthz', '/readyz'] as const)('%s needs no token and answers 200 {status: "ok"}', async (path) => {
-    const anonymous = createCronJobsClient({ baseUrl: h.baseUrl });
+    const anonymous = createCronClient({ baseUrl: h.baseUrl });
     anonymous.use(contractCheck);
     const res = await anonymous.GET(path);
     expect(res.response.status).toBe(200);

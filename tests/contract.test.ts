@@ -38,7 +38,7 @@ describe('the contract', () => {
   });
 
   it('documents every operation with an id, summary, tags, security and problem responses', () => {
-    expect(operations.length).toBe(12);
+    expect(operations.length).toBe(13);
     const ids = operations.map((o) => o.op.operationId);
     expect(new Set(ids).size).toBe(ids.length);
     for (const { path, method, op } of operations) {
@@ -54,6 +54,21 @@ describe('the contract', () => {
       }
     }
     expect(committed.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  });
+
+  it('gives every operation a description and an example of every request body and response', () => {
+    const schemaOf = (schema: { $ref?: string }) => (schema.$ref ? committed.components.schemas[schema.$ref.split('/').pop()!] : schema);
+    const hasExample = (media: { example?: unknown; examples?: object; schema: { $ref?: string } }) =>
+      media.example !== undefined || Object.keys(media.examples ?? {}).length > 0 || schemaOf(media.schema).example !== undefined;
+    for (const { path, method, op } of operations) {
+      const where = `${method.toUpperCase()} ${path}`;
+      expect(op.description, where).toMatch(/\S{3}/);
+      for (const [type, media] of Object.entries((op.requestBody?.content ?? {}) as Record<string, any>)) expect(hasExample(media), `${where} request ${type}`).toBe(true);
+      for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
+        for (const [type, media] of Object.entries((response.content ?? {}) as Record<string, any>)) expect(hasExample(media), `${where} ${status} ${type}`).toBe(true);
+      }
+    }
+    expect(committed.components.securitySchemes.bearerAuth.description).toMatch(/sub/);
   });
 
   it('publishes each job type\'s payload schema as its own request variant', () => {

@@ -66,6 +66,12 @@ describe('parseEnv: defaults', () => {
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":0}}' })).toThrow(/JOB_TYPE_POLICIES\.sendEmail\.maxAttempts/);
   });
 
+  it('has no metrics token by default, and refuses a short one', () => {
+    expect(parseEnv({}).METRICS_TOKEN).toBeUndefined();
+    expect(parseEnv({ METRICS_TOKEN: 'a-long-enough-token' }).METRICS_TOKEN).toBe('a-long-enough-token');
+    expect(() => parseEnv({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN: must be at least 16 characters/);
+  });
+
   it('reads the abuse limits and the email allowlist, and refuses bad ones', () => {
     expect(parseEnv({ EMAIL_ALLOWED_DOMAINS: ' Example.com, corp.example.org ,' }).EMAIL_ALLOWED_DOMAINS).toEqual(['example.com', 'corp.example.org']);
     expect(parseEnv({ RATE_LIMIT_PER_USER: '0', MAX_JOBS_PER_OWNER: '5' })).toMatchObject({ RATE_LIMIT_PER_USER: 0, MAX_JOBS_PER_OWNER: 5 });

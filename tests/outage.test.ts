@@ -44,5 +44,10 @@ describe('a database that stops answering', () => {
     const again = await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
     expect(again.response.status).toBe(200);
     expect((await fetch(`${h.baseUrl}/readyz`)).status).toBe(200);
+
+    // Both 503s of the API are counted as database errors in /metrics.
+    const metrics = await (await fetch(`${h.baseUrl}/metrics`)).text();
+    const apiErrors = Number(/^cron_db_errors_total\{source="api"\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(apiErrors).toBeGreaterThanOrEqual(2);
   });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createCronJobsClient } from '../generated/client.js';
+import { createCronClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
 import { freePort, uriWithDb, waitFor } from './helpers/harness.js';
 
@@ -55,7 +55,7 @@ describe('PM2 runs the API and the worker as two apps from ecosystem.config.js',
     expect(apps[0]!.pid).not.toBe(apps[1]!.pid);
 
     const token = () => sign({ sub: 'pm2-user', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256');
-    const api = createCronJobsClient({ baseUrl: base, token });
+    const api = createCronClient({ baseUrl: base, getToken: token });
     api.use(contractCheck);
     const { data: job } = await api.POST('/api/cron/jobs', {
       body: { name: 'under-pm2', type: 'generateReport', cron: '* * * * * *', timezone: 'UTC', payload: { type: 'runs', period: 'day' } },

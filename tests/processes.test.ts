@@ -10,7 +10,7 @@ import { sign } from 'hono/jwt';
 import { MongoClient, ObjectId } from 'mongodb';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createCronJobsClient } from '../generated/client.js';
+import { createCronClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
 import { freePort, RELAXED_GUARDS, uriWithDb, waitFor } from './helpers/harness.js';
 
@@ -114,7 +114,7 @@ describe('SIGTERM during a run', () => {
     running.push(p.child);
     const base = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 30_000, what: 'the service' });
-    const api = createCronJobsClient({ baseUrl: base, token: () => sign({ sub: 'proc', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256') });
+    const api = createCronClient({ baseUrl: base, getToken: () => sign({ sub: 'proc', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256') });
     api.use(contractCheck);
     return { p, api };
   }

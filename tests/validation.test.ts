@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CronJob, CronJobInput, CronJobPatch, CronJobsClient, Problem } from '../generated/client.js';
+import type { CronJob, CronJobInput, CronJobPatch, CronClient, Problem } from '../generated/client.js';
 import { PROBLEMS, type ProblemCode } from '../src/lib/problem.js';
 import { assertMatchesSpec } from './helpers/contract.js';
 import { bodies, startHarness, type Harness } from './helpers/harness.js';
@@ -40,8 +40,8 @@ async function raw(method: string, specPath: string | null, url: string, init: {
   return { response, error };
 }
 
-const post = (api: CronJobsClient, body: object) => api.POST('/api/cron/jobs', { body: body as CronJobInput });
-const getJob = (api: CronJobsClient, id: string) => api.GET('/api/cron/jobs/{id}', { params: { path: { id } } });
+const post = (api: CronClient, body: object) => api.POST('/api/cron/jobs', { body: body as CronJobInput });
+const getJob = (api: CronClient, id: string) => api.GET('/api/cron/jobs/{id}', { params: { path: { id } } });
 const email = (payload: object) => () => {
   const b = bodies.sendEmail();
   return { ...b, payload: { ...b.payload, ...payload } };
@@ -164,12 +164,12 @@ describe('malformed requests', () => {
 describe('path and query parameters', () => {
   const bad = 'nope';
   it.each([
-    ['GET', (api: CronJobsClient) => api.GET('/api/cron/jobs/{id}', { params: { path: { id: bad } } })],
-    ['PUT', (api: CronJobsClient) => api.PUT('/api/cron/jobs/{id}', { params: { path: { id: bad } }, body: bodies.sendEmail() })],
-    ['PATCH', (api: CronJobsClient) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: bad } }, body: { enabled: false } })],
-    ['DELETE', (api: CronJobsClient) => api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: bad } } })],
-    ['run-now', (api: CronJobsClient) => api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: bad } } })],
-    ['runs', (api: CronJobsClient) => api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: bad } } })],
+    ['GET', (api: CronClient) => api.GET('/api/cron/jobs/{id}', { params: { path: { id: bad } } })],
+    ['PUT', (api: CronClient) => api.PUT('/api/cron/jobs/{id}', { params: { path: { id: bad } }, body: bodies.sendEmail() })],
+    ['PATCH', (api: CronClient) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: bad } }, body: { enabled: false } })],
+    ['DELETE', (api: CronClient) => api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: bad } } })],
+    ['run-now', (api: CronClient) => api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: bad } } })],
+    ['runs', (api: CronClient) => api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: bad } } })],
   ])('%s with the malformed id "nope" answers 404, like any id that is not one of your jobs', async (_op, call) => {
     expectProblem(await call(h.client(owner())), 'not-found');
   });
@@ -191,15 +191,15 @@ describe('path and query parameters', () => {
 });
 
 describe('PATCH and PUT keep the job unchanged when refused', () => {
-  async function withJob(run: (api: CronJobsClient, job: CronJob) => Promise<Answer>, ...where: Where[]) {
+  async function withJob(run: (api: CronClient, job: CronJob) => Promise<Answer>, ...where: Where[]) {
     const api = h.client(owner());
     const { data: job } = await post(api, bodies.sendEmail());
     const before = (await getJob(api, job!.id)).data!;
     expectProblem(await run(api, before), 'invalid-request', ...where);
     expect((await getJob(api, job!.id)).data).toEqual(before);
   }
-  const patch = (body: object) => (api: CronJobsClient, job: CronJob) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: body as CronJobPatch });
-  const put = (body: object) => (api: CronJobsClient, job: CronJob) => api.PUT('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: body as CronJobInput });
+  const patch = (body: object) => (api: CronClient, job: CronJob) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: body as CronJobPatch });
+  const put = (body: object) => (api: CronClient, job: CronJob) => api.PUT('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: body as CronJobInput });
   const mail = bodies.sendEmail().payload;
 
   it.each([

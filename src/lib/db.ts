@@ -1,5 +1,6 @@
 import mongoose, { type Connection } from 'mongoose';
 import type { Env } from '../env.js';
+import { countDbError } from './metrics.js';
 
 /**
  * Opens a mongoose connection of its own (not the global one), so one process can hold
@@ -24,6 +25,8 @@ export async function connectDb(
     connectTimeoutMS: config.MONGODB_SOCKET_TIMEOUT_MS,
     autoIndex: false,
   });
+  // The driver's heartbeats notice an unreachable server even when no request is made.
+  conn.getClient().on('serverHeartbeatFailed', () => countDbError('heartbeat'));
   // Query selector injection: a filter value that is an object with `$` keys is wrapped in $eq,
   // so a value that slipped past validation can only ever be compared, never run as an operator.
   // Our own operators in model filters must be wrapped in mongoose.trusted() (see service.ts).

@@ -1,10 +1,9 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import type { Logger } from './logger.js';
 
@@ -34,10 +33,44 @@ async function buildFerretDb(logger?: Logger): Promise<string> {
   if (existsSync(ferretdbBinary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash) return ferretdbBinary;
   logger?.info({ binary: ferretdbBinary }, 'building FerretDB with go (first run only, about a minute)');
   const started = Date.now();
-  await promisify(execFile)('go', ['build', '-buildvcs=false', '-o', ferretdbBinary, '.'], { cwd: goModule, maxBuffer: 16 * 1024 * 1024 });
+  await goBuild(logger);
   writeFileSync(stamp, sourceHash);
   logger?.info({ ms: Date.now() - started }, 'FerretDB built');
   return ferretdbBinary;
+}
+
+/** How often a long build reports that it is still going. */
+const PROGRESS_EVERY_MS = 5_000;
+
+/**
+ * `go build -v` names each package as it compiles it: counting those lines turns a silent minute
+ * (downloading modules, compiling a few hundred packages) into progress the user can see.
+ */
+function goBuild(logger?: Logger): Promise<void> {
+  return new Promise((ok, fail) => {
+    const child = spawn('go', ['build', '-v', '-buildvcs=false', '-o', ferretdbBinary, '.'], { cwd: goModule, stdio: ['ignore', 'ignore', 'pipe'] });
+    let packages = 0;
+    let tail = '';
+    const output: string[] = []; // the last lines, for the error message of a failed build
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (tail + chunk).split('\n');
+      tail = lines.pop()!;
+      // Download and error lines ("go: downloading ...", "# pkg") are not packages.
+      packages += lines.filter((l) => l && !l.startsWith('go:') && !l.startsWith('#') && !l.startsWith('\t')).length;
+      output.push(...lines.slice(-20));
+      output.splice(0, Math.max(0, output.length - 20));
+    });
+    const timer = setInterval(() => logger?.info({ packages }, `building FerretDB: ${packages} packages compiled so far`), PROGRESS_EVERY_MS);
+    child.once('error', (error) => {
+      clearInterval(timer);
+      fail(new Error(`cannot run go (Go >= 1.24 is needed to build the local FerretDB): ${error.message}`));
+    });
+    child.once('exit', (code) => {
+      clearInterval(timer);
+      if (code === 0) ok();
+      else fail(new Error(`go build of FerretDB failed (exit ${code}):\n${[...output, tail].join('\n')}`));
+    });
+  });
 }
 
 /** A port nothing listens on right now, on loopback. */

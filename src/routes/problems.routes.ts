@@ -12,7 +12,9 @@ const ProblemType = z
     title: z.string(),
     description: z.string(),
   })
-  .openapi('ProblemType');
+  .openapi('ProblemType', {
+    example: { type: '/problems/invalid-request', status: 400, title: PROBLEMS['invalid-request'].title, description: PROBLEMS['invalid-request'].description },
+  });
 
 export const describeProblem = createRoute({
   method: 'get',

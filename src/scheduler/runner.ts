@@ -4,6 +4,7 @@ import { PermanentError, runPolicyOf, type JobType, type RunPolicy } from '../jo
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
+import { observeRun } from '../lib/metrics.js'; // metrics (issue 6)
 import type { Run } from '../models/run.model.js';
 import { syncSchedule } from './agenda-jobs.js';
 import { nextFire } from './cron.js';
@@ -213,6 +214,7 @@ async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: Run
   // Only shutdown aborts a run, and it records the run as interrupted before it does.
   if (entry.controller.signal.aborted) return;
   await finish(deps, run, outcome, error, result);
+  observeRun(run.type, outcome, run.trigger === 'schedule' ? run.startedAt!.getTime() - run.scheduledFor.getTime() : undefined); // metrics (issue 6)
   const durationMs = Date.now() - run.startedAt!.getTime();
   if (outcome === 'succeeded') runLog.info({ durationMs, result, attempts: entry.attempts }, 'run finished');
   else runLog.error({ durationMs, error, attempts: entry.attempts, outcome }, 'run failed');

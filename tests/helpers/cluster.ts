@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
-import { createCronJobsClient } from '../../generated/client.js';
+import { createCronClient } from '../../generated/client.js';
 import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
 import { freePort } from '../../src/lib/local-db.js';
@@ -104,7 +104,7 @@ export async function startCluster(options: ClusterOptions) {
     /** A typed client acting as `sub`. */
     async client(sub: string) {
       const token = await sign({ sub, exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET, 'HS256');
-      return createCronJobsClient({ baseUrl, token });
+      return createCronClient({ baseUrl, getToken: () => token });
     },
     /** SIGTERMs every process still running and waits for them; closes the connection. */
     async stop() {

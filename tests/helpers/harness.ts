@@ -8,7 +8,7 @@ import { serve } from '@hono/node-server';
 import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
 import { inject } from 'vitest';
-import { createCronJobsClient, type CronJobsClient } from '../../generated/client.js';
+import { createCronClient, type CronClient } from '../../generated/client.js';
 import { createApp } from '../../src/app.js';
 import { parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
@@ -26,7 +26,7 @@ export interface Harness {
   scheduler: Scheduler;
   dbName: string;
   /** A generated client acting as `sub`, every response checked against openapi/openapi.json. */
-  client(sub: string, options?: { admin?: boolean; claims?: Record<string, unknown> }): CronJobsClient;
+  client(sub: string, options?: { admin?: boolean; claims?: Record<string, unknown> }): CronClient;
   token(sub: string, options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> }): Promise<string>;
   /** Another worker process's worth of scheduler: its own connection to the same database. */
   addWorker(name: string): Promise<Scheduler>;
@@ -73,7 +73,7 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
   const extra: { scheduler: Scheduler; conn: Connection }[] = [];
 
   const guards = await openGuards(conn, config, logger);
-  const app = createApp({ config, logger, service: scheduler.service, guards, ready: () => pingDb(conn) });
+  const app = createApp({ config, logger, service: scheduler.service, guards, ready: () => pingDb(conn), conn });
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
   });
@@ -96,7 +96,7 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
     dbName,
     token,
     client(sub, o = {}) {
-      const client = createCronJobsClient({ baseUrl, token: () => token(sub, o) });
+      const client = createCronClient({ baseUrl, getToken: () => token(sub, o) });
       client.use(contractCheck);
       return client;
     },

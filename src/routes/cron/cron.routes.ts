@@ -83,6 +83,7 @@ export const get = createRoute({
   path: '/jobs/{id}',
   operationId: 'getJob',
   summary: 'Get a job',
+  description: 'One of your jobs (any job for an admin) with its schedule, state and next fire. Another owner\'s job is a 404, exactly like a missing one.',
   tags,
   security,
   request: { params: ObjectIdParam },

@@ -115,6 +115,42 @@ export const CronJobPatch = z
 
 const date = z.iso.datetime().openapi({ example: '2026-12-01T07:00:00.000Z' });
 
+/** Whole-object examples for the reference: what a response really looks like. */
+const exampleJob = {
+  id: '6650f1c2a8b4e9d2c4a1b2c3',
+  name: 'Morning digest',
+  type: 'sendEmail',
+  cron: '0 8 * * 1-5',
+  timezone: 'Europe/Berlin',
+  payload: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+  enabled: true,
+  ownerId: 'alice',
+  lastRunAt: '2026-11-30T07:00:00.012Z',
+  nextRunAt: '2026-12-01T07:00:00.000Z',
+  status: 'idle',
+  overlap: 'forbid',
+  misfirePolicy: 'runOnce',
+  pausedReason: null,
+  consecutiveFailures: 0,
+  createdAt: '2026-11-20T09:14:03.512Z',
+  updatedAt: '2026-11-20T09:14:03.512Z',
+} as const;
+const exampleRun = {
+  id: '6650f9e0a8b4e9d2c4a1b2d7',
+  jobId: '6650f1c2a8b4e9d2c4a1b2c3',
+  scheduledFor: '2026-11-30T07:00:00.000Z',
+  trigger: 'schedule',
+  status: 'succeeded',
+  startedAt: '2026-11-30T07:00:00.012Z',
+  finishedAt: '2026-11-30T07:00:00.187Z',
+  durationMs: 175,
+  error: null,
+  result: { messageId: '<run-6650f9e0a8b4e9d2c4a1b2d7@cron-jobs>' },
+  worker: 'worker-1',
+  attempts: 1,
+  createdAt: '2026-11-30T07:00:00.009Z',
+} as const;
+
 export const CronJob = z
   .object({
     id: z.string().openapi({ example: '6650f1c2a8b4e9d2c4a1b2c3' }),
@@ -135,7 +171,7 @@ export const CronJob = z
     createdAt: date,
     updatedAt: date,
   })
-  .openapi('CronJob');
+  .openapi('CronJob', { example: exampleJob });
 
 /**
  * Fields of a job (and of its stored document) that the service alone sets. A body that
@@ -166,7 +202,7 @@ export const ListJobsQuery = z.strictObject({
 
 export const CronJobPage = z
   .object({ items: z.array(CronJob), nextCursor: z.string().nullable().openapi({ description: 'null on the last page.' }) })
-  .openapi('CronJobPage');
+  .openapi('CronJobPage', { example: { items: [exampleJob], nextCursor: null } });
 
 export const Run = z
   .object({
@@ -184,13 +220,13 @@ export const Run = z
     attempts: z.int().openapi({ description: 'Attempts made, retries included; 0 for a run that never started.' }),
     createdAt: date,
   })
-  .openapi('Run');
+  .openapi('Run', { example: exampleRun });
 
 export const ListRunsQuery = z.strictObject({ limit, cursor });
 
 export const RunPage = z
   .object({ items: z.array(Run), nextCursor: z.string().nullable() })
-  .openapi('RunPage');
+  .openapi('RunPage', { example: { items: [exampleRun], nextCursor: '6650f9e0a8b4e9d2c4a1b2d7' } });
 
 // GET /api/cron/preview
 

@@ -1,0 +1,78 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { jobTypeCatalog, type CatalogConfig } from '../../jobs/catalog.js';
+import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
+import { jobTypeNames } from '../../jobs/registry.js';
+import type { AppEnv } from '../app-env.js';
+import { problemResponses } from '../problem-responses.js';
+
+const JobTypeInfo = z
+  .object({
+    name: z.enum(jobTypeNames).openapi({ description: 'The `type` of a job.' }),
+    label: z.string().openapi({ description: 'A short human name for forms and lists.', example: 'Send an email' }),
+    description: z.string(),
+    payloadSchema: z.record(z.string(), z.unknown()).openapi({
+      description: 'JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors.',
+    }),
+    example: z.record(z.string(), z.unknown()).openapi({ description: 'A payload that validates, to prefill a form.' }),
+    roles: z.array(z.enum(['user', 'admin'])).openapi({ description: 'Who may create jobs of this type.' }),
+    minIntervalSeconds: z.int().openapi({ description: 'The closest two fires of a job of this type may be; a cron firing more often is refused.', example: 60 }),
+    defaults: z
+      .object({
+        retry: z.object({
+          maxAttempts: z.int().openapi({ description: 'Attempts per run, the first included.' }),
+          backoffMs: z.int().openapi({ description: 'Wait before the second attempt, doubled for each further one.' }),
+        }),
+        timeoutMs: z.int().openapi({ description: 'An attempt running longer is cut off.' }),
+        pauseAfterFailures: z.int().openapi({ description: 'Failed scheduled runs in a row after which the job pauses itself; 0 never.' }),
+        overlap: z.enum(OVERLAP_POLICIES).openapi({ description: 'A new job\'s `overlap` when the request leaves it out.' }),
+        misfirePolicy: z.enum(MISFIRE_POLICIES).openapi({ description: 'A new job\'s `misfirePolicy` when the request leaves it out.' }),
+      })
+      .openapi({ description: 'How runs of this type are executed, and what a new job gets unless it says otherwise.' }),
+  })
+  .openapi('JobTypeInfo');
+
+const JobTypeList = z
+  .object({ items: z.array(JobTypeInfo) })
+  .openapi('JobTypeList', {
+    example: {
+      items: [
+        {
+          name: 'generateReport',
+          label: 'Generate a run report',
+          description: "Computes run statistics of the owner's jobs for a period and stores a report.",
+          payloadSchema: {
+            $schema: 'https://json-schema.org/draft/2020-12/schema',
+            type: 'object',
+            properties: { type: { type: 'string', enum: ['runs'] }, period: { type: 'string', enum: ['day', 'week', 'month'] } },
+            required: ['type', 'period'],
+            additionalProperties: false,
+          },
+          example: { type: 'runs', period: 'week' },
+          roles: ['user', 'admin'],
+          minIntervalSeconds: 60,
+          defaults: { retry: { maxAttempts: 3, backoffMs: 1000 }, timeoutMs: 60000, pauseAfterFailures: 5, overlap: 'forbid', misfirePolicy: 'runOnce' },
+        },
+      ],
+    },
+  });
+
+export const listJobTypes = createRoute({
+  method: 'get',
+  path: '/job-types',
+  operationId: 'listJobTypes',
+  summary: 'List the job types you may use',
+  description:
+    'The catalog the app builds its forms from: for each type your role may create, its label, description, the JSON Schema of its payload with an example that validates, the minimum interval between fires, and the run defaults (retry, timeout, overlap, misfire).',
+  tags: ['Cron jobs'],
+  security: [{ bearerAuth: [] }],
+  responses: {
+    200: { description: 'The types, in a stable order.', content: { 'application/json': { schema: JobTypeList } } },
+    // Read from the registry and the configuration: no database, so no 503.
+    ...problemResponses('unauthorized'),
+  },
+});
+
+/** Mounts GET /job-types on the authenticated cron router; the effective limits come from the configuration. */
+export function registerJobTypeRoutes(router: OpenAPIHono<AppEnv>, config: CatalogConfig) {
+  return router.openapi(listJobTypes, (c) => c.json({ items: jobTypeCatalog(c.var.caller, config) }, 200));
+}

@@ -1,0 +1,90 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from './helpers/harness.js';
+
+const run = promisify(execFile);
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+
+let h: Harness;
+let dir: string;
+beforeAll(async () => {
+  h = await startHarness();
+  dir = await mkdtemp(join(tmpdir(), 'cron-client-consumer-'));
+});
+afterAll(async () => {
+  await h.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+// What a mobile developer writes: it must compile against the installed package alone, with
+// DOM types and no Node types (as in React Native), and its calls must succeed.
+const sample = `import { createCronClient, ok, CronApiError, type CronJob, type CronJobInput, type Problem } from '@cron-jobs/client';
+
+declare const process: { env: Record<string, string> };
+const api = createCronClient({ baseUrl: process.env.BASE_URL, getToken: async () => process.env.TOKEN });
+
+const body: CronJobInput = { name: 'Weekly report', type: 'generateReport', cron: '0 6 * * 1', timezone: 'Europe/Berlin', payload: { type: 'runs', period: 'week' } };
+// @ts-expect-error: a payload that does not fit its type is a compile error
+const wrong: CronJobInput = { name: 'x', type: 'generateReport', cron: '0 6 * * 1', payload: { type: 'runs', period: 'fortnight' } };
+void wrong;
+
+const created = await api.POST('/api/cron/jobs', { body });
+if (!created.data) throw new Error('create failed: ' + JSON.stringify(created.error));
+const job: CronJob = created.data;
+for (let i = 0; i < 4; i++) await ok(api.POST('/api/cron/jobs', { body: { ...body, name: 'Report ' + i } }));
+
+const duplicate = await api.POST('/api/cron/jobs', { body });
+const problem: Problem | undefined = duplicate.error;
+
+const names: string[] = [];
+for await (const j of api.paginate('/api/cron/jobs', { query: { limit: 2 } })) names.push(j.name);
+
+const paused = await ok(api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { enabled: false } }));
+let missing: number | undefined;
+try {
+  await ok(api.GET('/api/cron/jobs/{id}', { params: { path: { id: '0123456789abcdef01234567' } } }));
+} catch (error) {
+  if (error instanceof CronApiError) missing = error.problem.status;
+}
+console.log(JSON.stringify({ id: job.id, names, paused: paused.enabled, duplicate: problem?.status, duplicateType: problem?.type, missing }));
+`;
+
+describe('the client package', () => {
+  it('packs, installs into a clean project, compiles there and its sample calls succeed', async () => {
+    await run('npm', ['pack', '--silent', '--pack-destination', dir, './generated'], { timeout: 60_000 });
+    const [tarball] = (await readdir(dir)).filter((f) => f.endsWith('.tgz'));
+    expect(tarball).toMatch(/^cron-jobs-client-\d+\.\d+\.\d+\.tgz$/);
+
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'mobile-sample', private: true, type: 'module' }));
+    await writeFile(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM', 'DOM.AsyncIterable'], types: [], strict: true, noEmit: false, outDir: 'out' },
+        files: ['sample.ts'],
+      }),
+    );
+    await writeFile(join(dir, 'sample.ts'), sample);
+    // Its one dependency (openapi-fetch) comes from the npm cache the project's own install filled.
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `./${tarball}`], { cwd: dir, timeout: 120_000 });
+    expect((await readdir(join(dir, 'node_modules/@cron-jobs/client/dist'))).sort()).toEqual(['client.d.ts', 'client.js', 'schema.d.ts']);
+
+    const compiled = await run(process.execPath, [tsc, '-p', dir], { cwd: dir }).catch((e: { stdout: string }) => e);
+    expect(compiled.stdout).toBe('');
+
+    const { stdout } = await run(process.execPath, [join(dir, 'out/sample.js')], {
+      cwd: dir,
+      env: { ...process.env, BASE_URL: h.baseUrl, TOKEN: await h.token('mobile-dev') },
+      timeout: 30_000,
+    });
+    const result = JSON.parse(stdout);
+    expect(result).toMatchObject({ paused: false, duplicate: 409, duplicateType: '/problems/conflict', missing: 404 });
+    expect(result.id).toMatch(/^[0-9a-f]{24}$/);
+    // Five jobs over pages of two: the iterator followed nextCursor to the end.
+    expect(result.names.sort()).toEqual(['Report 0', 'Report 1', 'Report 2', 'Report 3', 'Weekly report']);
+  }, 180_000);
+});

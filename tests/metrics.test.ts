@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app.js';
+import { parseEnv } from '../src/env.js';
+import type { Guards } from '../src/lib/guards.js';
+import { createLogger } from '../src/lib/logger.js';
+import type { CronJobService } from '../src/scheduler/service.js';
+import { startHarness, waitFor, type Harness } from './helpers/harness.js';
+
+const METRICS_TOKEN = 'metrics-test-token-0123456789';
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ worker: true, env: { METRICS_TOKEN } });
+});
+afterAll(() => h.stop());
+
+const scrape = async (token = METRICS_TOKEN) => {
+  const res = await fetch(`${h.baseUrl}/metrics`, { headers: { Authorization: `Bearer ${token}` } });
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+};
+
+/** The value of one series, e.g. value(text, 'cron_runs_total{type="generateReport",outcome="succeeded"}'). */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('/metrics', () => {
+  it('refuses a scrape without the configured token, as problem+json', async () => {
+    const none = await fetch(`${h.baseUrl}/metrics`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('content-type')).toContain('application/problem+json');
+    expect((await scrape('wrong-token-of-some-length')).status).toBe(401);
+  });
+
+  it('exposes request durations, runs by outcome, fire lag, active and locked jobs and database errors after real traffic', async () => {
+    const api = h.client('metrics-user');
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: { name: 'every-second', type: 'generateReport', cron: '* * * * * *', payload: { type: 'runs', period: 'day' } },
+    });
+    const { data: paused } = await api.POST('/api/cron/jobs', {
+      body: { name: 'paused', type: 'generateReport', cron: '0 6 * * *', enabled: false, payload: { type: 'runs', period: 'day' } },
+    });
+    await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
+    await api.GET('/api/cron/jobs/{id}', { params: { path: { id: '0123456789abcdef01234567' } } });
+    await fetch(`${h.baseUrl}/no/such/route`);
+    expect(paused!.enabled).toBe(false);
+
+    const { text, status, type } = await waitFor(
+      async () => {
+        const s = await scrape();
+        return (value(s.text, 'cron_runs_total{type="generateReport",outcome="succeeded"}') ?? 0) >= 2 && s;
+      },
+      { what: 'two succeeded runs in the metrics' },
+    );
+    expect(status).toBe(200);
+    expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
+
+    // HTTP durations by route pattern and status: ids are not labels.
+    expect(value(text, 'http_request_duration_seconds_count{method="POST",route="/api/cron/jobs",status="201"}')).toBe(2);
+    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="/api/cron/jobs/:id",status="200"}')).toBe(1);
+    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="/api/cron/jobs/:id",status="404"}')).toBe(1);
+    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}')).toBe(1);
+    // Fire lag of the scheduled runs: observed, and a real duration.
+    const lagCount = value(text, 'cron_fire_lag_seconds_count{type="generateReport"}')!;
+    expect(lagCount).toBeGreaterThanOrEqual(2);
+    expect(value(text, 'cron_fire_lag_seconds_sum{type="generateReport"}')).toBeGreaterThanOrEqual(0);
+    expect(value(text, 'cron_fire_lag_seconds_bucket{le="+Inf",type="generateReport"}')).toBe(lagCount);
+    // Counted from the database at scrape time: one enabled job (the paused one is not active).
+    expect(value(text, 'cron_jobs_active{type="generateReport"}')).toBe(1);
+    expect(value(text, 'cron_agenda_locked_jobs')).toBeGreaterThanOrEqual(0);
+    expect(value(text, `cron_db_errors_total{source="api"}`)).toBe(0);
+    expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
+  });
+
+  it('counts a manual run by its outcome, without a fire lag', async () => {
+    const api = h.client('metrics-manual');
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: { name: 'manual', type: 'sendEmail', cron: '0 6 * * *', enabled: false, payload: { to: 'm@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
+    });
+    const before = value((await scrape()).text, 'cron_runs_total{type="sendEmail",outcome="succeeded"}') ?? 0;
+    await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
+    const text = await waitFor(async () => {
+      const s = await scrape();
+      return (value(s.text, 'cron_runs_total{type="sendEmail",outcome="succeeded"}') ?? 0) > before && s.text;
+    }, { what: 'the manual run in the metrics' });
+    expect(value(text, 'cron_fire_lag_seconds_count{type="sendEmail"}')).toBeUndefined();
+  });
+});
+
+describe('/metrics access by configuration', () => {
+  const app = (vars: Record<string, string>) =>
+    createApp({ config: parseEnv(vars), logger: createLogger(parseEnv({ LOG_LEVEL: 'silent' })), service: {} as CronJobService, guards: {} as Guards, ready: async () => true });
+
+  it('is open in development without a token, off in production without one, and token-guarded with one', async () => {
+    expect((await app({ NODE_ENV: 'development' }).request('/metrics')).status).toBe(200);
+    const off = await app({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).request('/metrics');
+    expect(off.status).toBe(404);
+    expect(off.headers.get('content-type')).toContain('application/problem+json');
+    const guarded = app({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), METRICS_TOKEN });
+    expect((await guarded.request('/metrics')).status).toBe(401);
+    expect((await guarded.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
+  });
+});

@@ -1,0 +1,68 @@
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from './helpers/harness.js';
+
+// Debian's chromium, driven by the playwright-core package (no browser download).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOT = '.local/artifacts/reference.png';
+const spec = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'));
+const operations = Object.entries(spec.paths as Record<string, Record<string, { summary: string }>>).flatMap(([path, ops]) =>
+  Object.entries(ops).map(([method, op]) => ({ path, method, summary: op.summary })),
+);
+
+let h: Harness;
+let browser: Browser;
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  h = await startHarness();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    // No name resolves except loopback: the page cannot reach the internet even if it tried.
+    args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await h?.stop();
+});
+
+describe('the hosted reference in a real browser, offline', () => {
+  it('renders every operation from the service alone, sends a "Try it" request, and is saved as a screenshot', async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    // Every request leaving loopback is refused and recorded.
+    const outside: string[] = [];
+    await page.route('**/*', (route) => {
+      const url = new URL(route.request().url());
+      if (url.hostname === '127.0.0.1' || url.protocol === 'data:' || url.protocol === 'blob:') return route.continue();
+      outside.push(url.href);
+      return route.abort('internetdisconnected');
+    });
+    await page.goto(`${h.baseUrl}/reference`);
+
+    // Each operation has its "Test Request" button, named by method and path, and its summary in the sidebar.
+    for (const { method, path, summary } of operations) {
+      await expect.poll(() => page.getByRole('button', { name: `Test Request (${method} ${path})`, exact: true }).count(), { timeout: 20_000, message: `${method} ${path}` }).toBe(1);
+      expect(await page.getByText(summary, { exact: true }).count(), summary).toBeGreaterThan(0);
+    }
+    mkdirSync('.local/artifacts', { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+
+    // Try it: the token goes in the page's authentication box, the request to this service.
+    await page.getByRole('textbox', { name: 'Bearer Token' }).first().fill(await h.token('browser-user'));
+    await page.getByRole('button', { name: 'Test Request (get /api/cron/job-types)', exact: true }).click();
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/cron/job-types');
+    await page.getByRole('button', { name: /^Send get request to / }).click();
+    const response = await answered;
+    expect(response.status()).toBe(200);
+    expect(response.request().headers().authorization).toMatch(/^Bearer ey/);
+    const body = (await response.json()) as { items: { name: string }[] };
+    expect(body.items.map((t) => t.name)).toEqual(['sendEmail', 'generateReport']);
+    // The client shows the answer.
+    await expect.poll(() => page.getByText('"generateReport"').count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    await page.screenshot({ path: SCREENSHOT.replace('.png', '-try-it.png') });
+
+    expect(outside).toEqual([]);
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
+  }, 90_000);
+});
