@@ -342,6 +342,8 @@ export type components = {
             errors?: components["schemas"]["FieldError"][];
             /** @description The request path. */
             instance?: string;
+            /** @description Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem. */
+            requestId: string;
             status: number;
             title: string;
             /**

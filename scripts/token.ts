@@ -5,4 +5,10 @@ import { envOrExit } from '../src/env.js';
 
 const [sub = 'user-1', role = 'user', hours = '24'] = process.argv.slice(2);
 const exp = Math.floor(Date.now() / 1000) + Number(hours) * 3600;
-process.stdout.write(`${await sign({ sub, role, exp }, envOrExit().JWT_SECRET, 'HS256')}\n`);
+const config = envOrExit();
+const secret = config.JWT_SECRET;
+if (!secret) {
+  process.stderr.write('JWT_SECRET is unset (JWKS_URL turns the development secret off): get a token from your identity provider.\n');
+  process.exit(1);
+}
+process.stdout.write(`${await sign({ sub, role, exp, ...(config.JWT_ISSUER ? { iss: config.JWT_ISSUER } : {}), ...(config.JWT_AUDIENCE ? { aud: config.JWT_AUDIENCE } : {}) }, secret, 'HS256')}\n`);

@@ -5,7 +5,8 @@ import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
-import { requireAuth } from './lib/auth.js';
+import { requireAuth, type AuthConfig } from './lib/auth.js';
+import { corsFor, securityHeaders } from './lib/http-hygiene.js';
 import type { Logger } from './lib/logger.js';
 import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
@@ -15,7 +16,7 @@ import { registerProblemRoutes } from './routes/problems.routes.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
-  config: Pick<Env, 'JWT_SECRET'>;
+  config: AuthConfig & Pick<Env, 'CORS_ORIGINS'>;
   logger: Logger;
   service: CronJobService;
   /** Whether the database answers, for /readyz. */
@@ -63,6 +64,9 @@ export function createApp(deps: AppDeps) {
   });
 
   app.use(requestId());
+  app.use(securityHeaders);
+  const cors = corsFor(deps.config.CORS_ORIGINS);
+  if (cors) app.use(cors);
   app.use(async (c, next) => {
     const logger = deps.logger.child({ requestId: c.var.requestId });
     c.set('logger', logger);
@@ -94,7 +98,7 @@ export function createApp(deps: AppDeps) {
   registerProblemRoutes(app);
 
   const cron = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
-  cron.use(requireAuth(deps.config.JWT_SECRET));
+  cron.use(requireAuth(deps.config));
   registerCronRoutes(cron);
   app.route('/api/cron', cron);
 
@@ -102,7 +106,8 @@ export function createApp(deps: AppDeps) {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'HS256 JWT: `sub` is your user id, `exp` is required; `role: "admin"` or `roles: ["admin"]` makes you an admin.',
+    description:
+      'JWT, HS256 with the service\'s secret or RS256/ES256 from the identity provider\'s key set (by `kid`): `sub` is your user id, `exp` is required, `iss` and `aud` must match where configured; `role: "admin"` or `roles: ["admin"]` makes you an admin.',
   });
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;

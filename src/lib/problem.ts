@@ -32,6 +32,7 @@ export const ProblemSchema = z
     status: z.number().int(),
     detail: z.string(),
     instance: z.string().optional().openapi({ description: 'The request path.' }),
+    requestId: z.string().openapi({ description: 'Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem.' }),
     errors: z.array(FieldErrorSchema).optional(),
   })
   .openapi('Problem', { description: 'RFC 9457 problem details.' });
@@ -56,14 +57,15 @@ export class ApiError extends Error {
  */
 export const problemType = (code: ProblemCode) => `/problems/${code}`;
 
-export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): Problem {
+export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): Omit<Problem, 'requestId'> {
   const { status, title } = PROBLEMS[code];
   return { type: problemType(code), title, status, detail, ...(errors?.length ? { errors } : {}) };
 }
 
 /** Writes an RFC 9457 problem (https://www.rfc-editor.org/rfc/rfc9457) as the response. */
 export function sendProblem(c: Context, code: ProblemCode, detail: string, errors?: FieldError[]) {
-  const body = { ...problem(code, detail, errors), instance: c.req.path };
+  // Set by hono's requestId middleware, the app's first: every problem can be found in the log.
+  const body: Problem = { ...problem(code, detail, errors), instance: c.req.path, requestId: c.get('requestId') as string };
   return c.body(JSON.stringify(body), PROBLEMS[code].status, { 'Content-Type': 'application/problem+json' });
 }
 
