@@ -450,12 +450,11 @@ export type components = {
              */
             name: string;
             payload: {
-                /**
-                 * @description Values for the template placeholders.
-                 * @default {}
-                 */
-                params?: {
+                /** @description Values for the template placeholders; "reminder" needs title. */
+                params: {
                     [key: string]: string | number | boolean;
+                } & {
+                    title: string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -463,7 +462,45 @@ export type components = {
                  * @description reminder (params: title, note?), digest (params: count), plain (params: body).
                  * @enum {string}
                  */
-                template: "reminder" | "digest" | "plain";
+                template: "reminder";
+                /**
+                 * Format: email
+                 * @description Recipient address.
+                 */
+                to: string;
+            } | {
+                /** @description Values for the template placeholders; "digest" needs count. */
+                params: {
+                    [key: string]: string | number | boolean;
+                } & {
+                    count: string | number | boolean;
+                };
+                /** @description Subject line. */
+                subject: string;
+                /**
+                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
+                 * @enum {string}
+                 */
+                template: "digest";
+                /**
+                 * Format: email
+                 * @description Recipient address.
+                 */
+                to: string;
+            } | {
+                /** @description Values for the template placeholders; "plain" needs body. */
+                params: {
+                    [key: string]: string | number | boolean;
+                } & {
+                    body: string | number | boolean;
+                };
+                /** @description Subject line. */
+                subject: string;
+                /**
+                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
+                 * @enum {string}
+                 */
+                template: "plain";
                 /**
                  * Format: email
                  * @description Recipient address.
@@ -1181,7 +1218,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                code: "invalid-request" | "unauthorized" | "forbidden" | "not-found" | "conflict" | "payload-too-large" | "unsupported-media-type" | "unavailable" | "internal";
+                code: "invalid-request" | "unauthorized" | "forbidden" | "not-found" | "method-not-allowed" | "conflict" | "payload-too-large" | "unsupported-media-type" | "unavailable" | "internal";
             };
             cookie?: never;
         };

@@ -5,6 +5,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
+import { allowedMethods } from './lib/allowed-methods.js';
 import { requireAuth, type AuthConfig } from './lib/auth.js';
 import { corsFor, securityHeaders } from './lib/http-hygiene.js';
 import type { Logger } from './lib/logger.js';
@@ -92,7 +93,12 @@ export function createApp(deps: AppDeps) {
     (c.var.logger ?? deps.logger).error({ err: error }, 'unhandled error');
     return sendProblem(c, 'internal', 'Something went wrong on our side.');
   });
-  app.notFound((c) => sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`));
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (allow.length === 0) return sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`);
+    c.header('Allow', allow.join(', '));
+    return sendProblem(c, 'method-not-allowed', `${c.req.method} is not served at ${c.req.path}; it takes ${allow.join(', ')}.`);
+  });
 
   registerHealthRoutes(app, deps.ready);
   registerProblemRoutes(app);

@@ -8,6 +8,7 @@ export const PROBLEMS = {
   unauthorized: { status: 401, title: 'Authentication required', description: 'Send `Authorization: Bearer <JWT>`: HS256, with `sub` and an `exp` in the future.' },
   forbidden: { status: 403, title: 'Not allowed', description: 'Your role may not do this, e.g. create a job of an admin-only type or list another owner\'s jobs.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such route, or no job with this id among the jobs you may see.' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The path exists but not with this method; the `Allow` header lists the methods it has.' },
   conflict: { status: 409, title: 'Conflict', description: 'The change collides with existing data, e.g. you already have a job with this name.' },
   'payload-too-large': { status: 413, title: 'Request body too large', description: 'Bodies are limited to 64 KiB.' },
   'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send request bodies as `application/json`.' },

@@ -13,13 +13,15 @@ const limit = bodyLimit({
 
 /**
  * For routes that take a JSON body: at most 64 KiB, and application/json (a charset parameter
- * allowed; application/json-seq and the like not). A missing Content-Type is left to the
- * validator, which answers it with 415 too.
+ * allowed; application/json-seq and the like not). A missing Content-Type is a 415 too: the
+ * validator would read a request without one as `{}`, so a PATCH with no body at all was a
+ * successful no-op although the spec requires a body (found by Schemathesis).
  */
 export const jsonBody = createMiddleware(async (c, next) => {
   const type = c.req.header('Content-Type');
-  if (type !== undefined && !/^application\/json\s*(;|$)/i.test(type)) {
-    throw new ApiError('unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message: `got ${type}` }]);
+  if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
+    const message = type === undefined ? 'missing' : `got ${type}`;
+    throw new ApiError('unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message }]);
   }
   return limit(c, next);
 });

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { jsonBody } from '../json-body.js';
 import { problemResponses } from '../problem-responses.js';
+import { createdJobLinks, queuedRunLinks } from './cron.links.js';
 import {
   CronJob,
   CronJobInput,
@@ -32,7 +33,7 @@ export const create = createRoute({
   security,
   request: { body: body(CronJobInput) },
   responses: {
-    201: json(CronJob, 'The job, scheduled unless created paused.'),
+    201: { ...json(CronJob, 'The job, scheduled unless created paused.'), links: createdJobLinks },
     ...problemResponses('invalid-request', 'forbidden', 'conflict', 'payload-too-large', 'unsupported-media-type', ...always),
   },
 });
@@ -123,7 +124,7 @@ export const runNow = createRoute({
   security,
   request: { params: ObjectIdParam },
   responses: {
-    202: json(Run, 'The queued run.'),
+    202: { ...json(Run, 'The queued run.'), links: queuedRunLinks },
     ...problemResponses('invalid-request', 'not-found', 'conflict', ...always),
   },
 });

@@ -7,7 +7,7 @@ import { checkCron, isValidTimezone } from '../../scheduler/cron.js';
 export const ObjectIdParam = z.object({
   id: z
     .string()
-    .regex(/^[0-9a-f]{24}$/i, 'must be a 24-character hex job id')
+    .regex(/^[0-9a-fA-F]{24}$/, 'must be a 24-character hex job id')
     .openapi({ param: { name: 'id', in: 'path' }, example: '6650f1c2a8b4e9d2c4a1b2c3' }),
 });
 
@@ -93,7 +93,7 @@ export const CronJob = z
   .openapi('CronJob');
 
 const limit = z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Page size, 1-100.', example: 20 });
-const cursor = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a nextCursor from a previous page').optional().openapi({
+const cursor = z.string().regex(/^[0-9a-fA-F]{24}$/, 'must be a nextCursor from a previous page').optional().openapi({
   description: 'The `nextCursor` of the previous page.',
 });
 
