@@ -154,6 +154,7 @@ export type components = {
         /** @description Deletes audit entries older than N days (admin only). */
         CleanupOldAuditLogsJob: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -173,6 +174,7 @@ export type components = {
                 olderThanDays: number;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
              * @default UTC
              * @example Europe/Berlin
@@ -251,6 +253,7 @@ export type components = {
          */
         CronJobPatch: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -267,6 +270,7 @@ export type components = {
                 [key: string]: unknown;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
              * @example Europe/Berlin
              */
@@ -294,6 +298,7 @@ export type components = {
         /** @description Computes run statistics of the owner's jobs for a period and stores a report. */
         GenerateReportJob: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -321,6 +326,7 @@ export type components = {
                 type: "runs";
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
              * @default UTC
              * @example Europe/Berlin
@@ -362,6 +368,7 @@ export type components = {
         /** @description Deletes sessions inactive for more than N days (admin only). */
         PurgeSessionsJob: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -381,6 +388,7 @@ export type components = {
                 inactiveDays: number;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
              * @default UTC
              * @example Europe/Berlin
@@ -435,6 +443,7 @@ export type components = {
         /** @description Renders a named template and sends it by email. */
         SendEmailJob: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -452,9 +461,9 @@ export type components = {
             payload: {
                 /** @description Values for the template placeholders; "reminder" needs title. */
                 params: {
-                    [key: string]: string | number | boolean;
-                } & {
                     title: string | number | boolean;
+                } & {
+                    [key: string]: string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -471,9 +480,9 @@ export type components = {
             } | {
                 /** @description Values for the template placeholders; "digest" needs count. */
                 params: {
-                    [key: string]: string | number | boolean;
-                } & {
                     count: string | number | boolean;
+                } & {
+                    [key: string]: string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -490,9 +499,9 @@ export type components = {
             } | {
                 /** @description Values for the template placeholders; "plain" needs body. */
                 params: {
-                    [key: string]: string | number | boolean;
-                } & {
                     body: string | number | boolean;
+                } & {
+                    [key: string]: string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -508,6 +517,7 @@ export type components = {
                 to: string;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
              * @default UTC
              * @example Europe/Berlin
