@@ -11,6 +11,8 @@ export const healthz = createRoute({
   operationId: 'healthz',
   summary: 'Liveness: the process answers',
   tags: ['Health'],
+  // Public: an empty list says so explicitly (no security scheme applies).
+  security: [],
   responses: { 200: { description: 'Alive.', content: { 'application/json': { schema: Health } } } },
 });
 
@@ -20,6 +22,8 @@ export const readyz = createRoute({
   operationId: 'readyz',
   summary: 'Readiness: the database answers',
   tags: ['Health'],
+  // Public: an empty list says so explicitly (no security scheme applies).
+  security: [],
   responses: {
     200: { description: 'Ready.', content: { 'application/json': { schema: Health } } },
     ...problemResponses('unavailable'),
