@@ -160,15 +160,27 @@ export type components = {
              */
             cron: string;
             /**
-             * @description false pauses the job; true resumes it.
+             * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
              */
             enabled?: boolean;
+            /**
+             * @description What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.
+             * @default runOnce
+             * @enum {string}
+             */
+            misfirePolicy?: "runOnce" | "skip";
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
              */
             name: string;
+            /**
+             * @description forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.
+             * @default forbid
+             * @enum {string}
+             */
+            overlap?: "forbid" | "allow";
             payload: {
                 /** @description Audit entries older than this many days are deleted. */
                 olderThanDays: number;
@@ -187,6 +199,8 @@ export type components = {
             type: "cleanupOldAuditLogs";
         };
         CronJob: {
+            /** @description Scheduled runs that failed in a row. */
+            consecutiveFailures: number;
             /**
              * Format: date-time
              * @example 2026-12-01T07:00:00.000Z
@@ -201,6 +215,11 @@ export type components = {
              * @example 2026-12-01T07:00:00.000Z
              */
             lastRunAt: string | null;
+            /**
+             * @description What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.
+             * @enum {string}
+             */
+            misfirePolicy: "runOnce" | "skip";
             name: string;
             /**
              * Format: date-time
@@ -208,7 +227,14 @@ export type components = {
              * @example 2026-12-01T07:00:00.000Z
              */
             nextRunAt: string | null;
+            /**
+             * @description forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.
+             * @enum {string}
+             */
+            overlap: "forbid" | "allow";
             ownerId: string;
+            /** @description Set when the service paused the job itself, after too many failed runs in a row; resuming clears it. */
+            pausedReason: string | null;
             payload: {
                 [key: string]: unknown;
             };
@@ -258,13 +284,23 @@ export type components = {
              * @example 0 8 * * 1-5
              */
             cron?: string;
-            /** @description false pauses the job; true resumes it. */
+            /** @description false pauses the job; true resumes it (and clears an automatic pause). */
             enabled?: boolean;
+            /**
+             * @description What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.
+             * @enum {string}
+             */
+            misfirePolicy?: "runOnce" | "skip";
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
              */
             name?: string;
+            /**
+             * @description forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.
+             * @enum {string}
+             */
+            overlap?: "forbid" | "allow";
             /** @description Replaces the whole payload; validated against the job's type. */
             payload?: {
                 [key: string]: unknown;
@@ -304,15 +340,27 @@ export type components = {
              */
             cron: string;
             /**
-             * @description false pauses the job; true resumes it.
+             * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
              */
             enabled?: boolean;
+            /**
+             * @description What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.
+             * @default runOnce
+             * @enum {string}
+             */
+            misfirePolicy?: "runOnce" | "skip";
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
              */
             name: string;
+            /**
+             * @description forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.
+             * @default forbid
+             * @enum {string}
+             */
+            overlap?: "forbid" | "allow";
             payload: {
                 /**
                  * @description The window ending at the run: 1, 7 or 30 days.
@@ -374,15 +422,27 @@ export type components = {
              */
             cron: string;
             /**
-             * @description false pauses the job; true resumes it.
+             * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
              */
             enabled?: boolean;
+            /**
+             * @description What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.
+             * @default runOnce
+             * @enum {string}
+             */
+            misfirePolicy?: "runOnce" | "skip";
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
              */
             name: string;
+            /**
+             * @description forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.
+             * @default forbid
+             * @enum {string}
+             */
+            overlap?: "forbid" | "allow";
             payload: {
                 /** @description Sessions whose lastActiveAt is older than this many days are deleted. */
                 inactiveDays: number;
@@ -401,6 +461,8 @@ export type components = {
             type: "purgeSessions";
         };
         Run: {
+            /** @description Attempts made, retries included; 0 for a run that never started. */
+            attempts: number;
             /**
              * Format: date-time
              * @example 2026-12-01T07:00:00.000Z
@@ -421,7 +483,7 @@ export type components = {
             } | null;
             /**
              * Format: date-time
-             * @description The cron slot, or the request time of a manual run.
+             * @description The cron slot (for a catch-up run, the latest slot it makes up for), or the request time of a manual run.
              * @example 2026-12-01T07:00:00.000Z
              */
             scheduledFor: string;
@@ -431,9 +493,9 @@ export type components = {
              */
             startedAt: string | null;
             /** @enum {string} */
-            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            status: "queued" | "running" | "succeeded" | "failed" | "timedOut" | "interrupted" | "missed" | "skipped" | "cancelled";
             /** @enum {string} */
-            trigger: "schedule" | "manual";
+            trigger: "schedule" | "catchup" | "manual";
             worker: string | null;
         };
         RunPage: {
@@ -449,15 +511,27 @@ export type components = {
              */
             cron: string;
             /**
-             * @description false pauses the job; true resumes it.
+             * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
              */
             enabled?: boolean;
+            /**
+             * @description What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.
+             * @default runOnce
+             * @enum {string}
+             */
+            misfirePolicy?: "runOnce" | "skip";
             /**
              * @description Unique per owner, 1-100 characters.
              * @example Morning digest
              */
             name: string;
+            /**
+             * @description forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.
+             * @default forbid
+             * @enum {string}
+             */
+            overlap?: "forbid" | "allow";
             payload: {
                 /** @description Values for the template placeholders; "reminder" needs title. */
                 params: {

@@ -8,6 +8,30 @@ const flag = z
   .enum(['true', 'false', '1', '0'])
   .transform((v) => v === 'true' || v === '1');
 
+/** Per-type overrides of the run policy, e.g. {"sendEmail":{"timeoutMs":30000,"maxAttempts":5}}. */
+const jobTypePolicies = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().regex(/^\w+$/),
+      z.strictObject({
+        maxAttempts: z.int().min(1).max(20).optional(),
+        backoffMs: z.int().min(0).max(3_600_000).optional(),
+        timeoutMs: z.int().min(10).max(86_400_000).optional(),
+        lockLifetimeMs: z.int().min(500).max(86_400_000).optional(),
+        pauseAfterFailures: z.int().min(0).max(1000).optional(),
+      }),
+    ),
+  );
+
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -52,6 +76,9 @@ const schema = z
     AGENDA_PROCESS_EVERY_MS: z.coerce.number().int().min(100).default(5000),
     /** How often a worker re-checks that Agenda matches cron_jobs; 0 turns it off. */
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(300_000),
+    /** A fire later than this after its slot counts as missed (misfire policy); on time otherwise. */
+    MISFIRE_GRACE_MS: z.coerce.number().int().min(100).default(30_000),
+    JOB_TYPE_POLICIES: jobTypePolicies.default({}),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
     WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })

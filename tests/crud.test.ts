@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIRE_JOB } from '../src/scheduler/agenda-jobs.js';
 import { bodies, startHarness, type Harness } from './helpers/harness.js';
 
 let h: Harness;
@@ -24,7 +25,7 @@ describe('jobs CRUD through the generated client', () => {
 
     const agenda = await agendaJobsOf(job.id);
     expect(agenda).toHaveLength(1);
-    expect(agenda[0]).toMatchObject({ name: 'sendEmail', repeatInterval: '0 8 * * *', repeatTimezone: 'Europe/Berlin' });
+    expect(agenda[0]).toMatchObject({ name: FIRE_JOB, repeatInterval: '0 8 * * *', repeatTimezone: 'Europe/Berlin' });
 
     const got = await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } });
     expect(got.data).toEqual(job);
@@ -82,7 +83,7 @@ describe('jobs CRUD through the generated client', () => {
     expect(replaced.data!.nextRunAt).toMatch(/T04:00:00.000Z$/);
     const after = await agendaJobsOf(job!.id);
     expect(after).toHaveLength(1);
-    expect(after[0]).toMatchObject({ name: 'generateReport', repeatInterval: '30 9 * * *', repeatTimezone: 'Asia/Kolkata' });
+    expect(after[0]).toMatchObject({ name: FIRE_JOB, repeatInterval: '30 9 * * *', repeatTimezone: 'Asia/Kolkata' });
     expect(after[0]!.lockedAt ?? null).toBeNull();
     // A new Agenda job, not an edited one: a worker still holding the old one cannot write it back.
     expect(after[0]!._id).not.toEqual(before!._id);

@@ -38,6 +38,8 @@ describe('parseEnv: defaults', () => {
       SESSIONS_COLLECTION: 'sessions',
       AGENDA_PROCESS_EVERY_MS: 5000,
       RECONCILE_INTERVAL_MS: 300_000,
+      MISFIRE_GRACE_MS: 30_000,
+      JOB_TYPE_POLICIES: {},
       SHUTDOWN_TIMEOUT_MS: 20_000,
       WORKER_NAME: expect.stringMatching(/-\d+$/),
     });
@@ -47,6 +49,15 @@ describe('parseEnv: defaults', () => {
     expect(parseEnv({ NODE_ENV: 'development' }).JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
     expect(parseEnv({ NODE_ENV: 'test' }).JWT_SECRET).toBe(DEVELOPMENT_JWT_SECRET);
     expect(DEVELOPMENT_JWT_SECRET.length).toBeGreaterThanOrEqual(32);
+  });
+
+  it('reads per-type run policy overrides as JSON and refuses bad ones', () => {
+    expect(parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"timeoutMs":2000,"maxAttempts":1}}' }).JOB_TYPE_POLICIES).toEqual({
+      sendEmail: { timeoutMs: 2000, maxAttempts: 1 },
+    });
+    expect(() => parseEnv({ JOB_TYPE_POLICIES: '{nope' })).toThrow(/JOB_TYPE_POLICIES: must be JSON/);
+    expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"retries":2}}' })).toThrow(/JOB_TYPE_POLICIES/);
+    expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":0}}' })).toThrow(/JOB_TYPE_POLICIES\.sendEmail\.maxAttempts/);
   });
 
   it('ignores variables it does not know', () => {

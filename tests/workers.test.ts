@@ -1,7 +1,9 @@
 import { Job } from 'agenda';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { executeFire } from '../src/scheduler/runner.js';
+import { FIRE_JOB } from '../src/scheduler/agenda-jobs.js';
+import { fireSlots } from '../src/scheduler/fire.js';
+import { executeRun } from '../src/scheduler/runner.js';
 import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
 
 let h: Harness;
@@ -14,18 +16,30 @@ const agendaJobs = () => h.conn.collection('agendaJobs');
 const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({ scheduledFor: 1 }).lean();
 
 describe('several workers on one database', () => {
-  it('records one run when two workers fire the same slot at once', async () => {
-    // A daily cron: however the three calls spread over time, they fire the same slot (last midnight).
+  it('accounts for a slot once when three workers fire it at once, and executes its run once', async () => {
+    // A daily cron whose slot of last midnight is due: however the calls spread, they see the same slot.
     const { data: job } = await h.client('mw-claim').POST('/api/cron/jobs', { body: { ...bodies.generateReport('claimed-once'), cron: '0 0 * * *' } });
-    const deps = { agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
-    // Two real Agenda job objects for the same cron job, as two workers would each hold after
-    // FerretDB's non-atomic findAndModify let both lock it.
-    const [stored] = await h.conn.collection('agendaJobs').find({ 'data.jobId': job!.id }).toArray();
-    const fire = () => executeFire({ ...deps, config: { ...h.config, WORKER_NAME: `w-${Math.random()}` } }, new Job(h.scheduler.agenda, stored as never) as never);
-    await Promise.all([fire(), fire(), fire()]);
-    const runs = await runsOf(job!.id);
-    expect(runs).toHaveLength(1);
-    expect(runs[0]!.status).toBe('succeeded');
+    const lastMidnight = new Date(new Date().setUTCHours(0, 0, 0, 0));
+    await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { slotsFrom: new Date(lastMidnight.getTime() - 60_000) } });
+    const deps = (worker: string) => ({ agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: { ...h.config, WORKER_NAME: worker }, logger: h.logger });
+    // Three real Agenda job objects for the same fire job, as workers hold them after FerretDB's
+    // non-atomic findAndModify let each lock it.
+    const [stored] = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
+    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => fireSlots(deps(w), new Job(h.scheduler.agenda, stored as never) as never)));
+    const accounted = await runsOf(job!.id);
+    // The slot was hours late: recorded missed, and one catch-up run queued for it (runOnce).
+    expect(accounted.map((r) => [r.trigger, r.status, r.scheduledFor.getTime()])).toEqual(
+      expect.arrayContaining([
+        ['schedule', 'missed', lastMidnight.getTime()],
+        ['catchup', 'queued', lastMidnight.getTime()],
+      ]),
+    );
+    expect(accounted).toHaveLength(2);
+    const catchup = accounted.find((r) => r.trigger === 'catchup')!;
+    const runJob = () => new Job(h.scheduler.agenda, { name: 'generateReport', data: { jobId: job!.id, runId: String(catchup._id) } } as never) as never;
+    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => executeRun(deps(w), runJob(), new Map())));
+    const done = await h.scheduler.models.Run.findById(catchup._id).lean();
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(1);
   });
 
@@ -34,12 +48,12 @@ describe('several workers on one database', () => {
     await h.scheduler.startWorker();
     const { data: job } = await h.client('mw-two').POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
     // The duplicate FerretDB's non-atomic unique() upsert can produce under a race.
-    const [original] = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
+    const [original] = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
     await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId() });
 
     await waitFor(async () => (await runsOf(job!.id)).length >= 5, { what: 'five runs' });
     // Both Agenda copies really fired (so slots were contested), yet no slot ran twice.
-    const copies = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
+    const copies = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
     expect(copies).toHaveLength(2);
     expect(copies.every((c) => c.lastRunAt instanceof Date)).toBe(true);
     await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
@@ -79,7 +93,7 @@ describe('reconcile on worker start', () => {
     for (const job of [missing!, drifted!, fine!]) {
       const docs = await agendaJobs().find({ 'data.jobId': job.id }).toArray();
       expect(docs).toHaveLength(1);
-      expect(docs[0]).toMatchObject({ name: 'sendEmail', repeatInterval: job.cron, repeatTimezone: job.timezone });
+      expect(docs[0]).toMatchObject({ name: FIRE_JOB, repeatInterval: job.cron, repeatTimezone: job.timezone });
     }
     expect(await agendaJobs().countDocuments({ 'data.jobId': paused!.id })).toBe(0);
     expect(await agendaJobs().countDocuments({ 'data.jobId': orphanId })).toBe(0);
@@ -101,7 +115,7 @@ describe('reconcile on worker start', () => {
       for (const id of ids) {
         const job = await h.scheduler.models.CronJob.findById(id).lean();
         const schedules = await agendaJobs().find({ 'data.jobId': id, repeatInterval: { $type: 'string' } }).toArray();
-        const expected = job!.enabled ? [{ repeatInterval: job!.cron, repeatTimezone: job!.timezone, name: job!.type }] : [];
+        const expected = job!.enabled ? [{ repeatInterval: job!.cron, repeatTimezone: job!.timezone, name: FIRE_JOB }] : [];
         expect(schedules.map((a) => ({ repeatInterval: a.repeatInterval, repeatTimezone: a.repeatTimezone, name: a.name })), `round ${round}, job ${id}`).toEqual(expected);
       }
     }

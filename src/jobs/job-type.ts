@@ -6,6 +6,47 @@ import type { Models } from '../models/index.js';
 
 export type Role = 'user' | 'admin';
 
+export const OVERLAP_POLICIES = ['forbid', 'allow'] as const;
+export const MISFIRE_POLICIES = ['runOnce', 'skip'] as const;
+export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
+export type MisfirePolicy = (typeof MISFIRE_POLICIES)[number];
+
+/** How the runs of a type are executed. Every type gets the defaults below unless it says otherwise. */
+export interface RunPolicy {
+  /** Attempts per run, the first included; 1 means no retry. */
+  maxAttempts: number;
+  /** Wait before the second attempt; doubled for each further one. */
+  backoffMs: number;
+  /** An attempt still going after this is cut off and counts as timed out. */
+  timeoutMs: number;
+  /**
+   * How long a worker's claim on a run lasts without a heartbeat. A worker that dies mid-run
+   * (kill -9) leaves its run `running`; after this long another worker marks it `interrupted`.
+   * The runner sends heartbeats while a handler runs, so long handlers are not cut by it.
+   */
+  lockLifetimeMs: number;
+  /** After this many failed scheduled runs in a row the job pauses itself; 0 never. */
+  pauseAfterFailures: number;
+}
+
+/** What a job of the type gets when its owner does not choose. */
+export interface JobDefaults {
+  overlap: OverlapPolicy;
+  misfirePolicy: MisfirePolicy;
+}
+
+export const DEFAULT_RUN_POLICY: RunPolicy = {
+  maxAttempts: 3,
+  backoffMs: 1_000,
+  timeoutMs: 60_000,
+  lockLifetimeMs: 2 * 60_000,
+  pauseAfterFailures: 5,
+};
+
+export const DEFAULT_JOB_DEFAULTS: JobDefaults = { overlap: 'forbid', misfirePolicy: 'runOnce' };
+
+export type RunTrigger = 'schedule' | 'catchup' | 'manual';
+
 /** What a handler gets besides its payload. */
 export interface JobContext {
   runId: string;
@@ -13,7 +54,11 @@ export interface JobContext {
   ownerId: string;
   /** The slot this run is for; a manual run's is the time it was requested. */
   scheduledFor: Date;
-  trigger: 'schedule' | 'manual';
+  trigger: RunTrigger;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Aborted when the attempt times out or the worker shuts down; long handlers should honour it. */
+  signal: AbortSignal;
   logger: Logger;
   conn: Connection;
   models: Models;
@@ -26,16 +71,39 @@ export interface JobContext {
  */
 export interface JobType<P extends z.ZodType = z.ZodType> {
   name: string;
+  /** A short human name, for forms and lists. */
+  label: string;
   summary: string;
   payload: P;
+  /** A payload that validates; shown in the catalog and the reference. */
+  example: z.input<P>;
   /** Roles allowed to create jobs of this type. */
   roles: readonly Role[];
-  /** How long a worker holds the Agenda lock of a run; a dead worker's run is freed after it. */
-  lockLifetimeMs?: number;
+  /** The type's own minimum gap between fires; the service's CRON_MIN_INTERVAL_SECONDS applies when larger. */
+  minIntervalSeconds?: number;
+  /** Overrides of DEFAULT_RUN_POLICY; JOB_TYPE_POLICIES in the configuration overrides both. */
+  policy?: Partial<RunPolicy>;
+  /** Overrides of DEFAULT_JOB_DEFAULTS. */
+  defaults?: Partial<JobDefaults>;
   /** What the handler reports lands on the run as `result`. */
   handler(payload: z.infer<P>, ctx: JobContext): Promise<Record<string, unknown>>;
 }
 
+/**
+ * A failure that another attempt cannot fix (an invalid payload, an address the mail server
+ * refuses for good): the run fails at once instead of being retried.
+ */
+export class PermanentError extends Error {}
+
 export const defineJobType = <P extends z.ZodType>(type: JobType<P>): JobType<P> => type;
+
+/** A type's effective run policy: the defaults, the type's own choices, then the configuration's. */
+export function runPolicyOf(type: Pick<JobType, 'name' | 'policy'>, config?: Pick<Env, 'JOB_TYPE_POLICIES'>): RunPolicy {
+  return { ...DEFAULT_RUN_POLICY, ...type.policy, ...config?.JOB_TYPE_POLICIES[type.name] };
+}
+
+export function jobDefaultsOf(type: Pick<JobType, 'defaults'>): JobDefaults {
+  return { ...DEFAULT_JOB_DEFAULTS, ...type.defaults };
+}
 
 export const DAY_MS = 24 * 60 * 60 * 1000;

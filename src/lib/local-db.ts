@@ -14,6 +14,7 @@ const ferretdbBinary = join(root, '.local/bin/ferretdb');
 
 export interface LocalDb {
   uri: string;
+  port: number;
   /** The FerretDB process, for signals (tests freeze it to simulate a stalled database). */
   pid: number;
   /** Stops FerretDB cleanly (SIGTERM) and waits for it to exit. */
@@ -70,13 +71,14 @@ async function waitUntilAnswering(uri: string, child: ChildProcess, deadlineMs: 
 
 /**
  * Starts FerretDB on a free loopback port with its SQLite files in `dataDir`, waits until it
- * answers a ping, and returns its URI and a clean stop.
+ * answers a ping, and returns its URI and a clean stop. A `port` given restarts a database on
+ * the address its clients know (fault tests stop and restart one).
  */
-export async function startLocalDb(dataDir: string, logger?: Logger): Promise<LocalDb> {
+export async function startLocalDb(dataDir: string, logger?: Logger, options: { port?: number } = {}): Promise<LocalDb> {
   const binary = await buildFerretDb(logger);
   const dir = resolve(root, dataDir);
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const log = openSync(join(dir, 'ferretdb.log'), 'a');
   const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/`, '-log-level=warn'], {
     stdio: ['ignore', log, log],
@@ -96,6 +98,7 @@ export async function startLocalDb(dataDir: string, logger?: Logger): Promise<Lo
   logger?.info({ uri, dataDir: dir }, 'local FerretDB started');
   return {
     uri,
+    port,
     pid: child.pid!,
     stop: () =>
       new Promise<void>((ok) => {

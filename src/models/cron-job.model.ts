@@ -1,4 +1,5 @@
 import { Schema, type Connection, type InferSchemaType } from 'mongoose';
+import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-type.js';
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
 
@@ -14,6 +15,19 @@ const cronJobSchema = new Schema(
     lastRunAt: { type: Date, default: null },
     nextRunAt: { type: Date, default: null },
     status: { type: String, enum: JOB_STATUSES, required: true, default: 'idle' },
+    overlap: { type: String, enum: OVERLAP_POLICIES, required: true, default: 'forbid' },
+    misfirePolicy: { type: String, enum: MISFIRE_POLICIES, required: true, default: 'runOnce' },
+    /** Why the service paused the job itself (failures in a row); cleared on resume. */
+    pausedReason: { type: String, default: null },
+    /** Scheduled runs that failed in a row; reset by a success and on resume. */
+    consecutiveFailures: { type: Number, required: true, default: 0 },
+    /**
+     * Slots after this instant are the job's to account for: set on create, resume and on a
+     * change of cron or timezone, so slots of a paused period or an old cron are not "missed".
+     */
+    slotsFrom: { type: Date, required: true, default: () => new Date() },
+    /** The latest slot a worker has accounted for (run, missed or skipped). */
+    lastSlotAt: { type: Date, default: null },
   },
   // `minimize: false` keeps an empty payload as {} instead of dropping the field.
   { collection: 'cron_jobs', timestamps: true, minimize: false, versionKey: false },

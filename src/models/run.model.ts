@@ -1,7 +1,15 @@
 import { Schema, type Connection, type InferSchemaType } from 'mongoose';
 
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export const RUN_TRIGGERS = ['schedule', 'manual'] as const;
+/**
+ * queued, running: not finished. succeeded, failed, timedOut (the last attempt was cut off):
+ * the handler's outcome. interrupted: the worker died mid-run. missed: no worker fired the slot
+ * in time (misfire policy). skipped: the previous run was still going (overlap forbid).
+ * cancelled: the job was deleted before the run started.
+ */
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timedOut', 'interrupted', 'missed', 'skipped', 'cancelled'] as const;
+export const FINISHED_STATUSES = RUN_STATUSES.filter((s) => s !== 'queued' && s !== 'running');
+/** catchup: the one run a runOnce job makes for slots missed while no worker ran. */
+export const RUN_TRIGGERS = ['schedule', 'catchup', 'manual'] as const;
 
 const runSchema = new Schema(
   {
@@ -19,6 +27,10 @@ const runSchema = new Schema(
     /** What the handler reported (e.g. how many documents it deleted). */
     result: { type: Schema.Types.Mixed, default: null },
     worker: { type: String, default: null },
+    /** Attempts made so far (retries included). */
+    attempts: { type: Number, required: true, default: 0 },
+    /** Refreshed while the handler runs; a running run with an old heartbeat lost its worker. */
+    heartbeatAt: { type: Date, default: null },
   },
   { collection: 'cron_job_runs', timestamps: true, versionKey: false },
 );
@@ -29,6 +41,9 @@ const runSchema = new Schema(
 runSchema.index({ jobId: 1, scheduledFor: 1, trigger: 1 }, { unique: true });
 runSchema.index({ jobId: 1, _id: -1 });
 runSchema.index({ ownerId: 1, scheduledFor: 1 });
+// Runs in progress: of one job (overlap), and of every job (the sweep for dead workers).
+runSchema.index({ jobId: 1, status: 1 });
+runSchema.index({ status: 1, heartbeatAt: 1 });
 
 export type Run = InferSchemaType<typeof runSchema> & { createdAt: Date; updatedAt: Date };
 

@@ -3,6 +3,10 @@ import type { Connection } from 'mongoose';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { AGENDA_COLLECTION } from './agenda.js';
+import { nextFire } from './cron.js';
+
+/** The Agenda job that wakes a worker at a cron job's slots; one per enabled cron job. */
+export const FIRE_JOB = 'cron-fire';
 
 /** What the Agenda side needs to know of a cron job. */
 export interface Schedulable {
@@ -22,12 +26,15 @@ interface AgendaJobDoc {
 
 const agendaJobs = (conn: Connection) => conn.collection<AgendaJobDoc>(AGENDA_COLLECTION);
 
-/** Recurring Agenda jobs (the one per cron job); manual runs are one-off jobs beside them. */
+/** Recurring Agenda jobs (the fire job of each cron job); runs are one-off jobs beside them. */
 const recurring = { repeatInterval: { $type: 'string' } } as const;
 
-/** True when an Agenda job fires the given cron job's schedule as it is now. */
+/**
+ * True when an Agenda job is the fire job of the given cron job's schedule as it is now. The
+ * type is not part of it: a run executes the type the job has when the run starts.
+ */
 export const matchesSchedule = (agendaJob: Pick<AgendaJobDoc, 'name' | 'repeatInterval' | 'repeatTimezone'>, job: Schedulable) =>
-  agendaJob.name === job.type && agendaJob.repeatInterval === job.cron && agendaJob.repeatTimezone === job.timezone;
+  agendaJob.name === FIRE_JOB && agendaJob.repeatInterval === job.cron && agendaJob.repeatTimezone === job.timezone;
 
 /**
  * Makes the one recurring Agenda job of a cron job match the schedule given. A job whose type,
@@ -41,12 +48,15 @@ async function ensureScheduled(agenda: Agenda, conn: Connection, job: Schedulabl
   const before = await agendaJobs(conn).find(ofJob).toArray();
   const wasScheduled = before.some((a) => matchesSchedule(a, job));
   if (!wasScheduled) {
+    // repeatInterval makes Agenda keep an estimate of the next wake-up in the database while a
+    // fire is in progress; each fire then sets the exact next slot from our own cron maths.
     await agenda
-      .create(job.type, { jobId: job.id })
+      .create(FIRE_JOB, { jobId: job.id })
       .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
-      // The schedule fields are in the key so it can never match a queued one-off manual run;
-      // insertOnly so a match (a concurrent sync got there first) is not reset, lock included.
-      .unique({ 'data.jobId': job.id, name: job.type, repeatInterval: job.cron, repeatTimezone: job.timezone }, { insertOnly: true })
+      .schedule(nextFire(job.cron, job.timezone))
+      // The schedule fields are in the key so it can never match a queued one-off run; insertOnly
+      // so a match (a concurrent sync got there first) is not reset, lock included.
+      .unique({ 'data.jobId': job.id, name: FIRE_JOB, repeatInterval: job.cron, repeatTimezone: job.timezone }, { insertOnly: true })
       .save();
   }
   // Keep the oldest job on this schedule and drop every other: old schedules, and the twin a
@@ -89,20 +99,45 @@ export async function syncSchedule(agenda: Agenda, conn: Connection, models: Mod
   return outcome;
 }
 
-/** Removes every Agenda job of a cron job: its schedule and any manual run still queued. */
+/** Removes every Agenda job of a cron job: its fire job and any run still queued. */
 export async function cancelJob(agenda: Agenda, jobId: string): Promise<number> {
   return agenda.cancel({ data: { jobId } });
 }
 
-/** Removes the recurring Agenda job only (pause): queued manual runs still run. */
+/** Removes the fire job only (pause): runs already queued still run. */
 async function unscheduleJob(conn: Connection, jobId: string): Promise<number> {
   const { deletedCount } = await agendaJobs(conn).deleteMany({ 'data.jobId': jobId, ...recurring });
   return deletedCount;
 }
 
-/** Queues a one-off Agenda job that executes a manual run. */
-export async function queueManualRun(agenda: Agenda, job: Schedulable, runId: string): Promise<void> {
+/** Queues the one-off Agenda job that executes a run, named by the job's type. */
+export async function queueRun(agenda: Agenda, job: { id: string; type: string }, runId: string): Promise<void> {
   await agenda.now(job.type, { jobId: job.id, runId });
+}
+
+/**
+ * Queued runs with no Agenda job to execute them (a worker died between creating the run and
+ * queuing it, or the queuing failed with the database): queued again, or cancelled when their
+ * job is gone. Runs younger than `minAgeMs` are left to the request or fire still creating them.
+ */
+export async function requeueOrphanedRuns(agenda: Agenda, conn: Connection, models: Models, minAgeMs: number): Promise<number> {
+  const queued = await models.Run.find({ status: 'queued' }, { jobId: 1, type: 1, createdAt: 1 }).lean();
+  let requeued = 0;
+  for (const run of queued.filter((r) => r.createdAt.getTime() < Date.now() - minAgeMs)) {
+    const jobId = String(run.jobId);
+    const runId = String(run._id);
+    const pending = await agendaJobs(conn).findOne({ 'data.jobId': jobId, 'data.runId': runId });
+    if (pending && (pending as { nextRunAt?: Date | null }).nextRunAt) continue; // Agenda will deliver it, an expired lock included
+    if (pending) await agendaJobs(conn).deleteOne({ _id: pending._id });
+    const job = await models.CronJob.findById(run.jobId, { type: 1 }).lean();
+    if (!job) {
+      await models.Run.updateOne({ _id: run._id, status: 'queued' }, { $set: { status: 'cancelled', error: 'the job was deleted before the run started', finishedAt: new Date() } });
+      continue;
+    }
+    await queueRun(agenda, { id: jobId, type: run.type }, runId);
+    requeued++;
+  }
+  return requeued;
 }
 
 export interface ReconcileResult {

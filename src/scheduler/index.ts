@@ -1,20 +1,18 @@
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import type { JobType } from '../jobs/job-type.js';
+import { runPolicyOf, type JobType } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { createAgenda } from './agenda.js';
-import { reconcile } from './agenda-jobs.js';
-import { executeFire, type AgendaJobData } from './runner.js';
+import { FIRE_JOB, reconcile, requeueOrphanedRuns } from './agenda-jobs.js';
+import { fireSlots, type FireJobData, type RunJobData } from './fire.js';
+import { executeRun, interrupt, sweepDeadRuns, type ActiveRun } from './runner.js';
 import { CronJobService } from './service.js';
-
-/** Lock lifetime when a type sets none: how long a dead worker's run blocks its job. */
-const DEFAULT_LOCK_LIFETIME_MS = 10 * 60 * 1000;
 
 /**
  * The scheduler module on one connection: the service the API delegates to and, when
- * started, an Agenda worker executing the whitelisted types.
+ * started, an Agenda worker that fires the cron jobs' slots and executes their runs.
  */
 export async function openScheduler(conn: Connection, config: Env, logger: Logger) {
   const m = models(conn);
@@ -23,56 +21,83 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
   // Agenda emits 'error' on database trouble; an EventEmitter without a listener would crash the process.
   agenda.on('error', (error) => logger.warn({ err: error }, 'agenda error'));
   const service = new CronJobService({ conn, models: m, agenda, config, logger });
+  const deps = { agenda, conn, models: m, config, logger };
   const repair = () => reconcile(agenda, conn, m, logger);
+  /** Runs this process is executing, for shutdown. */
+  const active = new Map<string, ActiveRun>();
+  const shortestLock = Math.min(...jobTypes.map((t) => runPolicyOf(t as JobType, config).lockLifetimeMs));
+
+  /** Dead workers' runs interrupted, orphaned queued runs queued again. */
+  const recover = async () => {
+    const interrupted = await sweepDeadRuns(deps);
+    const requeued = await requeueOrphanedRuns(agenda, conn, m, shortestLock + config.AGENDA_PROCESS_EVERY_MS);
+    if (interrupted || requeued) logger.info({ interrupted, requeued }, 'runs recovered');
+  };
 
   let working = false;
-  let reconcileTimer: NodeJS.Timeout | undefined;
-  let reconciling: Promise<unknown> | undefined;
-  const runnerDeps = { agenda, conn, models: m, config, logger };
+  const timers: NodeJS.Timeout[] = [];
+  const inFlight = new Set<Promise<unknown>>();
+  /** Runs `task` every `ms` without overlapping itself; stop() waits for a pass in progress. */
+  const every = (ms: number, name: string, task: () => Promise<unknown>) => {
+    let running: Promise<unknown> | undefined;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = task()
+        .catch((error) => logger.warn({ err: error }, `${name} failed`))
+        .finally(() => {
+          inFlight.delete(running!);
+          running = undefined;
+        });
+      inFlight.add(running);
+    }, ms);
+    timer.unref();
+    timers.push(timer);
+  };
 
   return {
     models: m,
     agenda,
     service,
     reconcile: repair,
+    recover,
 
-    /** Defines the type processors, repairs the schedules, and starts taking work. */
+    /** Defines the processors, repairs schedules and runs, and starts taking work. */
     async startWorker() {
       if (working) return;
+      agenda.define<FireJobData>(FIRE_JOB, (job) => fireSlots(deps, job).then(() => undefined), {
+        // A fire only accounts for slots and queues a run. Agenda locks a job ahead of its time,
+        // so a worker that dies holding it blocks the schedule for this long: no longer than
+        // the shortest lock of any type, as the policy promises.
+        lockLifetime: shortestLock,
+        concurrency: 20,
+      });
       for (const type of jobTypes) {
-        agenda.define<AgendaJobData>(
-          type.name,
-          (job) => executeFire(runnerDeps, job),
-          {
-            lockLifetime: (type as JobType).lockLifetimeMs ?? DEFAULT_LOCK_LIFETIME_MS,
-            removeOnComplete: true, // one-off manual runs only; recurring jobs always have a next run
-          },
-        );
+        agenda.define<RunJobData>(type.name, (job) => executeRun(deps, job, active), {
+          lockLifetime: runPolicyOf(type as JobType, config).lockLifetimeMs,
+          concurrency: 10,
+          removeOnComplete: true,
+        });
       }
       await repair();
+      await recover();
       await agenda.start();
       working = true;
-      if (config.RECONCILE_INTERVAL_MS > 0) {
-        reconcileTimer = setInterval(() => {
-          // A pass still going (many jobs, a slow database) is not doubled.
-          reconciling ??= repair()
-            .catch((error) => logger.warn({ err: error }, 'reconcile failed'))
-            .finally(() => (reconciling = undefined));
-        }, config.RECONCILE_INTERVAL_MS);
-        reconcileTimer.unref();
-      }
+      if (config.RECONCILE_INTERVAL_MS > 0) every(config.RECONCILE_INTERVAL_MS, 'reconcile', repair);
+      every(Math.max(1000, Math.floor(shortestLock / 2)), 'run recovery', recover);
       logger.info({ worker: config.WORKER_NAME, types: jobTypes.map((t) => t.name) }, 'worker started');
     },
 
     /**
      * Stops taking work (unlocking fetched jobs that had not started) and waits up to
-     * `timeoutMs` for the fires in progress to finish, Agenda's own last writes included (the
+     * `timeoutMs` for the runs in progress to finish, Agenda's own last writes included (the
      * unlock, the removal of a finished one-off job), before the caller closes the database.
+     * Runs still going at the deadline are aborted and recorded as interrupted, and their Agenda
+     * jobs removed, so nothing is left locked.
      */
     async stop(timeoutMs: number) {
       if (!working) return;
       working = false;
-      clearInterval(reconcileTimer);
+      for (const timer of timers.splice(0)) clearInterval(timer);
       // Agenda's list of fires in progress is the only one that also holds a fire still saving
       // its start, before our processor is called; Agenda keeps it private and drops its
       // processor on stop(), so the reference is taken first (agenda is pinned at 6.2.6).
@@ -80,11 +105,27 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       await agenda.stop(false);
       const deadline = Date.now() + timeoutMs;
       while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      await reconciling;
-      const left = processor?.runningJobs.length ?? 0;
-      if (left) logger.warn({ running: left }, 'shutdown timeout: runs still going are left to lock expiry');
+      await Promise.all(inFlight);
+      if (active.size) {
+        await interruptActive(`the worker shut down before the run finished (drain time ${timeoutMs} ms)`);
+        // Let the aborted processors return, so their last writes do not meet a closed connection.
+        const settle = Date.now() + 1000;
+        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 20));
+      }
     },
   };
+
+  async function interruptActive(reason: string) {
+    const left = [...active.values()];
+    logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
+    for (const run of left) {
+      run.controller.abort(new Error(reason));
+      const current = await m.Run.findById(run.runId, { heartbeatAt: 1, startedAt: 1, jobId: 1, trigger: 1, attempts: 1 }).lean();
+      if (current) await interrupt(deps, current, reason);
+      // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.
+      await run.agendaJob.remove().catch((error: unknown) => logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'));
+    }
+  }
 }
 
 export type Scheduler = Awaited<ReturnType<typeof openScheduler>>;

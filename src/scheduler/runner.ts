@@ -1,34 +1,19 @@
-import type { Agenda, Job } from 'agenda';
-import { Types, type Connection } from 'mongoose';
-import type { Env } from '../env.js';
+import type { Job } from 'agenda';
+import { Types } from 'mongoose';
+import { PermanentError, runPolicyOf, type JobType, type RunPolicy } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
-import type { Models } from '../models/index.js';
-import { matchesSchedule, syncSchedule } from './agenda-jobs.js';
-import { nextFire, slotAt } from './cron.js';
+import type { Run } from '../models/run.model.js';
+import { syncSchedule } from './agenda-jobs.js';
+import { nextFire } from './cron.js';
+import type { RunJobData, SchedulerDeps } from './fire.js';
 
-export interface RunnerDeps {
-  agenda: Agenda;
-  conn: Connection;
-  models: Models;
-  config: Env;
-  logger: Logger;
-}
-
-export interface AgendaJobData {
-  jobId: string;
-  /** Set on manual runs: the run document the API created. */
-  runId?: string;
-}
-
+type RunDoc = Run & { _id: Types.ObjectId };
 type JobDoc = { _id: Types.ObjectId; ownerId: string; type: string; cron: string; timezone: string; enabled: boolean; payload: unknown };
 
-/**
- * Agenda fires a little after the slot, never meaningfully before it; the tolerance absorbs a
- * timer that wakes a few ms early, so the fire still counts for the slot it was meant for.
- */
-const EARLY_FIRE_TOLERANCE_MS = 250;
+/** A run's outcome as the runner records it. */
+export type Outcome = 'succeeded' | 'failed' | 'timedOut' | 'interrupted';
 
 /**
  * Run bookkeeping leaves `updatedAt` alone: it stands for the owner's last edit, and the API's
@@ -36,124 +21,289 @@ const EARLY_FIRE_TOLERANCE_MS = 250;
  */
 const RUN_STATE = { timestamps: false } as const;
 
-/**
- * Claims the run a fire stands for, or returns undefined when another worker already has it.
- * A scheduled fire claims its slot by inserting the run under the unique
- * (jobId, scheduledFor, trigger) index; a manual run, created queued by the API, by inserting
- * its claim document.
- */
-async function claim(deps: RunnerDeps, job: JobDoc, data: AgendaJobData, startedAt: Date) {
-  const { models, config } = deps;
-  const running = { status: 'running' as const, startedAt, worker: config.WORKER_NAME };
-  try {
-    if (data.runId) {
-      await models.RunClaim.create({ _id: new Types.ObjectId(data.runId), worker: config.WORKER_NAME });
-      // Still queued: a delete of the job may have cancelled it meanwhile.
-      return (await models.Run.findOneAndUpdate({ _id: data.runId, status: 'queued' }, { $set: running }, { returnDocument: 'after' }).lean()) ?? undefined;
+/** A run being executed in this process; shutdown interrupts what is left of them at its deadline. */
+export interface ActiveRun {
+  runId: Types.ObjectId;
+  jobId: Types.ObjectId;
+  trigger: Run['trigger'];
+  startedAt: Date;
+  attempts: number;
+  controller: AbortController;
+  agendaJob: Job<RunJobData>;
+  /** Settles when the run has been recorded. */
+  done: Promise<void>;
+}
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+class AttemptTimeout extends Error {}
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
     }
-    const scheduledFor = slotAt(job.cron, job.timezone, new Date(startedAt.getTime() + EARLY_FIRE_TOLERANCE_MS));
-    const run = await models.Run.create({ jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor, trigger: 'schedule', ...running });
-    return run.toObject();
-  } catch (error) {
-    if (isDuplicateKey(error)) return undefined;
-    throw error;
-  }
-}
-
-/** Why a fire must not run, or undefined when it should. */
-function refusal(job: JobDoc | null, agendaJob: Job<AgendaJobData>): 'deleted' | 'paused' | 'stale' | undefined {
-  if (!job) return 'deleted';
-  if (agendaJob.attrs.data.runId) return undefined; // a manual run goes ahead even when paused
-  if (!job.enabled) return 'paused';
-  // A copy a worker held while the job was edited: the schedule it fires is no longer the job's.
-  const schedule = { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone };
-  const fired = { name: agendaJob.attrs.name, repeatInterval: String(agendaJob.attrs.repeatInterval), repeatTimezone: agendaJob.attrs.repeatTimezone ?? null };
-  return matchesSchedule(fired, schedule) ? undefined : 'stale';
+    signal.addEventListener('abort', done);
+  });
 }
 
 /**
- * Executes one fire of an Agenda job: loads the current cron job, claims the run, runs the
- * handler of the job's current type and records the outcome on the run and the job. A handler
- * failure is the run's result, not Agenda's: this only throws when the database does.
+ * Takes the run for this worker: inserting its claim document is the lock, since a status
+ * update is a read then a write on FerretDB. A claim left by a dead worker is recognised by age
+ * (a run it started, by its heartbeat): the run is then marked `interrupted`, or, when it never
+ * started, the stale claim is replaced. Returns the run when this worker should execute it.
  */
-export async function executeFire(deps: RunnerDeps, agendaJob: Job<AgendaJobData>): Promise<void> {
-  const { models } = deps;
-  const data = agendaJob.attrs.data;
-  const startedAt = new Date();
-  const log = deps.logger.child({ jobId: data.jobId, ...(data.runId ? { runId: data.runId } : {}) });
-
-  const job = await models.CronJob.findById(data.jobId).lean<JobDoc>();
-  const refused = refusal(job, agendaJob);
-  if (refused || !job) {
-    log.info({ reason: refused }, 'fire skipped');
-    // A fire of an old schedule means Agenda and the job disagree; set Agenda right now rather
-    // than at the next reconcile.
-    if (refused === 'stale') await syncSchedule(deps.agenda, deps.conn, models, data.jobId);
-    return;
+async function claim(deps: SchedulerDeps, run: RunDoc, policy: RunPolicy, log: Logger): Promise<RunDoc | undefined> {
+  const { models, config } = deps;
+  const worker = config.WORKER_NAME;
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      await models.RunClaim.create({ _id: run._id, worker });
+      const now = new Date();
+      return (
+        (await models.Run.findOneAndUpdate(
+          { _id: run._id, status: 'queued' },
+          { $set: { status: 'running', startedAt: run.startedAt ?? now, heartbeatAt: now, worker } },
+          { returnDocument: 'after' },
+        ).lean<RunDoc>()) ?? undefined
+      );
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+    const held = await models.RunClaim.findById(run._id).lean<{ worker: string; createdAt: Date }>();
+    const current = await models.Run.findById(run._id).lean<RunDoc>();
+    if (!held || !current) return undefined;
+    const deadline = Date.now() - policy.lockLifetimeMs;
+    if (current.status === 'running') {
+      if ((current.heartbeatAt ?? current.startedAt ?? new Date()).getTime() > deadline) return undefined; // alive elsewhere
+      await interrupt(deps, current, `worker ${current.worker ?? held.worker} stopped sending heartbeats during the run`);
+      return undefined;
+    }
+    if (current.status !== 'queued' || held.createdAt.getTime() > deadline) return undefined;
+    log.warn({ worker: held.worker }, 'replacing the claim of a worker that died before starting the run');
+    await models.RunClaim.deleteOne({ _id: run._id, worker: held.worker, createdAt: held.createdAt });
   }
-  const run = await claim(deps, job, data, startedAt);
+  return undefined;
+}
+
+/**
+ * Marks a run whose worker is gone (or is shutting down past its deadline) as interrupted, if it
+ * is still running with the heartbeat it was judged by, and sets its job straight.
+ */
+export async function interrupt(deps: SchedulerDeps, run: Pick<RunDoc, '_id' | 'jobId' | 'trigger' | 'startedAt' | 'heartbeatAt' | 'attempts'>, reason: string): Promise<boolean> {
+  const finishedAt = new Date();
+  const { modifiedCount } = await deps.models.Run.updateOne(
+    { _id: run._id, status: 'running', heartbeatAt: run.heartbeatAt },
+    {
+      $set: {
+        status: 'interrupted',
+        finishedAt,
+        durationMs: run.startedAt ? finishedAt.getTime() - run.startedAt.getTime() : null,
+        error: reason,
+      },
+    },
+  );
+  if (!modifiedCount) return false;
+  deps.logger.warn({ runId: String(run._id), jobId: String(run.jobId), reason }, 'run interrupted');
+  await recordJob(deps, run.jobId, run.trigger, 'interrupted', reason, run.startedAt ?? finishedAt);
+  return true;
+}
+
+/**
+ * Executes one run handed over by Agenda: claims it, runs the handler of the job's current type
+ * with the type's retries, backoff and per-attempt timeout, sends heartbeats meanwhile, and
+ * records the outcome on the run and the job. A handler failure is the run's result, not
+ * Agenda's: this only throws when the database does.
+ */
+export async function executeRun(deps: SchedulerDeps, agendaJob: Job<RunJobData>, active: Map<string, ActiveRun>): Promise<void> {
+  const { models, config } = deps;
+  const { jobId, runId } = agendaJob.attrs.data;
+  const log = deps.logger.child({ jobId, runId });
+  const queued = await models.Run.findById(runId).lean<RunDoc>();
+  if (!queued || (queued.status !== 'queued' && queued.status !== 'running')) return;
+  const type = getJobType(queued.type);
+  const policy = runPolicyOf(type ?? { name: queued.type }, config);
+  const run = await claim(deps, queued, policy, log);
   if (!run) {
-    log.info('run already claimed by another worker; skipped');
+    log.info('run taken by another worker, finished, or interrupted; nothing to do');
     return;
   }
-  const runLog = log.child({ runId: String(run._id), type: job.type, scheduledFor: run.scheduledFor });
-  runLog.info({ trigger: run.trigger }, 'run started');
+  let settle!: () => void;
+  const entry: ActiveRun = {
+    runId: run._id,
+    jobId: run.jobId,
+    trigger: run.trigger,
+    startedAt: run.startedAt!,
+    attempts: run.attempts,
+    controller: new AbortController(),
+    agendaJob,
+    done: new Promise<void>((resolve) => (settle = resolve)),
+  };
+  active.set(runId, entry);
+  try {
+    await execute(deps, agendaJob, run, entry, policy, log);
+  } finally {
+    active.delete(runId);
+    settle();
+  }
+}
 
-  let status: 'succeeded' | 'failed' = 'failed';
+async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: RunDoc, entry: ActiveRun, policy: RunPolicy, log: Logger) {
+  const { models } = deps;
+  const runLog = log.child({ type: run.type, scheduledFor: run.scheduledFor, trigger: run.trigger });
+  await models.CronJob.updateOne({ _id: run.jobId, enabled: true }, { $set: { status: 'running' } }, RUN_STATE);
+  runLog.info({ lagMs: run.startedAt!.getTime() - run.scheduledFor.getTime() }, 'run started');
+
+  // Heartbeats keep the claim and the Agenda lock fresh while the handler works.
+  const beat = setInterval(() => {
+    const heartbeatAt = new Date();
+    void Promise.all([
+      models.Run.updateOne({ _id: run._id, status: 'running' }, { $set: { heartbeatAt } }),
+      agendaJob.touch(),
+    ]).catch((error) => runLog.warn({ err: error }, 'heartbeat failed'));
+  }, Math.max(100, Math.floor(policy.lockLifetimeMs / 4)));
+
+  let outcome: Outcome = 'failed';
   let error: string | null = null;
   let result: Record<string, unknown> | null = null;
+  let lastError: unknown;
   try {
-    await models.CronJob.updateOne({ _id: job._id, enabled: true }, { $set: { status: 'running' } }, RUN_STATE);
-    const type = getJobType(job.type);
-    if (!type) throw new Error(`job type ${job.type} is no longer registered`);
-    const parsed = type.payload.safeParse(job.payload);
-    if (!parsed.success) {
-      throw new Error(`stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    for (let attempt = run.attempts + 1; attempt <= policy.maxAttempts; attempt++) {
+      entry.attempts = attempt;
+      await models.Run.updateOne({ _id: run._id, status: 'running' }, { $set: { attempts: attempt, heartbeatAt: new Date() } });
+      try {
+        result = await attemptOnce(deps, run, attempt, policy, entry.controller.signal, runLog);
+        outcome = 'succeeded';
+        error = null;
+        break;
+      } catch (caught) {
+        lastError = caught;
+        outcome = caught instanceof AttemptTimeout ? 'timedOut' : 'failed';
+        error = policy.maxAttempts > 1 ? `attempt ${attempt} of ${policy.maxAttempts}: ${errorMessage(caught)}` : errorMessage(caught);
+        runLog.warn({ attempt, error }, 'attempt failed');
+      }
+      if (entry.controller.signal.aborted || attempt === policy.maxAttempts || lastError instanceof PermanentError) break;
+      await pause(policy.backoffMs * 2 ** (attempt - 1), entry.controller.signal);
+      if (entry.controller.signal.aborted) break;
     }
-    result = await type.handler(parsed.data, {
+  } finally {
+    clearInterval(beat);
+  }
+  // Shutdown's deadline already recorded the run as interrupted.
+  if (entry.controller.signal.aborted && (await models.Run.exists({ _id: run._id, status: 'interrupted' }))) return;
+  await finish(deps, run, outcome, error, result);
+  const durationMs = Date.now() - run.startedAt!.getTime();
+  if (outcome === 'succeeded') runLog.info({ durationMs, result, attempts: entry.attempts }, 'run finished');
+  else runLog.error({ durationMs, error, attempts: entry.attempts, outcome }, 'run failed');
+}
+
+/** One call of the handler, cut off after the type's timeout; throws AttemptTimeout then. */
+async function attemptOnce(deps: SchedulerDeps, run: RunDoc, attempt: number, policy: RunPolicy, stop: AbortSignal, log: Logger) {
+  const job = await deps.models.CronJob.findById(run.jobId).lean<JobDoc>();
+  if (!job) throw new PermanentError('the job was deleted');
+  const type = getJobType(job.type) as JobType | undefined;
+  if (!type) throw new PermanentError(`job type ${job.type} is no longer registered`);
+  const parsed = type.payload.safeParse(job.payload);
+  if (!parsed.success) {
+    throw new PermanentError(`stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  }
+  const controller = new AbortController();
+  const onStop = () => controller.abort(stop.reason);
+  stop.addEventListener('abort', onStop);
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new AttemptTimeout(`timed out after ${policy.timeoutMs} ms`);
+      controller.abort(error);
+      reject(error);
+    }, policy.timeoutMs);
+  });
+  try {
+    const handling = type.handler(parsed.data, {
       runId: String(run._id),
       jobId: String(job._id),
       ownerId: job.ownerId,
       scheduledFor: run.scheduledFor,
       trigger: run.trigger,
-      logger: runLog,
+      attempt,
+      signal: controller.signal,
+      logger: log.child({ attempt }),
       conn: deps.conn,
-      models,
+      models: deps.models,
       config: deps.config,
     });
-    status = 'succeeded';
-  } catch (caught) {
-    error = caught instanceof Error ? caught.message : String(caught);
+    // A handler that ignores the signal goes on in the background; its result is dropped.
+    handling.catch(() => undefined);
+    const stopped = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    stopped.catch(() => undefined);
+    return await Promise.race([handling, timedOut, stopped]);
   } finally {
-    await record(deps, job._id, run._id, startedAt, status, error, result);
+    clearTimeout(timer);
+    stop.removeEventListener('abort', onStop);
   }
-  const durationMs = Date.now() - startedAt.getTime();
-  if (status === 'failed') runLog.error({ durationMs, error }, 'run failed');
-  else runLog.info({ durationMs, result }, 'run finished');
+}
+
+/** Writes a run's outcome, then the job's state after it. */
+async function finish(deps: SchedulerDeps, run: RunDoc, outcome: Outcome, error: string | null, result: Record<string, unknown> | null) {
+  const finishedAt = new Date();
+  await deps.models.Run.updateOne(
+    { _id: run._id, status: 'running' },
+    { $set: { status: outcome, finishedAt, durationMs: finishedAt.getTime() - run.startedAt!.getTime(), error, result } },
+  );
+  await recordJob(deps, run.jobId, run.trigger, outcome, error, run.startedAt!);
 }
 
 /**
- * Writes a run's outcome and the job's state after it. The two job updates are each
- * conditional on `enabled`, so a pause that lands while the run goes on stays a pause.
+ * The job's state after a run: last run, status, next fire, and the count of scheduled runs
+ * failed in a row, which pauses the job at the type's threshold. Each update is conditional on
+ * `enabled`, so a pause that lands while the run goes on stays a pause.
  */
-async function record(
-  deps: RunnerDeps,
-  jobId: Types.ObjectId,
-  runId: unknown,
-  startedAt: Date,
-  status: 'succeeded' | 'failed',
-  error: string | null,
-  result: Record<string, unknown> | null,
-) {
-  const { models } = deps;
-  const finishedAt = new Date();
-  await models.Run.updateOne({ _id: runId }, { $set: { status, finishedAt, durationMs: finishedAt.getTime() - startedAt.getTime(), error, result } });
-  const current = await models.CronJob.findById(jobId, { cron: 1, timezone: 1 }).lean();
-  if (!current) return;
-  await models.CronJob.updateOne(
-    { _id: jobId, enabled: true },
-    { $set: { lastRunAt: startedAt, status: status === 'failed' ? 'failed' : 'idle', nextRunAt: nextFire(current.cron, current.timezone) } },
-    RUN_STATE,
-  );
+async function recordJob(deps: SchedulerDeps, jobId: Types.ObjectId, trigger: Run['trigger'], outcome: Outcome, error: string | null, startedAt: Date) {
+  const { models, config } = deps;
+  const job = await models.CronJob.findById(jobId, { cron: 1, timezone: 1, type: 1, consecutiveFailures: 1 }).lean();
+  if (!job) return;
+  const counts = trigger !== 'manual';
+  const failures = outcome === 'succeeded' ? 0 : (job.consecutiveFailures ?? 0) + (counts ? 1 : 0);
+  const threshold = runPolicyOf(getJobType(job.type) ?? { name: job.type }, config).pauseAfterFailures;
+  const set = {
+    lastRunAt: startedAt,
+    status: outcome === 'succeeded' ? ('idle' as const) : ('failed' as const),
+    nextRunAt: nextFire(job.cron, job.timezone),
+    ...(counts || outcome === 'succeeded' ? { consecutiveFailures: failures } : {}),
+  };
+  if (counts && threshold > 0 && failures >= threshold) {
+    const pausedReason = `paused automatically after ${failures} failed runs in a row; last error: ${error ?? outcome}`;
+    const { modifiedCount } = await models.CronJob.updateOne(
+      { _id: jobId, enabled: true },
+      { $set: { ...set, enabled: false, status: 'paused', nextRunAt: null, pausedReason } },
+      RUN_STATE,
+    );
+    if (modifiedCount) {
+      deps.logger.warn({ jobId: String(jobId), failures }, 'job paused after repeated failures');
+      await syncSchedule(deps.agenda, deps.conn, models, String(jobId));
+      return;
+    }
+  }
+  await models.CronJob.updateOne({ _id: jobId, enabled: true }, { $set: set }, RUN_STATE);
   await models.CronJob.updateOne({ _id: jobId, enabled: false }, { $set: { lastRunAt: startedAt, status: 'paused', nextRunAt: null } }, RUN_STATE);
+}
+
+/** Runs whose worker died: a stale heartbeat makes them `interrupted`. Returns how many. */
+export async function sweepDeadRuns(deps: SchedulerDeps): Promise<number> {
+  const { models, config } = deps;
+  const running = await models.Run.find({ status: 'running' }, { jobId: 1, type: 1, trigger: 1, startedAt: 1, heartbeatAt: 1, attempts: 1, worker: 1 }).lean<RunDoc[]>();
+  let interrupted = 0;
+  for (const run of running) {
+    const { lockLifetimeMs } = runPolicyOf(getJobType(run.type) ?? { name: run.type }, config);
+    const last = run.heartbeatAt ?? run.startedAt;
+    if (last && last.getTime() < Date.now() - lockLifetimeMs) {
+      if (await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`)) interrupted++;
+    }
+  }
+  return interrupted;
 }

@@ -2,6 +2,7 @@ import type { Agenda } from 'agenda';
 import { Types, type Connection } from 'mongoose';
 import type { z } from 'zod';
 import type { Env } from '../env.js';
+import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
 import { isDuplicateKey } from '../lib/db.js';
@@ -9,7 +10,7 @@ import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
-import { cancelJob, queueManualRun, syncSchedule } from './agenda-jobs.js';
+import { cancelJob, queueRun, syncSchedule } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
 
 export interface ServiceDeps {
@@ -28,6 +29,8 @@ export interface JobFields {
   timezone: string;
   payload: Record<string, unknown>;
   enabled: boolean;
+  overlap: OverlapPolicy;
+  misfirePolicy: MisfirePolicy;
 }
 
 export interface Page<T> {
@@ -37,7 +40,7 @@ export interface Page<T> {
 
 export type JobDoc = CronJob & { _id: Types.ObjectId };
 
-const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set(['name', 'type', 'cron', 'timezone', 'payload', 'enabled']);
+const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set(['name', 'type', 'cron', 'timezone', 'payload', 'enabled', 'overlap', 'misfirePolicy']);
 
 const duplicateName = (name: string) =>
   new ApiError('conflict', `You already have a job named "${name}".`, [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }]);
@@ -65,10 +68,10 @@ export class CronJobService {
     if (changed.has('type') && !type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
       throw new ApiError('forbidden', `Jobs of type "${type.name}" can only be created by: ${type.roles.join(', ')}.`);
     }
-    if (changed.has('cron') || changed.has('timezone')) {
+    if (changed.has('cron') || changed.has('timezone') || changed.has('type')) {
       const cronProblem = checkCron(fields.cron, fields.timezone, {
         allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
-        minIntervalSeconds: this.deps.config.CRON_MIN_INTERVAL_SECONDS,
+        minIntervalSeconds: Math.max(this.deps.config.CRON_MIN_INTERVAL_SECONDS, type.minIntervalSeconds ?? 0),
       });
       if (cronProblem) throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [{ in: 'body', path: 'cron', message: cronProblem }]);
     }
@@ -162,6 +165,8 @@ export class CronJobService {
       timezone: before.timezone,
       payload: before.payload as Record<string, unknown>,
       enabled: before.enabled,
+      overlap: before.overlap,
+      misfirePolicy: before.misfirePolicy,
       ...changes,
     };
     const differs = (key: keyof JobFields) => JSON.stringify(merged[key]) !== JSON.stringify(before[key]);
@@ -170,7 +175,7 @@ export class CronJobService {
     for (const key of ALL_FIELDS) if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
     // The status changes with `enabled` only; a run going on keeps saying `running`.
     if ('enabled' in $set) Object.assign($set, scheduleState(fields));
-    else if ('cron' in $set || 'timezone' in $set) $set.nextRunAt = fields.enabled ? nextFire(fields.cron, fields.timezone) : null;
+    else if ('cron' in $set || 'timezone' in $set) Object.assign($set, { slotsFrom: new Date(), nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null });
     if (Object.keys($set).length === 0) return before;
     let after: JobDoc | null;
     try {
@@ -210,7 +215,7 @@ export class CronJobService {
       if (isDuplicateKey(error)) throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
       throw error;
     }
-    await queueManualRun(this.deps.agenda, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone }, String(run._id));
+    await queueRun(this.deps.agenda, { id: String(job._id), type: job.type }, String(run._id));
     await this.audit(caller, 'run-now', job);
     return run.toObject();
   }
@@ -224,10 +229,13 @@ export class CronJobService {
   }
 }
 
-/** Status and next fire of a job that is being enabled or paused. */
+/**
+ * Status and next fire of a job that is being created, resumed or paused. Resuming clears an
+ * automatic pause and starts accounting for slots afresh: a paused period has no missed slots.
+ */
 function scheduleState(fields: Pick<JobFields, 'enabled' | 'cron' | 'timezone'>) {
   return fields.enabled
-    ? { status: 'idle' as const, nextRunAt: nextFire(fields.cron, fields.timezone) }
+    ? { status: 'idle' as const, nextRunAt: nextFire(fields.cron, fields.timezone), pausedReason: null, consecutiveFailures: 0, slotsFrom: new Date() }
     : { status: 'paused' as const, nextRunAt: null };
 }
 

@@ -5,12 +5,16 @@ import { DAY_MS, defineJobType } from '../job-type.js';
 const PERIOD_MS = { day: 1, week: 7, month: 30 } as const;
 export const generateReport = defineJobType({
   name: 'generateReport',
+  label: 'Generate a run report',
   summary: "Computes run statistics of the owner's jobs for a period and stores a report.",
   payload: z.strictObject({
     type: z.enum(['runs']).meta({ description: 'What to report on; "runs" counts the runs of your jobs by status.' }),
     period: z.enum(['day', 'week', 'month']).meta({ description: 'The window ending at the run: 1, 7 or 30 days.' }),
   }),
+  example: { type: 'runs', period: 'week' },
   roles: ['user', 'admin'],
+  // A report of a missed day is still wanted, but one is enough.
+  defaults: { misfirePolicy: 'runOnce' },
   async handler(p, ctx) {
     const to = ctx.scheduledFor;
     const from = new Date(to.getTime() - PERIOD_MS[p.period] * DAY_MS);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deliver } from '../../lib/mailer.js';
-import { defineJobType } from '../job-type.js';
+import { defineJobType, PermanentError } from '../job-type.js';
 
 /** The named templates; `{{param}}` is replaced by the payload's params, HTML-escaped in the HTML part. */
 const TEMPLATES = {
@@ -73,16 +73,25 @@ const payload = z.discriminatedUnion('template', [variant('reminder'), variant('
 
 export const sendEmail = defineJobType({
   name: 'sendEmail',
+  label: 'Send an email',
   summary: 'Renders a named template and sends it by email.',
   payload,
+  example: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
   roles: ['user', 'admin'],
+  // An SMTP server that stops answering must not hold a worker slot for long; a refused
+  // delivery is usually temporary, so it is retried.
+  policy: { timeoutMs: 30_000, maxAttempts: 3, backoffMs: 5_000 },
   async handler(p, ctx) {
     const { text, html } = render(p.template, p.params);
     // The Message-ID is the run's, so a duplicate delivery of one run is recognisable downstream.
     const delivery = await deliver(
       { to: p.to, subject: p.subject, text, html, messageId: `<run-${ctx.runId}@cron-jobs>` },
       ctx.config,
-    );
+    ).catch((error: { responseCode?: number; message?: string }) => {
+      // 5xx is the server's final word (unknown mailbox, refused sender); 4xx and network errors may pass.
+      if ((error.responseCode ?? 0) >= 500) throw new PermanentError(`the mail server refused the message: ${error.message}`);
+      throw error;
+    });
     ctx.logger.info({ delivery }, 'email sent');
     return { ...delivery };
   },

@@ -20,6 +20,10 @@ export function toCronJob(job: JobDoc): z.infer<typeof CronJob> {
     lastRunAt: iso(job.lastRunAt),
     nextRunAt: job.enabled ? nextFire(job.cron, job.timezone).toISOString() : null,
     status: job.status,
+    overlap: job.overlap,
+    misfirePolicy: job.misfirePolicy,
+    pausedReason: job.pausedReason ?? null,
+    consecutiveFailures: job.consecutiveFailures ?? 0,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
   };
@@ -38,6 +42,7 @@ export function toRun(run: RunDoc & { _id: unknown }): z.infer<typeof Run> {
     error: run.error ?? null,
     result: (run.result as Record<string, unknown> | null) ?? null,
     worker: run.worker ?? null,
+    attempts: run.attempts ?? 0,
     createdAt: run.createdAt.toISOString(),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi';
+import { jobDefaultsOf, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
 import { jobTypes, jobTypeNames } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
@@ -38,7 +39,14 @@ const timezone = z
   .string()
   .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
   .openapi({ format: 'iana-time-zone', description: 'IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.', example: 'Europe/Berlin' });
-const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it.' });
+const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
+const overlap = z.enum(OVERLAP_POLICIES).openapi({
+  description: 'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
+});
+const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
+  description:
+    'What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.',
+});
 
 /** One body variant per job type, so each type's payload schema is published in the spec. */
 const variants = jobTypes.map((t) =>
@@ -50,6 +58,8 @@ const variants = jobTypes.map((t) =>
       timezone: timezone.default('UTC'),
       payload: t.payload,
       enabled: enabled.default(true),
+      overlap: overlap.default(jobDefaultsOf(t).overlap),
+      misfirePolicy: misfirePolicy.default(jobDefaultsOf(t).misfirePolicy),
     })
     .openapi(`${t.name[0]!.toUpperCase()}${t.name.slice(1)}Job`, { description: t.summary }),
 );
@@ -75,6 +85,8 @@ export const CronJobPatch = z
     timezone: timezone.optional(),
     payload: z.record(z.string(), z.unknown()).optional().openapi({ description: "Replaces the whole payload; validated against the job's type." }),
     enabled: enabled.optional(),
+    overlap: overlap.optional(),
+    misfirePolicy: misfirePolicy.optional(),
   })
   .openapi('CronJobPatch', { example: { enabled: false } });
 
@@ -93,6 +105,10 @@ export const CronJob = z
     lastRunAt: date.nullable(),
     nextRunAt: date.nullable().openapi({ description: 'The next fire from cron and timezone; null while paused.' }),
     status: z.enum(JOB_STATUSES),
+    overlap,
+    misfirePolicy,
+    pausedReason: z.string().nullable().openapi({ description: 'Set when the service paused the job itself, after too many failed runs in a row; resuming clears it.' }),
+    consecutiveFailures: z.int().openapi({ description: 'Scheduled runs that failed in a row.' }),
     createdAt: date,
     updatedAt: date,
   })
@@ -119,7 +135,7 @@ export const Run = z
   .object({
     id: z.string(),
     jobId: z.string(),
-    scheduledFor: date.openapi({ description: 'The cron slot, or the request time of a manual run.' }),
+    scheduledFor: date.openapi({ description: 'The cron slot (for a catch-up run, the latest slot it makes up for), or the request time of a manual run.' }),
     trigger: z.enum(RUN_TRIGGERS),
     status: z.enum(RUN_STATUSES),
     startedAt: date.nullable(),
@@ -128,6 +144,7 @@ export const Run = z
     error: z.string().nullable(),
     result: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'What the handler reported.' }),
     worker: z.string().nullable(),
+    attempts: z.int().openapi({ description: 'Attempts made, retries included; 0 for a run that never started.' }),
     createdAt: date,
   })
   .openapi('Run');

@@ -1,0 +1,186 @@
+import type { Agenda, Job } from 'agenda';
+import type { Connection, Types } from 'mongoose';
+import type { Env } from '../env.js';
+import { runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
+import { getJobType } from '../jobs/registry.js';
+import { isDuplicateKey } from '../lib/db.js';
+import type { Logger } from '../lib/logger.js';
+import type { Models } from '../models/index.js';
+import { matchesSchedule, queueRun, syncSchedule } from './agenda-jobs.js';
+import { nextFire, slotAt } from './cron.js';
+import { interrupt } from './runner.js';
+
+export interface SchedulerDeps {
+  agenda: Agenda;
+  conn: Connection;
+  models: Models;
+  config: Env;
+  logger: Logger;
+}
+
+export interface FireJobData {
+  jobId: string;
+}
+
+/** The one-off Agenda job that executes a run (scheduled, catch-up or manual); named by type. */
+export interface RunJobData {
+  jobId: string;
+  runId: string;
+}
+
+export interface FiringJob {
+  _id: Types.ObjectId;
+  ownerId: string;
+  type: string;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  overlap: OverlapPolicy;
+  misfirePolicy: MisfirePolicy;
+  slotsFrom: Date;
+  lastSlotAt: Date | null;
+}
+
+/** At most this many missed slots are written one by one after a long downtime. */
+export const MISSED_RECORD_LIMIT = 1000;
+
+/**
+ * Agenda wakes a little after the slot, never meaningfully before it; the tolerance absorbs a
+ * timer that fires a few ms early, so the slot it was meant for is due when it is looked at.
+ */
+const EARLY_WAKE_TOLERANCE_MS = 250;
+
+/**
+ * The slots s with after < s <= until, ascending, at most `limit`, followed by the chain of
+ * nextFire that every worker computes the same way.
+ */
+export function slotsBetween(cron: string, timezone: string, after: Date, until: Date, limit: number): Date[] {
+  const slots: Date[] = [];
+  for (let s = nextFire(cron, timezone, after); s.getTime() <= until.getTime() && slots.length < limit; s = nextFire(cron, timezone, s)) slots.push(s);
+  return slots;
+}
+
+/** Why a fire must not account for slots, or undefined when it should. */
+function refusal(job: FiringJob | null, agendaJob: Job<FireJobData>): 'deleted' | 'paused' | 'stale' | undefined {
+  if (!job) return 'deleted';
+  if (!job.enabled) return 'paused';
+  // A copy a worker held while the job was edited: the schedule it fires is no longer the job's.
+  const fired = { name: agendaJob.attrs.name, repeatInterval: String(agendaJob.attrs.repeatInterval), repeatTimezone: agendaJob.attrs.repeatTimezone ?? null };
+  return matchesSchedule(fired, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone }) ? undefined : 'stale';
+}
+
+export type FireOutcome =
+  | { kind: 'refused'; reason: 'deleted' | 'paused' | 'stale' }
+  | { kind: 'early' }
+  | { kind: 'accounted'; slot: Date; missed: number; queued: string | null; skipped: boolean };
+
+/**
+ * One wake-up of a cron job's fire job: accounts for every slot since the last one accounted
+ * for, from the cron and timezone (Agenda's clock only says when to look). The latest slot is
+ * queued as a run when it is on time (trigger `schedule`) or, after a misfire, when the policy is
+ * runOnce (trigger `catchup`); every slot before it, and a late latest one, is recorded as
+ * `missed`; a slot that would overlap a run still going under `overlap: forbid` is recorded as
+ * `skipped`. Each record is an insert under the runs' unique (jobId, scheduledFor, trigger)
+ * index, so two workers waking for the same slot account for it once.
+ */
+export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>): Promise<FireOutcome> {
+  const { models, config } = deps;
+  const now = new Date();
+  const jobId = agendaJob.attrs.data.jobId;
+  const log = deps.logger.child({ jobId });
+  const job = await models.CronJob.findById(jobId).lean<FiringJob>();
+  const refused = refusal(job, agendaJob);
+  if (refused || !job) {
+    log.info({ reason: refused }, 'fire skipped');
+    // An old schedule means Agenda and the job disagree; set Agenda right now, not at the next reconcile.
+    if (refused === 'stale') await syncSchedule(deps.agenda, deps.conn, models, jobId);
+    return { kind: 'refused', reason: refused! };
+  }
+  // Agenda saves this when the fire ends; its own estimate (from repeatInterval) stays in the
+  // database should this fire fail, so the job keeps waking either way.
+  agendaJob.attrs.nextRunAt = nextFire(job.cron, job.timezone, now);
+
+  const from = new Date(Math.max(job.slotsFrom.getTime(), job.lastSlotAt?.getTime() ?? 0));
+  const until = new Date(now.getTime() + EARLY_WAKE_TOLERANCE_MS);
+  const slots = slotsBetween(job.cron, job.timezone, from, until, MISSED_RECORD_LIMIT);
+  if (slots.length === 0) return { kind: 'early' };
+  const latest = slots.length < MISSED_RECORD_LIMIT ? slots[slots.length - 1]! : slotAt(job.cron, job.timezone, until);
+  if (latest !== slots[slots.length - 1]) {
+    log.warn({ recorded: MISSED_RECORD_LIMIT, from, latest }, 'more slots missed than are recorded one by one');
+    slots.push(latest);
+  }
+  const lateMs = Math.max(0, now.getTime() - latest.getTime());
+  const onTime = lateMs <= config.MISFIRE_GRACE_MS;
+  const missed = onTime ? slots.slice(0, -1) : slots;
+  await recordMissed(models, job, missed, now);
+
+  let queued: string | null = null;
+  let skipped = false;
+  const trigger = onTime ? ('schedule' as const) : job.misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
+  if (trigger) {
+    const base = { jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: latest, trigger };
+    const previous = job.overlap === 'forbid' ? await runInProgress(deps, job) : null;
+    try {
+      if (previous) {
+        await models.Run.create({ ...base, status: 'skipped', finishedAt: now, error: `the previous run ${String(previous._id)} was still going (overlap: forbid)` });
+        skipped = true;
+      } else {
+        const run = await models.Run.create({ ...base, status: 'queued' });
+        queued = String(run._id);
+        await queueRun(deps.agenda, { id: jobId, type: job.type }, queued);
+      }
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+      log.info({ slot: latest }, 'slot already accounted for by another worker');
+    }
+  }
+  // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
+  // next fire looks at slots already recorded, and their inserts are refused as duplicates.
+  await models.CronJob.updateOne(
+    { _id: job._id, $or: [{ lastSlotAt: null }, { lastSlotAt: { $lt: latest } }] },
+    { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
+    { timestamps: false },
+  );
+  if (missed.length) log.warn({ missed: missed.length, lateMs, policy: job.misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
+  return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
+}
+
+/**
+ * The job's run still going, if any. A running run whose heartbeat is older than its type's
+ * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
+ */
+async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
+  const runs = await deps.models.Run.find({ jobId: job._id, status: { $in: ['queued', 'running'] } }).lean();
+  const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
+  for (const run of runs) {
+    const last = run.heartbeatAt ?? run.startedAt;
+    if (run.status === 'running' && last && last.getTime() < Date.now() - lockLifetimeMs) {
+      await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`);
+      continue;
+    }
+    return run;
+  }
+  return null;
+}
+
+/** Writes one `missed` run per slot; slots another worker already recorded are left alone. */
+async function recordMissed(models: Models, job: FiringJob, slots: Date[], now: Date) {
+  if (!slots.length) return;
+  const docs = slots.map((scheduledFor) => ({
+    jobId: job._id,
+    ownerId: job.ownerId,
+    type: job.type,
+    scheduledFor,
+    trigger: 'schedule' as const,
+    status: 'missed' as const,
+    finishedAt: now,
+    error: `no worker fired this slot in time (looked at ${Math.round((now.getTime() - scheduledFor.getTime()) / 1000)} s after it)`,
+  }));
+  try {
+    await models.Run.insertMany(docs, { ordered: false });
+  } catch (error) {
+    // Duplicates are slots accounted for already; anything else is a real failure.
+    const writeErrors = (error as { writeErrors?: unknown[] }).writeErrors;
+    if (!isDuplicateKey(error) && !(writeErrors?.length && writeErrors.every(isDuplicateKey))) throw error;
+  }
+}
