@@ -154,8 +154,8 @@ export type components = {
         /** @description Deletes audit entries older than N days (admin only). */
         CleanupOldAuditLogsJob: {
             /**
-             * Format: cron
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
+             * Format: cron-min-interval-3600
+             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. Jobs of this type: at least 3600 s apart.
              * @example 0 8 * * 1-5
              */
             cron: string;
@@ -416,8 +416,8 @@ export type components = {
         /** @description Deletes sessions inactive for more than N days (admin only). */
         PurgeSessionsJob: {
             /**
-             * Format: cron
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
+             * Format: cron-min-interval-3600
+             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. Jobs of this type: at least 3600 s apart.
              * @example 0 8 * * 1-5
              */
             cron: string;

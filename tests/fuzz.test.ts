@@ -16,9 +16,10 @@ import { startHarness, type Harness } from './helpers/harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // Enough for every phase on every operation within a couple of minutes on the CI machine; a
-// fixed seed so a failure in CI reproduces locally (`npm run fuzz`, then `st replay <id>`).
-const MAX_EXAMPLES = 100;
-const SEED = 20261130;
+// fixed seed so a failure in CI reproduces locally (`npm run fuzz`). FUZZ_SEED and
+// FUZZ_MAX_EXAMPLES explore further by hand, e.g. FUZZ_SEED=$RANDOM FUZZ_MAX_EXAMPLES=500 npm run fuzz.
+const MAX_EXAMPLES = Number(process.env.FUZZ_MAX_EXAMPLES ?? 100);
+const SEED = Number(process.env.FUZZ_SEED ?? 20261130);
 
 let h: Harness;
 let bin: string;

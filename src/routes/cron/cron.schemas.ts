@@ -19,6 +19,8 @@ const name = z.string().min(1).max(100).regex(/\S/, 'must not be blank').trim().
 // Syntax only, so a bad cron is reported with the other field errors; the configured rules
 // (seconds allowed, minimum interval) are the scheduler module's to apply.
 const cronSyntax = { allowSeconds: true, minIntervalSeconds: 1 };
+const cronDescription =
+  'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.';
 const cron = z
   .string()
   .min(1)
@@ -31,8 +33,7 @@ const cron = z
   // A named format: the grammar (ranges in order, days that exist in the month) is beyond a
   // JSON Schema pattern; the fuzzer generates crons for it (tests/fuzz/hooks.py).
   format: 'cron',
-  description:
-    'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.',
+  description: cronDescription,
   example: '0 8 * * 1-5',
 });
 const timezone = z
@@ -48,13 +49,25 @@ const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
     'What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.',
 });
 
+/**
+ * A type with its own minimum interval says so in its variant: in the description, and in the
+ * format's name, which the fuzzer's cron generator reads (tests/fuzz/hooks.py).
+ */
+const cronFor = (t: (typeof jobTypes)[number]) =>
+  t.minIntervalSeconds
+    ? cron.openapi({
+        format: `cron-min-interval-${t.minIntervalSeconds}`,
+        description: `${cronDescription} Jobs of this type: at least ${t.minIntervalSeconds} s apart.`,
+      })
+    : cron;
+
 /** One body variant per job type, so each type's payload schema is published in the spec. */
 const variants = jobTypes.map((t) =>
   z
     .strictObject({
       name,
       type: z.literal(t.name),
-      cron,
+      cron: cronFor(t),
       timezone: timezone.default('UTC'),
       payload: t.payload,
       enabled: enabled.default(true),
