@@ -86,6 +86,30 @@ describe('editing a job while it runs', () => {
     expect(await h.conn.collection('agendaJobs').countDocuments({ 'data.jobId': id, lockedAt: { $ne: null } })).toBe(0);
   });
 
+  it('PUT and PATCH of other fields mid-run neither start a second run of that slot nor lose the next slot', async () => {
+    const { api, id } = await jobMidRun('edit-mid-run');
+    const inProgress = (await runsOf(id)).find((r) => r.status === 'running')!;
+    const put = await api.PUT('/api/cron/jobs/{id}', {
+      params: { path: { id } },
+      body: { name: 'edit-mid-run', type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: { ...mail, subject: 'replaced' } },
+    });
+    expect(put.response.status).toBe(200);
+    const patch = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { payload: { ...mail, subject: 'patched' }, overlap: 'forbid' } });
+    expect(patch.response.status).toBe(200);
+    // The slots after the edit each get their record, and runs go on under the edited payload.
+    const runs = await waitFor(async () => {
+      const all = await runsOf(id);
+      return all.filter((r) => r.scheduledFor > inProgress.scheduledFor && r.status === 'succeeded').length >= 2 && all;
+    }, { what: 'two runs after the edit' });
+    const ofSlot = runs.filter((r) => r.scheduledFor.getTime() === inProgress.scheduledFor.getTime());
+    expect(ofSlot.map((r) => r.status)).toEqual(['succeeded']);
+    const job = await h.scheduler.models.CronJob.findById(id).lean();
+    const after = runs.filter((r) => r.scheduledFor > inProgress.scheduledFor && r.scheduledFor <= job!.lastSlotAt!);
+    const expected = (job!.lastSlotAt!.getTime() - inProgress.scheduledFor.getTime()) / 2000;
+    expect(after.filter((r) => r.trigger === 'schedule')).toHaveLength(expected);
+    await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id } } });
+  });
+
   it('renaming while running keeps the schedule and the run', async () => {
     const { api, id } = await jobMidRun('edit-name');
     const [before] = await recurringOf(id);

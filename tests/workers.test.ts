@@ -121,3 +121,30 @@ describe('reconcile on worker start', () => {
     }
   });
 });
+
+describe('run recovery', () => {
+  it('queues again a queued run whose Agenda job is gone, cancels one whose job is gone, and drops spent run jobs', async () => {
+    const api = h.client('recovery');
+    const { data: job } = await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport('orphan'), enabled: false } });
+    const { data: gone } = await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport('orphan-gone'), enabled: false } });
+    const longAgo = new Date(Date.now() - 60 * 60_000);
+    const queued = async (jobId: string) => {
+      const run = await h.scheduler.models.Run.create({ jobId, ownerId: 'recovery', type: 'generateReport', scheduledFor: new Date(), trigger: 'manual', status: 'queued' });
+      // As if the worker that created it died before queuing its Agenda job, an hour ago.
+      await h.scheduler.models.Run.collection.updateOne({ _id: run._id }, { $set: { createdAt: longAgo } });
+      return run;
+    };
+    const orphan = await queued(job!.id);
+    const orphanOfDeleted = await queued(gone!.id);
+    await h.scheduler.models.CronJob.deleteOne({ _id: gone!.id });
+    // A run job Agenda kept after a failed processor: unlocked, never due again.
+    await agendaJobs().insertOne({ name: 'generateReport', data: { jobId: job!.id, runId: String(new Types.ObjectId()) }, nextRunAt: null, lockedAt: null, type: 'normal', priority: 0 });
+
+    await h.scheduler.startWorker(); // idempotent: the worker of this file
+    await h.scheduler.recover();
+    expect(await h.scheduler.models.Run.findById(orphanOfDeleted._id).lean()).toMatchObject({ status: 'cancelled' });
+    expect(await agendaJobs().countDocuments({ 'data.runId': { $exists: true }, nextRunAt: null })).toBe(0);
+    // Queued again, the run executes.
+    await waitFor(async () => (await h.scheduler.models.Run.findById(orphan._id).lean())?.status === 'succeeded', { what: 'the requeued run to run' });
+  });
+});

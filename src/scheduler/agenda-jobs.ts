@@ -116,6 +116,15 @@ export async function queueRun(agenda: Agenda, job: { id: string; type: string }
 }
 
 /**
+ * One-off run jobs Agenda kept after their processor failed (it removes only successful ones):
+ * done, unlocked and never due again. Their runs were recorded, or are swept as interrupted.
+ */
+export async function removeSpentRunJobs(conn: Connection): Promise<number> {
+  const { deletedCount } = await agendaJobs(conn).deleteMany({ 'data.runId': { $exists: true }, nextRunAt: null, lockedAt: null });
+  return deletedCount;
+}
+
+/**
  * Queued runs with no Agenda job to execute them (a worker died between creating the run and
  * queuing it, or the queuing failed with the database): queued again, or cancelled when their
  * job is gone. Runs younger than `minAgeMs` are left to the request or fire still creating them.

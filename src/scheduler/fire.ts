@@ -1,7 +1,7 @@
 import type { Agenda, Job } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
-import { runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
+import { DEFAULT_JOB_DEFAULTS, runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -100,7 +100,8 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   // database should this fire fail, so the job keeps waking either way.
   agendaJob.attrs.nextRunAt = nextFire(job.cron, job.timezone, now);
 
-  const from = new Date(Math.max(job.slotsFrom.getTime(), job.lastSlotAt?.getTime() ?? 0));
+  // Jobs stored before slot accounting existed start accounting now.
+  const from = new Date(Math.max((job.slotsFrom ?? now).getTime(), job.lastSlotAt?.getTime() ?? 0));
   const until = new Date(now.getTime() + EARLY_WAKE_TOLERANCE_MS);
   const slots = slotsBetween(job.cron, job.timezone, from, until, MISSED_RECORD_LIMIT);
   if (slots.length === 0) return { kind: 'early' };
@@ -116,10 +117,11 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
 
   let queued: string | null = null;
   let skipped = false;
-  const trigger = onTime ? ('schedule' as const) : job.misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
+  const misfirePolicy = job.misfirePolicy ?? DEFAULT_JOB_DEFAULTS.misfirePolicy;
+  const trigger = onTime ? ('schedule' as const) : misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
   if (trigger) {
     const base = { jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: latest, trigger };
-    const previous = job.overlap === 'forbid' ? await runInProgress(deps, job) : null;
+    const previous = (job.overlap ?? DEFAULT_JOB_DEFAULTS.overlap) === 'forbid' ? await runInProgress(deps, job) : null;
     try {
       if (previous) {
         await models.Run.create({ ...base, status: 'skipped', finishedAt: now, error: `the previous run ${String(previous._id)} was still going (overlap: forbid)` });
@@ -141,7 +143,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
     { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
     { timestamps: false },
   );
-  if (missed.length) log.warn({ missed: missed.length, lateMs, policy: job.misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
+  if (missed.length) log.warn({ missed: missed.length, lateMs, policy: misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
   return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
 }
 

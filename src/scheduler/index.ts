@@ -5,7 +5,7 @@ import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { createAgenda } from './agenda.js';
-import { FIRE_JOB, reconcile, requeueOrphanedRuns } from './agenda-jobs.js';
+import { FIRE_JOB, reconcile, removeSpentRunJobs, requeueOrphanedRuns } from './agenda-jobs.js';
 import { fireSlots, type FireJobData, type RunJobData } from './fire.js';
 import { executeRun, interrupt, sweepDeadRuns, type ActiveRun } from './runner.js';
 import { CronJobService } from './service.js';
@@ -31,7 +31,8 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
   const recover = async () => {
     const interrupted = await sweepDeadRuns(deps);
     const requeued = await requeueOrphanedRuns(agenda, conn, m, shortestLock + config.AGENDA_PROCESS_EVERY_MS);
-    if (interrupted || requeued) logger.info({ interrupted, requeued }, 'runs recovered');
+    const removed = await removeSpentRunJobs(conn);
+    if (interrupted || requeued || removed) logger.info({ interrupted, requeued, removed }, 'runs recovered');
   };
 
   let working = false;

@@ -139,20 +139,25 @@ export async function ownDatabase(dir: string): Promise<Database & { own: NonNul
   };
 }
 
-/** 1. Several workers: each slot runs once, none is lost, side effects match the runs. */
-export async function severalWorkers(o: { uri: string; workers: number; jobs: number; cron: string; minRunsPerJob: number; timeoutMs: number }) {
+/**
+ * 1. Several workers: each slot runs once, none is lost, side effects match the runs. Runs
+ * until every job has `minRunsPerJob` successful runs, or for `durationMs` when given.
+ */
+export async function severalWorkers(o: { uri: string; workers: number; jobs: number; cron: string; minRunsPerJob?: number; durationMs?: number; timeoutMs: number }) {
   const smtp = await startSmtp();
   const cluster = await startCluster({ uri: o.uri, workers: o.workers, env: { SMTP_URL: smtp.url } });
   try {
     const ids = await createJobs(cluster, o.jobs, 'someone@example.com', o.cron);
     const started = Date.now();
+    const objectIds = ids.map((id) => new Types.ObjectId(id));
     await waitFor(async () => {
+      if (o.durationMs) return Date.now() - started >= o.durationMs;
       const counts = await cluster.models.Run.aggregate<{ _id: Types.ObjectId; n: number }>([
-        { $match: { jobId: { $in: ids.map((id) => new Types.ObjectId(id)) }, status: 'succeeded' } },
+        { $match: { jobId: { $in: objectIds }, status: 'succeeded' } },
         { $group: { _id: '$jobId', n: { $sum: 1 } } },
       ]);
-      return counts.length === ids.length && counts.every((c) => c.n >= o.minRunsPerJob);
-    }, { what: `${o.minRunsPerJob} runs of every job`, timeoutMs: o.timeoutMs, intervalMs: 500 });
+      return counts.length === ids.length && counts.every((c) => c.n >= (o.minRunsPerJob ?? 1));
+    }, { what: 'the scenario to run its course', timeoutMs: o.timeoutMs, intervalMs: 500 });
     const ranForMs = Date.now() - started;
     await pauseAll(cluster, ids);
     await settled(cluster.models, ids);

@@ -88,7 +88,7 @@ export async function startCluster(options: ClusterOptions) {
     for (const p of procs) p.child.kill('SIGKILL');
     throw error;
   }
-  const config = parseEnv({ ...env, LOG_LEVEL: 'silent' });
+  const config = parseEnv({ ...env, LOG_LEVEL: 'silent', MONGODB_SOCKET_TIMEOUT_MS: '120000' });
   const conn: Connection = await connectDb(options.uri, config);
   const m: Models = models(conn);
   const baseUrl = `http://127.0.0.1:${port}`;

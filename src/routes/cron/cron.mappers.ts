@@ -1,4 +1,5 @@
 import type { z } from '@hono/zod-openapi';
+import { DEFAULT_JOB_DEFAULTS } from '../../jobs/job-type.js';
 import type { Run as RunDoc } from '../../models/run.model.js';
 import { nextFire } from '../../scheduler/cron.js';
 import type { JobDoc } from '../../scheduler/service.js';
@@ -20,8 +21,9 @@ export function toCronJob(job: JobDoc): z.infer<typeof CronJob> {
     lastRunAt: iso(job.lastRunAt),
     nextRunAt: job.enabled ? nextFire(job.cron, job.timezone).toISOString() : null,
     status: job.status,
-    overlap: job.overlap,
-    misfirePolicy: job.misfirePolicy,
+    // Jobs stored before these policies existed have the defaults.
+    overlap: job.overlap ?? DEFAULT_JOB_DEFAULTS.overlap,
+    misfirePolicy: job.misfirePolicy ?? DEFAULT_JOB_DEFAULTS.misfirePolicy,
     pausedReason: job.pausedReason ?? null,
     consecutiveFailures: job.consecutiveFailures ?? 0,
     createdAt: job.createdAt.toISOString(),
