@@ -10,6 +10,8 @@ export type CronJobPage = components['schemas']['CronJobPage'];
 export type Run = components['schemas']['Run'];
 export type RunPage = components['schemas']['RunPage'];
 export type Problem = components['schemas']['Problem'];
+export type CronPreview = components['schemas']['CronPreview'];
+export type CronFire = components['schemas']['CronFire'];
 
 export interface CronJobsClientOptions extends ClientOptions {
   /** The bearer token, or a function returning the current one (called per request). */

@@ -9,13 +9,13 @@ export type paths = {
         };
         /**
          * List jobs
-         * @description Your jobs, oldest first, a page at a time. Admins see every owner's and may filter by `ownerId`.
+         * @description Your jobs, oldest first, a page at a time (at most 100). Admins see every owner's and may filter by `ownerId`. Each parameter may be given once, as a plain string.
          */
         get: operations["listJobs"];
         put?: never;
         /**
          * Create a job
-         * @description Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job and schedules it.
+         * @description Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job and schedules it. Server-owned fields (`ownerId`, `status`, `nextRunAt`...) in the body are refused. At most `MAX_JOBS_PER_OWNER` (50) jobs per owner. With an `Idempotency-Key`, a retry of the same request returns the first response instead of creating a second job.
          */
         post: operations["createJob"];
         delete?: never;
@@ -35,20 +35,20 @@ export type paths = {
         get: operations["getJob"];
         /**
          * Replace a job
-         * @description Re-validates everything and reschedules. The run in progress, if any, is not interrupted.
+         * @description Re-validates everything and reschedules. The run in progress, if any, is not interrupted. With `If-Match`, only if the job is still the version you read (else 412).
          */
         put: operations["replaceJob"];
         post?: never;
         /**
          * Delete a job
-         * @description Unschedules the job (queued manual runs included) and deletes it. Its run history is kept.
+         * @description Unschedules the job (queued manual runs included) and deletes it. Its run history is kept. With `If-Match`, only if the job is still the version you read (else 412).
          */
         delete: operations["deleteJob"];
         options?: never;
         head?: never;
         /**
          * Change part of a job; pause or resume it
-         * @description `{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the next slot, without running missed ones.
+         * @description `{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the next slot, without running missed ones. With `If-Match`, only if the job is still the version you read (else 412).
          */
         patch: operations["updateJob"];
         trace?: never;
@@ -64,7 +64,7 @@ export type paths = {
         put?: never;
         /**
          * Run a job now
-         * @description Queues one manual run, also for a paused job. Follow it with `GET /jobs/{id}/runs`.
+         * @description Queues one manual run, also for a paused job. Follow it with `GET /jobs/{id}/runs`. Limited more strictly than the other operations (`RATE_LIMIT_RUN_NOW_PER_USER`). With an `Idempotency-Key`, a retry returns the first run instead of queueing another.
          */
         post: operations["runJobNow"];
         delete?: never;
@@ -85,6 +85,26 @@ export type paths = {
          * @description Newest first: scheduled and manual runs with their slot, start, end, duration, status, error and result.
          */
         get: operations["listJobRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/cron/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview the fires of a cron
+         * @description The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval, and with `type` the minimum interval of that type); nothing is stored.
+         */
+        get: operations["previewCron"];
         put?: never;
         post?: never;
         delete?: never;
@@ -187,7 +207,7 @@ export type components = {
             };
             /**
              * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -197,6 +217,25 @@ export type components = {
              * @enum {string}
              */
             type: "cleanupOldAuditLogs";
+        };
+        CronFire: {
+            /**
+             * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
+             * @example shifted
+             * @enum {string|null}
+             */
+            dst: "shifted" | "repeated-once" | null;
+            /**
+             * @description The same instant as local time in `timezone`, with its offset (ISO 8601).
+             * @example 2026-03-29T03:30:00+02:00
+             */
+            local: string;
+            /**
+             * Format: date-time
+             * @description The fire as a UTC instant.
+             * @example 2026-03-29T01:30:00.000Z
+             */
+            utc: string;
         };
         CronJob: {
             /** @description Scheduled runs that failed in a row. */
@@ -307,7 +346,7 @@ export type components = {
             };
             /**
              * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @example Europe/Berlin
              */
             timezone?: string;
@@ -316,6 +355,49 @@ export type components = {
              * @enum {string}
              */
             type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
+        };
+        /**
+         * @example {
+         *       "cron": "30 2 * * *",
+         *       "timezone": "Europe/Berlin",
+         *       "description": "At 02:30",
+         *       "kind": "fixed-time",
+         *       "fires": [
+         *         {
+         *           "utc": "2026-03-28T01:30:00.000Z",
+         *           "local": "2026-03-28T02:30:00+01:00",
+         *           "dst": null
+         *         },
+         *         {
+         *           "utc": "2026-03-29T01:30:00.000Z",
+         *           "local": "2026-03-29T03:30:00+02:00",
+         *           "dst": "shifted"
+         *         },
+         *         {
+         *           "utc": "2026-03-30T00:30:00.000Z",
+         *           "local": "2026-03-30T02:30:00+02:00",
+         *           "dst": null
+         *         }
+         *       ]
+         *     }
+         */
+        CronPreview: {
+            /** @example 30 2 * * * */
+            cron: string;
+            /**
+             * @description The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.
+             * @example At 02:30
+             */
+            description: string | null;
+            fires: components["schemas"]["CronFire"][];
+            /**
+             * @description The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first pass of a repeated one.
+             * @example fixed-time
+             * @enum {string}
+             */
+            kind: "interval" | "fixed-time";
+            /** @example Europe/Berlin */
+            timezone: string;
         };
         FieldError: {
             /**
@@ -375,7 +457,7 @@ export type components = {
             };
             /**
              * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -449,7 +531,7 @@ export type components = {
             };
             /**
              * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -592,7 +674,7 @@ export type components = {
             };
             /**
              * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.
+             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
              */
@@ -634,6 +716,16 @@ export interface operations {
             /** @description One page of jobs. */
             200: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -667,6 +759,30 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error */
             500: {
                 headers: {
@@ -690,7 +806,10 @@ export interface operations {
     createJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours. */
+                "idempotency-key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -703,6 +822,26 @@ export interface operations {
             /** @description The job, scheduled unless created paused. */
             201: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
+                     * @example true
+                     */
+                    "Idempotent-Replayed"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -727,7 +866,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed */
+            /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -736,7 +875,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict */
+            /** @description Conflict; Job limit reached; Idempotency key in use */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -757,6 +896,39 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency key reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -788,6 +960,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -797,19 +970,25 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CronJob"];
-                };
-            };
-            /** @description The request is invalid */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Authentication required */
@@ -824,6 +1003,30 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -853,8 +1056,12 @@ export interface operations {
     replaceJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412. */
+                "if-match"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -868,6 +1075,21 @@ export interface operations {
             /** @description The job as replaced. */
             200: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -892,7 +1114,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed */
+            /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -919,6 +1141,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Precondition failed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body too large */
             413: {
                 headers: {
@@ -931,6 +1162,30 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -960,8 +1215,12 @@ export interface operations {
     deleteJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412. */
+                "if-match"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -971,18 +1230,19 @@ export interface operations {
             /** @description Deleted. */
             204: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
-            };
-            /** @description The request is invalid */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
             };
             /** @description Authentication required */
             401: {
@@ -996,6 +1256,39 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Precondition failed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1025,8 +1318,12 @@ export interface operations {
     updateJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412. */
+                "if-match"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1040,6 +1337,21 @@ export interface operations {
             /** @description The job as changed. */
             200: {
                 headers: {
+                    /**
+                     * @description The version of the job; send it back in `If-Match` to change or delete only this version.
+                     * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
+                     */
+                    ETag?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1064,7 +1376,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Not allowed */
+            /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1091,6 +1403,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Precondition failed */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Request body too large */
             413: {
                 headers: {
@@ -1103,6 +1424,30 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1132,8 +1477,12 @@ export interface operations {
     runJobNow: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours. */
+                "idempotency-key"?: string;
+            };
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1143,6 +1492,21 @@ export interface operations {
             /** @description The queued run. */
             202: {
                 headers: {
+                    /**
+                     * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
+                     * @example true
+                     */
+                    "Idempotent-Replayed"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1176,9 +1540,42 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Conflict */
+            /** @description Conflict; Idempotency key in use */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency key reused */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1215,6 +1612,7 @@ export interface operations {
             };
             header?: never;
             path: {
+                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1224,6 +1622,16 @@ export interface operations {
             /** @description One page of runs. */
             200: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1251,6 +1659,131 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    previewCron: {
+        parameters: {
+            query: {
+                /** @description How many fires to list, 1-50. */
+                count?: number;
+                /** @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. */
+                cron: string;
+                /** @description List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`. */
+                from?: string;
+                /** @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. */
+                timezone?: string;
+                /** @description Also apply this job type's rules (some types have a longer minimum interval). */
+                type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The next fires. */
+            200: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CronPreview"];
+                };
+            };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentication required */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1302,7 +1835,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                code: "invalid-request" | "unauthorized" | "forbidden" | "not-found" | "method-not-allowed" | "conflict" | "payload-too-large" | "unsupported-media-type" | "unavailable" | "internal";
+                code: "invalid-request" | "unauthorized" | "forbidden" | "payload-not-allowed" | "not-found" | "method-not-allowed" | "conflict" | "job-limit-reached" | "idempotency-key-in-use" | "precondition-failed" | "payload-too-large" | "unsupported-media-type" | "idempotency-key-reused" | "rate-limited" | "unavailable" | "internal";
             };
             cookie?: never;
         };

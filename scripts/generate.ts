@@ -8,6 +8,7 @@ import openapiTS, { astToString } from 'openapi-typescript';
 import { pino } from 'pino';
 import { createApp, openApiDocument } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
+import type { Guards } from '../src/lib/guards.js';
 import type { CronJobService } from '../src/scheduler/service.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,6 +20,7 @@ const app = createApp({
   logger: pino({ level: 'silent' }),
   // The generator only reads the routes; no request is ever handled.
   service: {} as CronJobService,
+  guards: {} as Guards,
   ready: async () => false,
 });
 const spec = openApiDocument(app);
@@ -37,6 +39,8 @@ export type CronJobPage = components['schemas']['CronJobPage'];
 export type Run = components['schemas']['Run'];
 export type RunPage = components['schemas']['RunPage'];
 export type Problem = components['schemas']['Problem'];
+export type CronPreview = components['schemas']['CronPreview'];
+export type CronFire = components['schemas']['CronFire'];
 
 export interface CronJobsClientOptions extends ClientOptions {
   /** The bearer token, or a function returning the current one (called per request). */

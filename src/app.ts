@@ -8,18 +8,23 @@ import type { Env } from './env.js';
 import { allowedMethods } from './lib/allowed-methods.js';
 import { requireAuth, type AuthConfig } from './lib/auth.js';
 import { corsFor, securityHeaders } from './lib/http-hygiene.js';
+import type { Guards } from './lib/guards.js';
 import type { Logger } from './lib/logger.js';
 import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
+import { SERVER_OWNED_FIELDS } from './routes/cron/cron.schemas.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
 import { registerProblemRoutes } from './routes/problems.routes.js';
+import { rateLimit } from './routes/rate-limit.middleware.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
   config: AuthConfig & Pick<Env, 'CORS_ORIGINS'>;
   logger: Logger;
   service: CronJobService;
+  /** Rate limits and idempotency keys (src/lib/guards.ts). */
+  guards: Guards;
   /** Whether the database answers, for /readyz. */
   ready: () => Promise<boolean>;
 }
@@ -58,7 +63,7 @@ export function createApp(deps: AppDeps) {
     defaultHook: (result, c) => {
       if (!result.success) {
         const part = targetToPart[result.target] ?? 'body';
-        const errors = fieldErrors(part, result.error);
+        const errors = fieldErrors(part, result.error, part === 'body' ? SERVER_OWNED_FIELDS : undefined);
         return sendProblem(c, 'invalid-request', `The request ${part} is invalid: ${errors.map((e) => `${e.path || part}: ${e.message}`).join('; ')}.`, errors);
       }
     },
@@ -72,6 +77,7 @@ export function createApp(deps: AppDeps) {
     const logger = deps.logger.child({ requestId: c.var.requestId });
     c.set('logger', logger);
     c.set('service', deps.service);
+    c.set('guards', deps.guards);
     const started = performance.now();
     await next();
     logger.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
@@ -104,7 +110,10 @@ export function createApp(deps: AppDeps) {
   registerProblemRoutes(app);
 
   const cron = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
+  // Per address before the token is checked (so guessing tokens is limited too), per user after.
+  cron.use(rateLimit('ip'));
   cron.use(requireAuth(deps.config));
+  cron.use(rateLimit('user'));
   registerCronRoutes(cron);
   app.route('/api/cron', cron);
 

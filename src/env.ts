@@ -80,6 +80,25 @@ const schema = z
     MISFIRE_GRACE_MS: z.coerce.number().int().min(100).default(30_000),
     JOB_TYPE_POLICIES: jobTypePolicies.default({}),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
+
+    /** Abuse limits (OWASP API4): requests per window on /api/cron, counted in the database; 0 turns one off. */
+    RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+    RATE_LIMIT_PER_USER: z.coerce.number().int().min(0).default(120),
+    RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(300),
+    RATE_LIMIT_RUN_NOW_PER_USER: z.coerce.number().int().min(0).default(10),
+    /** Proxies in front of the API whose X-Forwarded-For entry is trusted for the per-IP limit; 0 uses the socket address. */
+    TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+    MAX_JOBS_PER_OWNER: z.coerce.number().int().min(1).default(50),
+    /** Idempotency-Key records are kept this long (the draft asks for at least a day). */
+    IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(24).max(24 * 30).default(24),
+    /** sendEmail recipients: addresses at these domains (comma-separated, exact match)... */
+    EMAIL_ALLOWED_DOMAINS: z
+      .string()
+      .transform((s) => s.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a comma-separated list of domains such as example.com')))
+      .default([]),
+    /** ...and the caller's own address, from the token's `email` claim. */
+    EMAIL_ALLOW_OWN_ADDRESS: flag.default(true),
     WORKER_NAME: z.string().min(1).default(`${hostname()}-${process.pid}`),
   })
   .superRefine(

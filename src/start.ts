@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { envOrExit, type Env } from './env.js';
 import { connectDb, pingDb } from './lib/db.js';
+import { openGuards } from './lib/guards.js';
 import { startLocalDb, type LocalDb } from './lib/local-db.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { openScheduler, type Scheduler } from './scheduler/index.js';
@@ -66,7 +67,9 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
   parts.close = () => conn.close();
   parts.scheduler = await openScheduler(conn, config, logger);
   if (roles.includes('api')) {
-    const app = createApp({ config, logger, service: parts.scheduler.service, ready: () => pingDb(conn) });
+    const guards = await openGuards(conn, config, logger);
+    parts.stopGuards = guards.stop;
+    const app = createApp({ config, logger, service: parts.scheduler.service, guards, ready: () => pingDb(conn) });
     parts.server = await listen(app.fetch, config, logger);
   }
   if (roles.includes('worker')) await parts.scheduler.startWorker();
@@ -79,6 +82,7 @@ interface Parts {
   server?: Server;
   scheduler?: Scheduler;
   close?: () => Promise<void>;
+  stopGuards?: () => void;
 }
 
 async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, logger: Logger): Promise<Server> {
@@ -97,6 +101,7 @@ async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, 
 async function stopAll(parts: Parts, config: Env, logger: Logger): Promise<boolean> {
   const steps: [string, (() => Promise<unknown>) | undefined][] = [
     ['server', parts.server && (() => closeServer(parts.server!))],
+    ['expiry sweeper', parts.stopGuards && (async () => parts.stopGuards!())],
     ['worker', parts.scheduler && (() => parts.scheduler!.stop(config.SHUTDOWN_TIMEOUT_MS))],
     ['database connection', parts.close],
     ['local database', parts.localDb && (() => parts.localDb!.stop())],

@@ -14,7 +14,7 @@ const gapOf = (cron: string) => minGapSeconds(CronExpressionParser.parse(cron, {
 
 /**
  * Every fire in [from, to), in order, as ISO strings, each computed from the one before with a fresh
- * nextFire: what the service does (Agenda computes nextRunAt from lastRunAt with a new parse).
+ * nextFire: what the service does (each slot's successor is computed from that slot).
  */
 function firesBetween(cron: string, timezone: string, from: string, to: string): string[] {
   const end = at(to).getTime();
@@ -124,7 +124,7 @@ describe('minGapSeconds (parsed with CronExpressionParser.parse)', () => {
     expect(gapOf(cron)).toBe(seconds);
   });
 
-  it('agrees with the fires cron-parser produces on a day without DST change', () => {
+  it('agrees with the fires nextFires produces on a day without DST change', () => {
     for (const cron of ['0,1 * * * *', '0 23,0 * * *', '0,30 8 * * *', '7,19,44 */3 * * *']) {
       const fires = nextFires(cron, 'UTC', 60, at('2026-05-01T00:00:00Z'));
       const gaps = fires.slice(1).map((d, i) => (d.getTime() - fires[i]!.getTime()) / 1000);
@@ -133,7 +133,7 @@ describe('minGapSeconds (parsed with CronExpressionParser.parse)', () => {
   });
 
   it('is the wall-clock gap: across the New York spring-forward "0 */2 * * *" fires an hour apart once (documented, allowed)', () => {
-    // 02:00 does not exist on 2026-03-08; cron-parser moves it to 03:00 EDT (07:00Z), one hour
+    // 02:00 does not exist on 2026-03-08; the policy moves it to 03:00 EDT (07:00Z), one hour
     // before the 04:00 EDT fire (08:00Z). The minimum interval bounds the pattern, not this.
     const cron = '0 */2 * * *';
     expect(gapOf(cron)).toBe(7200);
@@ -258,17 +258,22 @@ describe('DST, America/New_York (2026-03-08 02:00 EST -> 03:00 EDT; 2026-11-01 0
     ]);
   });
 
-  it('spring forward: "*/15 2 * * *" fires once that day, at 03:00 EDT (07:00Z): from 03:00 EDT the next fire is 02:00 EDT the day after (2026-03-09T06:00Z)', () => {
-    expect(firesBetween('*/15 2 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T04:00:00Z')).toEqual(['2026-03-08T07:00:00.000Z']);
-    expect(nextFire('*/15 2 * * *', 'America/New_York', at('2026-03-08T07:00:00.300Z'))).toEqual(at('2026-03-09T06:00:00Z'));
+  it('spring forward: "*/15 2 * * *" names four times in the missing hour; each fires once, an hour later, 03:00-03:45 EDT (07:00Z-07:45Z)', () => {
+    expect(firesBetween('*/15 2 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T04:00:00Z')).toEqual([
+      '2026-03-08T07:00:00.000Z',
+      '2026-03-08T07:15:00.000Z',
+      '2026-03-08T07:30:00.000Z',
+      '2026-03-08T07:45:00.000Z',
+    ]);
+    // From the last of them the next fire is 02:00 EDT the day after.
+    expect(nextFire('*/15 2 * * *', 'America/New_York', at('2026-03-08T07:45:00.300Z'))).toEqual(at('2026-03-09T06:00:00Z'));
   });
 
-  it('nextFires lists the fires the scheduler will make: "*/15 2 * * *" from before the New York spring-forward gives 07:00Z, then the next day', () => {
-    // Regression: one cron-parser iterator walks through the gap and
-    // yields 07:00Z, 07:15Z, 07:30Z and 07:45Z, but each fire's successor is computed afresh (nextFire,
-    // Agenda) and from 07:00Z (03:00 EDT) that is 2026-03-09T06:00Z: three of the four never happen.
+  it('nextFires and one chain of nextFire calls agree: "*/15 2 * * *" from before the New York spring-forward', () => {
+    // Regression: chaining cron-parser itself from 07:00Z (03:00 EDT) jumped to the next day, so
+    // the shifted 02:15, 02:30 and 02:45 never fired.
     const from = at('2026-03-08T05:00:00Z');
-    expect(isoOf(nextFires('*/15 2 * * *', 'America/New_York', 3, from))).toEqual(firesBetween('*/15 2 * * *', 'America/New_York', from.toISOString(), '2026-03-09T06:30:00Z'));
+    expect(isoOf(nextFires('*/15 2 * * *', 'America/New_York', 6, from))).toEqual(firesBetween('*/15 2 * * *', 'America/New_York', from.toISOString(), '2026-03-09T06:30:00Z'));
   });
 
   it('spring forward: "30 2,3 * * *" fires once that day at 03:30 EDT (07:30Z): the moved 02:30 and 03:30 coincide', () => {
@@ -325,7 +330,7 @@ describe('slotAt', () => {
 });
 
 /**
- * The runner keys a run on slotAt(fire time); it must give back the fire nextFire (and Agenda) produced,
+ * The runner keys a run on slotAt(fire time); it must give back the fire nextFire produced,
  * or the unique (jobId, scheduledFor) index mistakes one day's run for another's.
  */
 function slotMismatches(cron: string, timezone: string, from: string, to: string): string[] {

@@ -41,6 +41,15 @@ describe('parseEnv: defaults', () => {
       MISFIRE_GRACE_MS: 30_000,
       JOB_TYPE_POLICIES: {},
       SHUTDOWN_TIMEOUT_MS: 20_000,
+      RATE_LIMIT_WINDOW_SECONDS: 60,
+      RATE_LIMIT_PER_USER: 120,
+      RATE_LIMIT_PER_IP: 300,
+      RATE_LIMIT_RUN_NOW_PER_USER: 10,
+      TRUST_PROXY_HOPS: 0,
+      MAX_JOBS_PER_OWNER: 50,
+      IDEMPOTENCY_KEY_TTL_HOURS: 24,
+      EMAIL_ALLOWED_DOMAINS: [],
+      EMAIL_ALLOW_OWN_ADDRESS: true,
       WORKER_NAME: expect.stringMatching(/-\d+$/),
     });
   });
@@ -58,6 +67,15 @@ describe('parseEnv: defaults', () => {
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{nope' })).toThrow(/JOB_TYPE_POLICIES: must be JSON/);
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"retries":2}}' })).toThrow(/JOB_TYPE_POLICIES/);
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":0}}' })).toThrow(/JOB_TYPE_POLICIES\.sendEmail\.maxAttempts/);
+  });
+
+  it('reads the abuse limits and the email allowlist, and refuses bad ones', () => {
+    expect(parseEnv({ EMAIL_ALLOWED_DOMAINS: ' Example.com, corp.example.org ,' }).EMAIL_ALLOWED_DOMAINS).toEqual(['example.com', 'corp.example.org']);
+    expect(parseEnv({ RATE_LIMIT_PER_USER: '0', MAX_JOBS_PER_OWNER: '5' })).toMatchObject({ RATE_LIMIT_PER_USER: 0, MAX_JOBS_PER_OWNER: 5 });
+    expect(() => parseEnv({ EMAIL_ALLOWED_DOMAINS: 'example.com,not a domain' })).toThrow(/EMAIL_ALLOWED_DOMAINS/);
+    expect(() => parseEnv({ IDEMPOTENCY_KEY_TTL_HOURS: '1' })).toThrow(/IDEMPOTENCY_KEY_TTL_HOURS/);
+    expect(() => parseEnv({ MAX_JOBS_PER_OWNER: '0' })).toThrow(/MAX_JOBS_PER_OWNER/);
+    expect(() => parseEnv({ RATE_LIMIT_PER_IP: '-1' })).toThrow(/RATE_LIMIT_PER_IP/);
   });
 
   it('ignores variables it does not know', () => {

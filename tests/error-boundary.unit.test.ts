@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
+import type { Guards } from '../src/lib/guards.js';
 import { createLogger, scrub } from '../src/lib/logger.js';
 import type { CronJobService } from '../src/scheduler/service.js';
 import { sign } from 'hono/jwt';
@@ -16,7 +17,9 @@ function appThrowing(error: Error) {
   const lines: string[] = [];
   const logger = createLogger(config, { write: (line: string) => void lines.push(line) });
   const service = { list: async () => Promise.reject(error) } as unknown as CronJobService;
-  const app = createApp({ config, logger, service, ready: async () => true });
+  // No rate limits: the routes under test never reach the database-backed guards.
+  const guards = { rateLimits: { enabled: () => false }, trustProxyHops: 0 } as unknown as Guards;
+  const app = createApp({ config, logger, service, guards, ready: async () => true });
   return { app, lines };
 }
 

@@ -12,7 +12,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createCronJobsClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
-import { freePort, uriWithDb, waitFor } from './helpers/harness.js';
+import { freePort, RELAXED_GUARDS, uriWithDb, waitFor } from './helpers/harness.js';
 
 const SECRET = 'processes-test-secret-0123456789abcdef';
 const run = promisify(execFile);
@@ -109,6 +109,7 @@ describe('SIGTERM during a run', () => {
       SHUTDOWN_TIMEOUT_MS: '10000',
       CRON_ALLOW_SECONDS: 'true',
       CRON_MIN_INTERVAL_SECONDS: '1',
+      ...RELAXED_GUARDS,
     });
     running.push(p.child);
     const base = `http://127.0.0.1:${port}`;

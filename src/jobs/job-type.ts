@@ -47,6 +47,19 @@ export const DEFAULT_JOB_DEFAULTS: JobDefaults = { overlap: 'forbid', misfirePol
 
 export type RunTrigger = 'schedule' | 'catchup' | 'manual';
 
+/** What `checkPayload` is judged against. */
+export interface PayloadCheckContext {
+  config: Env;
+  /** The verified email of whoever sets (or last set) the payload, when the token had one. */
+  authorEmail: string | null;
+}
+
+/** Why a payload is refused: the field inside the payload, and a message for the client. */
+export interface PayloadRefusal {
+  path: string;
+  message: string;
+}
+
 /** What a handler gets besides its payload. */
 export interface JobContext {
   runId: string;
@@ -85,6 +98,12 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
   policy?: Partial<RunPolicy>;
   /** Overrides of DEFAULT_JOB_DEFAULTS. */
   defaults?: Partial<JobDefaults>;
+  /**
+   * Rules on a valid payload that depend on the configuration and on who sets it (whom an email
+   * may go to). Checked when the payload is set (403 naming the field) and by the handler again
+   * before it acts, since the configuration may have changed meanwhile.
+   */
+  checkPayload?(payload: z.infer<P>, ctx: PayloadCheckContext): PayloadRefusal | undefined;
   /** What the handler reports lands on the run as `result`. */
   handler(payload: z.infer<P>, ctx: JobContext): Promise<Record<string, unknown>>;
 }

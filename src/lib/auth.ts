@@ -7,6 +7,8 @@ export interface Caller {
   /** The `sub` claim: the owner id of the caller's jobs. */
   id: string;
   isAdmin: boolean;
+  /** The `email` claim, unless the token says it is unverified (`email_verified: false`); sendEmail may always write to it. */
+  email?: string;
 }
 
 export type AuthVariables = { caller: Caller };
@@ -30,7 +32,8 @@ function callerFrom(claims: JWTPayload): Caller {
     throw new ApiError('unauthorized', 'The token has no subject (sub) claim.');
   }
   const roles = Array.isArray(claims.roles) ? claims.roles : [];
-  return { id: claims.sub, isAdmin: claims.role === 'admin' || roles.includes('admin') };
+  const email = typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined;
+  return { id: claims.sub, isAdmin: claims.role === 'admin' || roles.includes('admin'), ...(email ? { email } : {}) };
 }
 
 /** Why a token was refused, in words a client can act on (jose's messages name the claim). */

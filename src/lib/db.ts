@@ -24,6 +24,10 @@ export async function connectDb(
     connectTimeoutMS: config.MONGODB_SOCKET_TIMEOUT_MS,
     autoIndex: false,
   });
+  // Query selector injection: a filter value that is an object with `$` keys is wrapped in $eq,
+  // so a value that slipped past validation can only ever be compared, never run as an operator.
+  // Our own operators in model filters must be wrapped in mongoose.trusted() (see service.ts).
+  conn.set('sanitizeFilter', true);
   await conn.asPromise();
   return conn;
 }

@@ -28,6 +28,11 @@ const cronJobSchema = new Schema(
     slotsFrom: { type: Date, required: true, default: () => new Date() },
     /** The latest slot a worker has accounted for (run, missed or skipped). */
     lastSlotAt: { type: Date, default: null },
+    /**
+     * The verified email of whoever last set the payload (token claim), so payload rules that
+     * allow "your own address" can be checked again at run time, without a token.
+     */
+    payloadAuthorEmail: { type: String, default: null },
   },
   // `minimize: false` keeps an empty payload as {} instead of dropping the field.
   { collection: 'cron_jobs', timestamps: true, minimize: false, versionKey: false },

@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import type { Agenda, Job } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
@@ -7,7 +8,7 @@ import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { matchesSchedule, queueRun, syncSchedule } from './agenda-jobs.js';
-import { nextFire, slotAt } from './cron.js';
+import { nextFire, slotAt, slotsBetween } from './cron.js';
 import { interrupt } from './runner.js';
 
 export interface SchedulerDeps {
@@ -49,16 +50,6 @@ export const MISSED_RECORD_LIMIT = 1000;
  * timer that fires a few ms early, so the slot it was meant for is due when it is looked at.
  */
 const EARLY_WAKE_TOLERANCE_MS = 250;
-
-/**
- * The slots s with after < s <= until, ascending, at most `limit`, followed by the chain of
- * nextFire that every worker computes the same way.
- */
-export function slotsBetween(cron: string, timezone: string, after: Date, until: Date, limit: number): Date[] {
-  const slots: Date[] = [];
-  for (let s = nextFire(cron, timezone, after); s.getTime() <= until.getTime() && slots.length < limit; s = nextFire(cron, timezone, s)) slots.push(s);
-  return slots;
-}
 
 /** Why a fire must not account for slots, or undefined when it should. */
 function refusal(job: FiringJob | null, agendaJob: Job<FireJobData>): 'deleted' | 'paused' | 'stale' | undefined {
@@ -139,7 +130,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
   // next fire looks at slots already recorded, and their inserts are refused as duplicates.
   await models.CronJob.updateOne(
-    { _id: job._id, $or: [{ lastSlotAt: null }, { lastSlotAt: { $lt: latest } }] },
+    { _id: job._id, $or: [{ lastSlotAt: null }, { lastSlotAt: mongoose.trusted({ $lt: latest }) }] },
     { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
     { timestamps: false },
   );
@@ -152,7 +143,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
  * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
  */
 async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
-  const runs = await deps.models.Run.find({ jobId: job._id, status: { $in: ['queued', 'running'] } }).lean();
+  const runs = await deps.models.Run.find({ jobId: job._id, status: mongoose.trusted({ $in: ['queued', 'running'] }) }).lean();
   const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
   for (const run of runs) {
     const last = run.heartbeatAt ?? run.startedAt;

@@ -120,9 +120,10 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     const left = [...active.values()];
     logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
     for (const run of left) {
-      run.controller.abort(new Error(reason));
+      // Recorded first, then aborted: the aborted run then finds nothing left to record.
       const current = await m.Run.findById(run.runId, { heartbeatAt: 1, startedAt: 1, jobId: 1, trigger: 1, attempts: 1 }).lean();
       if (current) await interrupt(deps, current, reason);
+      run.controller.abort(new Error(reason));
       // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.
       await run.agendaJob.remove().catch((error: unknown) => logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'));
     }

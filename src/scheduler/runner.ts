@@ -194,8 +194,8 @@ async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: Run
   } finally {
     clearInterval(beat);
   }
-  // Shutdown's deadline already recorded the run as interrupted.
-  if (entry.controller.signal.aborted && (await models.Run.exists({ _id: run._id, status: 'interrupted' }))) return;
+  // Only shutdown aborts a run, and it records the run as interrupted before it does.
+  if (entry.controller.signal.aborted) return;
   await finish(deps, run, outcome, error, result);
   const durationMs = Date.now() - run.startedAt!.getTime();
   if (outcome === 'succeeded') runLog.info({ durationMs, result, attempts: entry.attempts }, 'run finished');
@@ -251,10 +251,12 @@ async function attemptOnce(deps: SchedulerDeps, run: RunDoc, attempt: number, po
 /** Writes a run's outcome, then the job's state after it. */
 async function finish(deps: SchedulerDeps, run: RunDoc, outcome: Outcome, error: string | null, result: Record<string, unknown> | null) {
   const finishedAt = new Date();
-  await deps.models.Run.updateOne(
+  const { modifiedCount } = await deps.models.Run.updateOne(
     { _id: run._id, status: 'running' },
     { $set: { status: outcome, finishedAt, durationMs: finishedAt.getTime() - run.startedAt!.getTime(), error, result } },
   );
+  // Another worker judged this one dead and recorded the run as interrupted meanwhile.
+  if (!modifiedCount) return;
   await recordJob(deps, run.jobId, run.trigger, outcome, error, run.startedAt!);
 }
 

@@ -1,17 +1,19 @@
 import type { Agenda } from 'agenda';
-import { Types, type Connection } from 'mongoose';
+import mongoose, { Types, type Connection } from 'mongoose';
 import type { z } from 'zod';
 import type { Env } from '../env.js';
 import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
 import { isDuplicateKey } from '../lib/db.js';
+import { ifMatchSatisfied, jobEtag } from '../lib/etag.js';
 import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
 import { cancelJob, queueRun, syncSchedule } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
+import { previewCron, type CronPreviewRequest } from './preview.js';
 
 export interface ServiceDeps {
   conn: Connection;
@@ -41,6 +43,11 @@ export interface Page<T> {
 export type JobDoc = CronJob & { _id: Types.ObjectId };
 
 const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set(['name', 'type', 'cron', 'timezone', 'payload', 'enabled', 'overlap', 'misfirePolicy']);
+
+const preconditionFailed = () =>
+  new ApiError('precondition-failed', 'The job changed since you read it (If-Match does not match its ETag); read it again and retry.', [
+    { in: 'header', path: 'If-Match', message: 'does not match the current ETag' },
+  ]);
 
 const duplicateName = (name: string) =>
   new ApiError('conflict', `You already have a job named "${name}".`, [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }]);
@@ -83,11 +90,19 @@ export class CronJobService {
         throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
       }
       payload = parsed.data;
+      const refusal = type.checkPayload?.(payload, { config: this.deps.config, authorEmail: caller.email ?? null });
+      if (refusal) {
+        throw new ApiError('payload-not-allowed', `The payload is not allowed: payload.${refusal.path}: ${refusal.message}.`, [
+          { in: 'body', path: `payload.${refusal.path}`, message: refusal.message },
+        ]);
+      }
     }
     return { ...fields, cron: fields.cron.trim(), payload };
   }
 
   private async find(caller: Caller, id: string): Promise<JobDoc> {
+    // Any id that is not a job id (malformed included) is simply not found.
+    if (!/^[0-9a-f]{24}$/i.test(id)) throw new ApiError('not-found', 'No job with this id.');
     const filter = caller.isAdmin ? { _id: id } : { _id: id, ownerId: caller.id };
     const job = await this.m.CronJob.findOne(filter).lean<JobDoc>();
     // Another owner's job is reported exactly like a missing one, so ids cannot be probed.
@@ -106,11 +121,17 @@ export class CronJobService {
 
   async create(caller: Caller, input: JobFields): Promise<JobDoc> {
     const fields = this.validate(caller, input, ALL_FIELDS);
+    // Counted, then inserted: on FerretDB two creates racing at the cap can both pass (one over).
+    const owned = await this.m.CronJob.countDocuments({ ownerId: caller.id });
+    if (owned >= this.deps.config.MAX_JOBS_PER_OWNER) {
+      throw new ApiError('job-limit-reached', `You already have ${owned} jobs, the most one owner may have (${this.deps.config.MAX_JOBS_PER_OWNER}); delete one first.`);
+    }
     let job: JobDoc;
     try {
       const created = await this.m.CronJob.create({
         ...fields,
         ownerId: caller.id,
+        payloadAuthorEmail: caller.email ?? null,
         ...scheduleState(fields),
       });
       job = created.toObject() as JobDoc;
@@ -145,7 +166,8 @@ export class CronJobService {
     if (ownerId) filter.ownerId = ownerId;
     if (query.enabled) filter.enabled = query.enabled === 'true';
     if (query.type) filter.type = query.type;
-    if (query.cursor) filter._id = { $gt: new Types.ObjectId(query.cursor) };
+    // sanitizeFilter is on (src/lib/db.ts): our own operators are marked trusted.
+    if (query.cursor) filter._id = mongoose.trusted({ $gt: new Types.ObjectId(query.cursor) });
     const items = await this.m.CronJob.find(filter).sort({ _id: 1 }).limit(query.limit + 1).lean<JobDoc[]>();
     return page(items, query.limit);
   }
@@ -156,8 +178,9 @@ export class CronJobService {
    * edits safe; FerretDB 1.x checks the filter and writes in two steps, so there two edits that
    * race within milliseconds can both pass (the schedule sync still converges on the last one).
    */
-  async update(caller: Caller, id: string, changes: Partial<JobFields>, action: 'replace' | 'patch'): Promise<JobDoc> {
+  async update(caller: Caller, id: string, changes: Partial<JobFields>, action: 'replace' | 'patch', ifMatch?: string): Promise<JobDoc> {
     const before = await this.find(caller, id);
+    if (ifMatch !== undefined && !ifMatchSatisfied(ifMatch, jobEtag(before))) throw preconditionFailed();
     const merged: JobFields = {
       name: before.name,
       type: before.type,
@@ -174,6 +197,7 @@ export class CronJobService {
     const $set: Record<string, unknown> = {};
     for (const key of ALL_FIELDS) if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
     // The status changes with `enabled` only; a run going on keeps saying `running`.
+    if ('payload' in $set || 'type' in $set) $set.payloadAuthorEmail = caller.email ?? null;
     if ('enabled' in $set) Object.assign($set, scheduleState(fields));
     else if ('cron' in $set || 'timezone' in $set) Object.assign($set, { slotsFrom: new Date(), nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null });
     if (Object.keys($set).length === 0) return before;
@@ -185,7 +209,10 @@ export class CronJobService {
       throw error;
     }
     if (!after) {
-      if (await this.m.CronJob.exists({ _id: before._id })) throw new ApiError('conflict', 'The job was changed by another request meanwhile; read it again and retry.');
+      if (await this.m.CronJob.exists({ _id: before._id })) {
+        if (ifMatch !== undefined) throw preconditionFailed();
+        throw new ApiError('conflict', 'The job was changed by another request meanwhile; read it again and retry.');
+      }
       throw new ApiError('not-found', `No job with id ${id}.`);
     }
     await this.sync(after);
@@ -193,9 +220,16 @@ export class CronJobService {
     return after;
   }
 
-  async remove(caller: Caller, id: string): Promise<void> {
+  async remove(caller: Caller, id: string, ifMatch?: string): Promise<void> {
     const job = await this.find(caller, id);
-    await this.m.CronJob.deleteOne({ _id: job._id });
+    if (ifMatch === undefined) {
+      await this.m.CronJob.deleteOne({ _id: job._id });
+    } else {
+      if (!ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
+      // Only the version the client saw (on FerretDB the filter and the delete are two steps).
+      const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
+      if (deletedCount === 0) throw preconditionFailed();
+    }
     await cancelJob(this.deps.agenda, String(job._id));
     // The history stays; manual runs that never started say why they never will.
     await this.m.Run.updateMany(
@@ -223,9 +257,20 @@ export class CronJobService {
   async listRuns(caller: Caller, id: string, query: { limit: number; cursor?: string }) {
     const job = await this.find(caller, id);
     const filter: Record<string, unknown> = { jobId: job._id };
-    if (query.cursor) filter._id = { $lt: new Types.ObjectId(query.cursor) };
+    if (query.cursor) filter._id = mongoose.trusted({ $lt: new Types.ObjectId(query.cursor) });
     const items = await this.m.Run.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean();
     return page(items, query.limit);
+  }
+
+  /**
+   * The next fires of a cron as a job with it would have them, under the rules for creating one
+   * (with `type`, that type's minimum interval too).
+   */
+  preview(request: CronPreviewRequest & { type?: string | undefined }) {
+    return previewCron(request, {
+      allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
+      minIntervalSeconds: Math.max(this.deps.config.CRON_MIN_INTERVAL_SECONDS, getJobType(request.type ?? '')?.minIntervalSeconds ?? 0),
+    });
   }
 }
 

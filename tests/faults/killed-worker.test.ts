@@ -12,6 +12,7 @@ describe('kill -9 of the worker running a job', () => {
     expect(figures.nextRunWorker).not.toBe(figures.killedWorker);
     expect(figures.stillRunning).toBe(0);
     expect(figures.jobStatusAfter).not.toBe('running');
+    expect(figures.lockedAfter).toBe(0);
     expect(figures.accounting.unrecorded).toBe(0);
     expect(figures.accounting.duplicates).toBe(0);
     expect(figures.accounting.sideEffectMismatches).toBe(0);

@@ -6,10 +6,10 @@
  * and prints the figures.
  */
 import { rm } from 'node:fs/promises';
-import { Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import { startLocalDb } from '../../src/lib/local-db.js';
 import type { Models } from '../../src/models/index.js';
-import { slotsBetween } from '../../src/scheduler/fire.js';
+import { slotsBetween } from '../../src/scheduler/cron.js';
 import { startCluster, type Cluster } from '../helpers/cluster.js';
 import { uriWithDb, waitFor } from '../helpers/harness.js';
 import { runIdOf, startSmtp, type Smtp } from '../helpers/smtp.js';
@@ -105,12 +105,12 @@ async function createJobs(cluster: Cluster, count: number, to: string, cron: str
 }
 
 async function pauseAll(cluster: Cluster, ids: string[]) {
-  await cluster.models.CronJob.updateMany({ _id: { $in: ids } }, { $set: { enabled: false, status: 'paused', nextRunAt: null } });
+  await cluster.models.CronJob.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $set: { enabled: false, status: 'paused', nextRunAt: null } });
   await cluster.conn.collection('agendaJobs').deleteMany({ 'data.jobId': { $in: ids }, name: 'cron-fire' });
 }
 
 const settled = (models: Models, ids: string[], timeoutMs = 60_000) =>
-  waitFor(async () => !(await models.Run.exists({ jobId: { $in: ids }, status: { $in: ['queued', 'running'] } })), { what: 'runs to settle', timeoutMs, intervalMs: 250 });
+  waitFor(async () => !(await models.Run.exists({ jobId: mongoose.trusted({ $in: ids }), status: mongoose.trusted({ $in: ['queued', 'running'] }) })), { what: 'runs to settle', timeoutMs, intervalMs: 250 });
 
 const lockedAgendaJobs = (cluster: Cluster) => cluster.conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null, $exists: true } });
 
@@ -187,14 +187,19 @@ export async function killedWorker(o: { uri: string; lockLifetimeMs: number }) {
       return run?.status === 'interrupted' && run;
     }, { what: 'the run to be marked interrupted', timeoutMs: o.lockLifetimeMs * 3 + 20_000 });
     const next = await waitFor(
-      () => cluster.models.Run.findOne({ jobId: id, scheduledFor: { $gt: victim.scheduledFor }, status: 'succeeded' }).lean(),
+      () => cluster.models.Run.findOne({ jobId: id, scheduledFor: mongoose.trusted({ $gt: victim.scheduledFor }), status: 'succeeded' }).lean(),
       { what: 'a later slot to run', timeoutMs: o.lockLifetimeMs * 3 + 30_000 },
     );
-    const job = await cluster.models.CronJob.findById(id).lean();
-    await pauseAll(cluster, [id!]);
-    await settled(cluster.models, [id!]);
     // Nothing the dead worker held stays locked.
-    await waitFor(async () => (await lockedAgendaJobs(cluster)) === 0, { what: 'no Agenda job locked', timeoutMs: o.lockLifetimeMs * 3 + 10_000 });
+    await waitFor(
+      async () => (await cluster.conn.collection('agendaJobs').countDocuments({ lastModifiedBy: worker.name, lockedAt: { $ne: null } })) === 0,
+      { what: 'no Agenda job locked by the dead worker', timeoutMs: o.lockLifetimeMs * 3 + 10_000 },
+    );
+    // With the survivor stopped cleanly (its runs finished), nothing may still say running.
+    const survivor = cluster.workers.find((w) => w !== worker)!;
+    survivor.child.kill('SIGTERM');
+    await survivor.exited;
+    const job = await cluster.models.CronJob.findById(id).lean();
     return {
       killedWorker: worker.name,
       recoveryMs: interrupted.finishedAt!.getTime() - killedAt,
@@ -203,6 +208,7 @@ export async function killedWorker(o: { uri: string; lockLifetimeMs: number }) {
       nextRunWorker: next.worker,
       jobStatusAfter: job!.status,
       stillRunning: await cluster.models.Run.countDocuments({ status: 'running' }),
+      lockedAfter: await lockedAgendaJobs(cluster),
       accounting: await account(cluster.models, [id!], smtp),
     };
   } finally {
@@ -246,12 +252,12 @@ export async function databaseOutage(o: { dataDir: string; outageMs: number }) {
     await waitFor(async () => (await api.GET('/api/cron/jobs')).response.status === 200, { what: 'the API to answer again', timeoutMs: 60_000, intervalMs: 200 });
     const apiBackMs = Date.now() - restartedAt;
     const firstRunAfter = await waitFor(
-      () => cluster.models.Run.findOne({ status: 'succeeded', startedAt: { $gt: new Date(restartedAt) } }).sort({ startedAt: 1 }).lean(),
+      () => cluster.models.Run.findOne({ status: 'succeeded', startedAt: mongoose.trusted({ $gt: new Date(restartedAt) }) }).sort({ startedAt: 1 }).lean(),
       { what: 'a run after the outage', timeoutMs: 60_000 },
     );
     // Slots after the outage run on their own schedule again, not only as a catch-up.
     await waitFor(
-      () => cluster.models.Run.exists({ status: 'succeeded', trigger: 'schedule', scheduledFor: { $gt: new Date(restartedAt + 2000) } }),
+      () => cluster.models.Run.exists({ status: 'succeeded', trigger: 'schedule', scheduledFor: mongoose.trusted({ $gt: new Date(restartedAt + 2000) }) }),
       { what: 'an on-time run after the outage', timeoutMs: 60_000 },
     );
     await pauseAll(cluster, ids);
@@ -299,7 +305,7 @@ export async function shutdownUnderLoad(o: { uri: string; drainMs: number; slowJ
     worker!.child.kill('SIGTERM');
     const exitCode = await worker!.exited;
     const exitMs = Date.now() - signalledAt;
-    const after = await cluster.models.Run.find({ _id: { $in: inProgress.map((r) => r._id) } }).lean();
+    const after = await cluster.models.Run.find({ _id: mongoose.trusted({ $in: inProgress.map((r) => r._id) }) }).lean();
     await pauseAll(cluster, ids);
     return {
       exitCode,

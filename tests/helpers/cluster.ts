@@ -8,7 +8,7 @@ import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
 import { freePort } from '../../src/lib/local-db.js';
 import { models, type Models } from '../../src/models/index.js';
-import { waitFor } from './harness.js';
+import { RELAXED_GUARDS, waitFor } from './harness.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const SECRET = 'cluster-test-secret-0123456789abcdef-xyz';
@@ -69,6 +69,7 @@ export async function startCluster(options: ClusterOptions) {
     AGENDA_PROCESS_EVERY_MS: '500',
     MISFIRE_GRACE_MS: '1500',
     SHUTDOWN_TIMEOUT_MS: '5000',
+    ...RELAXED_GUARDS,
     ...options.env,
   };
   const procs: Proc[] = [];

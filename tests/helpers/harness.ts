@@ -13,6 +13,7 @@ import { createCronJobsClient, type CronJobsClient } from '../../generated/clien
 import { createApp } from '../../src/app.js';
 import { DEVELOPMENT_JWT_SECRET, parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
+import { openGuards } from '../../src/lib/guards.js';
 export { freePort } from '../../src/lib/local-db.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';
@@ -26,12 +27,24 @@ export interface Harness {
   scheduler: Scheduler;
   dbName: string;
   /** A generated client acting as `sub`, every response checked against openapi/openapi.json. */
-  client(sub: string, options?: { admin?: boolean }): CronJobsClient;
+  client(sub: string, options?: { admin?: boolean; claims?: Record<string, unknown> }): CronJobsClient;
   token(sub: string, options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> }): Promise<string>;
   /** Another worker process's worth of scheduler: its own connection to the same database. */
   addWorker(name: string): Promise<Scheduler>;
   stop(): Promise<void>;
 }
+
+/**
+ * Abuse limits for tests that are not about them (also for the tests that start the service as
+ * processes): rate limits far above what a test file sends, and example.com recipients allowed.
+ * tests/abuse-limits.test.ts and tests/email-recipients.test.ts set their own.
+ */
+export const RELAXED_GUARDS = {
+  RATE_LIMIT_PER_IP: '100000',
+  RATE_LIMIT_PER_USER: '100000',
+  RATE_LIMIT_RUN_NOW_PER_USER: '100000',
+  EMAIL_ALLOWED_DOMAINS: 'example.com',
+};
 
 /** Settings the tests run with unless a test says otherwise: fast polling, seconds crons allowed. */
 const TEST_ENV = {
@@ -42,6 +55,7 @@ const TEST_ENV = {
   CRON_MIN_INTERVAL_SECONDS: '1',
   AGENDA_PROCESS_EVERY_MS: '200',
   SHUTDOWN_TIMEOUT_MS: '5000',
+  ...RELAXED_GUARDS,
 };
 
 /**
@@ -61,7 +75,8 @@ export async function startHarness(
   const scheduler = await openScheduler(conn, config, logger);
   const extra: { scheduler: Scheduler; conn: Connection }[] = [];
 
-  const app = createApp({ config, logger, service: scheduler.service, ready: () => pingDb(conn) });
+  const guards = await openGuards(conn, config, logger);
+  const app = createApp({ config, logger, service: scheduler.service, guards, ready: () => pingDb(conn) });
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
   });
@@ -105,6 +120,7 @@ export async function startHarness(
       return worker;
     },
     async stop() {
+      guards.stop();
       (server as Server).closeAllConnections();
       await new Promise((ok) => server.close(ok));
       for (const w of [...extra, { scheduler, conn }]) {

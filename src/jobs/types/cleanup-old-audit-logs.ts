@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import { z } from 'zod';
 import { DAY_MS, defineJobType } from '../job-type.js';
 
@@ -14,7 +15,7 @@ export const cleanupOldAuditLogs = defineJobType({
   policy: { timeoutMs: 10 * 60_000, lockLifetimeMs: 5 * 60_000, maxAttempts: 2 },
   async handler(p, ctx) {
     const cutoff = new Date(ctx.scheduledFor.getTime() - p.olderThanDays * DAY_MS);
-    const { deletedCount } = await ctx.models.AuditLog.deleteMany({ at: { $lt: cutoff } });
+    const { deletedCount } = await ctx.models.AuditLog.deleteMany({ at: mongoose.trusted({ $lt: cutoff }) });
     ctx.logger.info({ deletedCount, cutoff }, 'old audit entries deleted');
     return { deleted: deletedCount, cutoff: cutoff.toISOString() };
   },

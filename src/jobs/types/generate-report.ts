@@ -1,4 +1,4 @@
-import { Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import { z } from 'zod';
 import { DAY_MS, defineJobType } from '../job-type.js';
 
@@ -20,7 +20,7 @@ export const generateReport = defineJobType({
     const from = new Date(to.getTime() - PERIOD_MS[p.period] * DAY_MS);
     // Equality filters in SQL on FerretDB; the date range is applied after, which is fine at this size.
     const runs = await ctx.models.Run.find(
-      { ownerId: ctx.ownerId, scheduledFor: { $gte: from, $lt: to } },
+      { ownerId: ctx.ownerId, scheduledFor: mongoose.trusted({ $gte: from, $lt: to }) },
       { status: 1, durationMs: 1 },
     ).lean();
     const byStatus: Record<string, number> = {};

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deliver } from '../../lib/mailer.js';
-import { defineJobType, PermanentError } from '../job-type.js';
+import { defineJobType, PermanentError, type PayloadCheckContext, type PayloadRefusal } from '../job-type.js';
 
 /** The named templates; `{{param}}` is replaced by the payload's params, HTML-escaped in the HTML part. */
 const TEMPLATES = {
@@ -28,7 +28,6 @@ const requiredParam = (template: TemplateName, name: string) =>
     error: (issue) => (issue.input === undefined ? `template "${template}" needs param "${name}"` : 'must be a string of at most 2000 characters, a number or a boolean'),
   });
 
-// ASCII spelled out: a JSON Schema \w is Unicode in some validators, in JavaScript it is not.
 /**
  * zod's email pattern plus RFC 5321's lengths (local part 64, domain label 63), published in
  * the spec so it accepts exactly what the service does (Schemathesis sent a 100-character
@@ -36,6 +35,7 @@ const requiredParam = (template: TemplateName, name: string) =>
  */
 const EMAIL = /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]{0,62}\.)+[A-Za-z]{2,63}$/;
 
+// ASCII spelled out: a JSON Schema \w is Unicode in some validators, in JavaScript it is not.
 const PARAM_NAME = /^[A-Za-z0-9_]{1,50}$/;
 
 /**
@@ -71,6 +71,23 @@ const variant = <T extends TemplateName>(template: T) =>
 
 const payload = z.discriminatedUnion('template', [variant('reminder'), variant('digest'), variant('plain')]);
 
+/**
+ * Whom an email may go to, so the service cannot be used to mail strangers: an address at one of
+ * EMAIL_ALLOWED_DOMAINS (exact domain, any case), or, with EMAIL_ALLOW_OWN_ADDRESS, the author's
+ * own verified address from the token.
+ */
+export function recipientRefusal(to: string, { config, authorEmail }: PayloadCheckContext): PayloadRefusal | undefined {
+  const address = to.trim().toLowerCase();
+  const domain = address.slice(address.lastIndexOf('@') + 1);
+  if (config.EMAIL_ALLOWED_DOMAINS.includes(domain)) return undefined;
+  if (config.EMAIL_ALLOW_OWN_ADDRESS && authorEmail && authorEmail.trim().toLowerCase() === address) return undefined;
+  const allowed = [
+    ...(config.EMAIL_ALLOWED_DOMAINS.length ? [`an address at ${config.EMAIL_ALLOWED_DOMAINS.join(', ')}`] : []),
+    ...(config.EMAIL_ALLOW_OWN_ADDRESS ? ['your own address (the email claim of your token)'] : []),
+  ];
+  return { path: 'to', message: `recipient not allowed: send to ${allowed.join(' or ') || 'nobody (email is turned off by the configuration)'}` };
+}
+
 export const sendEmail = defineJobType({
   name: 'sendEmail',
   label: 'Send an email',
@@ -81,7 +98,13 @@ export const sendEmail = defineJobType({
   // An SMTP server that stops answering must not hold a worker slot for long; a refused
   // delivery is usually temporary, so it is retried.
   policy: { timeoutMs: 30_000, maxAttempts: 3, backoffMs: 5_000 },
+  checkPayload: (p, ctx) => recipientRefusal(p.to, ctx),
   async handler(p, ctx) {
+    // Checked again at run time: the configuration may have narrowed since the job was saved.
+    const job = await ctx.models.CronJob.findById(ctx.jobId, { payloadAuthorEmail: 1 }).lean();
+    const refusal = recipientRefusal(p.to, { config: ctx.config, authorEmail: job?.payloadAuthorEmail ?? null });
+    // Permanent: retrying cannot make the recipient allowed.
+    if (refusal) throw new PermanentError(`not sent: ${refusal.message}`);
     const { text, html } = render(p.template, p.params);
     // The Message-ID is the run's, so a duplicate delivery of one run is recognisable downstream.
     const delivery = await deliver(

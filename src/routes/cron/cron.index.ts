@@ -13,5 +13,6 @@ export function registerCronRoutes(router: OpenAPIHono<AppEnv>) {
     .openapi(routes.patch, handlers.patch)
     .openapi(routes.remove, handlers.remove)
     .openapi(routes.runNow, handlers.runNow)
-    .openapi(routes.listRuns, handlers.listRuns);
+    .openapi(routes.listRuns, handlers.listRuns)
+    .openapi(routes.preview, handlers.preview);
 }

@@ -3,13 +3,42 @@ import { jobDefaultsOf, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/jo
 import { jobTypes, jobTypeNames } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
-import { checkCron, isValidTimezone } from '../../scheduler/cron.js';
+import { checkCron, CRON_KINDS, DST_NOTES, isValidTimezone } from '../../scheduler/cron.js';
 
+/**
+ * Any string: an id that is not a job id (malformed included) is answered exactly like a job
+ * that does not exist, 404, so the shape of ids is never a way to probe.
+ */
 export const ObjectIdParam = z.object({
-  id: z
+  id: z.string().openapi({
+    param: { name: 'id', in: 'path' },
+    description: 'The job id (24 hexadecimal characters); any other value is a 404.',
+    example: '6650f1c2a8b4e9d2c4a1b2c3',
+  }),
+});
+
+/** Optional `If-Match` (RFC 9110 section 13.1.1) on the writes of one job. */
+export const IfMatchHeader = z.object({
+  'if-match': z.string().optional().openapi({
+    param: { in: 'header' },
+    description: 'The job\'s `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412.',
+    example: '"3f1c0a9e5b7d2c4a"',
+  }),
+});
+
+/** Optional `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header) on the non-idempotent POSTs. */
+export const IdempotencyKeyHeader = z.object({
+  'idempotency-key': z
     .string()
-    .regex(/^[0-9a-fA-F]{24}$/, 'must be a 24-character hex job id')
-    .openapi({ param: { name: 'id', in: 'path' }, example: '6650f1c2a8b4e9d2c4a1b2c3' }),
+    .min(1)
+    .max(255)
+    .optional()
+    .openapi({
+      param: { in: 'header' },
+      description:
+        'A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours.',
+      example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
+    }),
 });
 
 // Checked as sent, then trimmed: checking after the trim let a blank name pass the spec's
@@ -39,7 +68,7 @@ const cron = z
 const timezone = z
   .string()
   .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
-  .openapi({ format: 'iana-time-zone', description: 'IANA time zone the cron is evaluated in. A time skipped by a DST change fires once, at the shifted time; a repeated time fires once.', example: 'Europe/Berlin' });
+  .openapi({ format: 'iana-time-zone', description: 'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.', example: 'Europe/Berlin' });
 const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
 const overlap = z.enum(OVERLAP_POLICIES).openapi({
   description: 'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
@@ -127,6 +156,20 @@ export const CronJob = z
   })
   .openapi('CronJob');
 
+/**
+ * Fields of a job (and of its stored document) that the service alone sets. A body that
+ * carries one is refused naming it as server-owned: the input schemas are strict, this only
+ * makes the reason plain (mass assignment, OWASP API3).
+ */
+export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
+  ...Object.keys(CronJob.shape).filter((key) => !(key in CronJobPatch.shape)),
+  '_id',
+  '__v',
+  'slotsFrom',
+  'lastSlotAt',
+  'payloadAuthorEmail',
+]);
+
 const limit = z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Page size, 1-100.', example: 20 });
 const cursor = z.string().regex(/^[0-9a-fA-F]{24}$/, 'must be a nextCursor from a previous page').optional().openapi({
   description: 'The `nextCursor` of the previous page.',
@@ -167,3 +210,74 @@ export const ListRunsQuery = z.strictObject({ limit, cursor });
 export const RunPage = z
   .object({ items: z.array(Run), nextCursor: z.string().nullable() })
   .openapi('RunPage');
+
+// GET /api/cron/preview
+
+export const PREVIEW_MAX_COUNT = 50;
+
+export const CronPreviewQuery = z.strictObject({
+  cron: cron.openapi({ param: { name: 'cron', in: 'query' }, example: '30 2 * * *' }),
+  timezone: timezone.default('UTC').openapi({ param: { name: 'timezone', in: 'query' }, example: 'Europe/Berlin' }),
+  type: z
+    .enum(jobTypeNames)
+    .optional()
+    .openapi({ param: { name: 'type', in: 'query' }, description: "Also apply this job type's rules (some types have a longer minimum interval).", example: 'sendEmail' }),
+  count: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(PREVIEW_MAX_COUNT)
+    .default(5)
+    .openapi({ param: { name: 'count', in: 'query' }, description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`, example: 5 }),
+  from: z.iso
+    .datetime({ offset: true })
+    // Bounded so one request cannot make the service compute centuries of zone data.
+    .refine((value) => Date.parse(value) >= Date.UTC(1970, 0, 1) && Date.parse(value) < Date.UTC(2200, 0, 1), 'must be between 1970 and 2199')
+    .optional()
+    .openapi({
+      param: { name: 'from', in: 'query' },
+      description: 'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
+      example: '2026-03-28T00:00:00Z',
+    }),
+});
+
+export const CronFire = z
+  .object({
+    utc: date.openapi({ description: 'The fire as a UTC instant.', example: '2026-03-29T01:30:00.000Z' }),
+    local: z.string().openapi({ description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).', example: '2026-03-29T03:30:00+02:00' }),
+    dst: z
+      .enum(DST_NOTES)
+      .nullable()
+      .openapi({
+        description:
+          'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.',
+        example: 'shifted',
+      }),
+  })
+  .openapi('CronFire');
+
+export const CronPreview = z
+  .object({
+    cron: z.string().openapi({ example: '30 2 * * *' }),
+    timezone: z.string().openapi({ example: 'Europe/Berlin' }),
+    description: z.string().nullable().openapi({ description: 'The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.', example: 'At 02:30' }),
+    kind: z.enum(CRON_KINDS).openapi({
+      description:
+        'The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first pass of a repeated one.',
+      example: 'fixed-time',
+    }),
+    fires: z.array(CronFire),
+  })
+  .openapi('CronPreview', {
+    example: {
+      cron: '30 2 * * *',
+      timezone: 'Europe/Berlin',
+      description: 'At 02:30',
+      kind: 'fixed-time',
+      fires: [
+        { utc: '2026-03-28T01:30:00.000Z', local: '2026-03-28T02:30:00+01:00', dst: null },
+        { utc: '2026-03-29T01:30:00.000Z', local: '2026-03-29T03:30:00+02:00', dst: 'shifted' },
+        { utc: '2026-03-30T00:30:00.000Z', local: '2026-03-30T02:30:00+02:00', dst: null },
+      ],
+    },
+  });
