@@ -9,8 +9,8 @@ import { makeKey, signWith, startJwksServer, type JwksServer, type SigningKey } 
  * OWASP API1/API5: every operation of the spec x every kind of caller, each cell with the
  * exact status it must get. The operations come from openapi/openapi.json (which `generate
  * --check` keeps equal to the routes), so a new route is in the matrix the moment it exists:
- * its cells follow the rules below from its `security` and its path, its request body is the
- * example its schema publishes, and a route the rules do not fit fails here until it gets a row
+ * its cells follow the rules below from its `security` and its path, its request body and
+ * required query parameters are the examples their schemas publish, and a route the rules do not fit fails here until it gets a row
  * in SPECIAL_CASES.
  */
 
@@ -58,6 +58,19 @@ function fillPath(path: string, params: { name: string; in: string; schema: { ex
   });
 }
 
+/** Required query parameters, from their schema's example or first enum value. */
+function requiredQuery(operationId: string, params: { name: string; in: string; required?: boolean; schema: { example?: unknown; enum?: unknown[] } }[] = []) {
+  const required = params.filter((p) => p.in === 'query' && p.required);
+  if (required.length === 0) return undefined;
+  return Object.fromEntries(
+    required.map((p) => {
+      const value = p.schema.example ?? p.schema.enum?.[0];
+      if (value === undefined) throw new Error(`${operationId}: required query parameter ${p.name} has no example or enum to call it with`);
+      return [p.name, String(value)];
+    }),
+  );
+}
+
 const operations: Operation[] = Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
   Object.entries(item).map(([method, op]) => ({
     method: method.toUpperCase(),
@@ -67,6 +80,7 @@ const operations: Operation[] = Object.entries(spec.paths as Record<string, Reco
     success: Math.min(...Object.keys(op.responses).map(Number).filter((s) => s >= 200 && s < 300)),
     onJob: /\{id\}/.test(path),
     body: exampleBody(op),
+    query: requiredQuery(op.operationId, op.parameters),
   })),
 );
 
