@@ -6,6 +6,7 @@ rules), `cron-min-interval-<N>` (a job type's own minimum gap of N seconds) and
 `iana-time-zone` (the time zone database). Every check stays on; negative cases for these
 fields are still generated from the rest of the schema (types, lengths).
 """
+import json
 import pathlib
 import re
 
@@ -53,3 +54,40 @@ _ZONES = [
     "Africa/Cairo", "Africa/Johannesburg", "Atlantic/Azores",
 ]
 schemathesis.openapi.format("iana-time-zone", st.sampled_from(_ZONES))
+
+# The preview applies the minimum interval of the job type named in `type`, a rule between two
+# query parameters no schema states. The job variants publish each type's minimum (their
+# `cron-min-interval-N` format), so a generated cron is coarsened to respect it: seconds, then
+# minutes, then hours pinned. Only crons from the generators above are touched (negative cases
+# keep whatever makes them invalid).
+_TYPE_MINIMUM = {}
+for _schema in json.loads(_SPEC).get("components", {}).get("schemas", {}).values():
+    _props = _schema.get("properties", {})
+    _format = _props.get("cron", {}).get("format", "")
+    _types = _props.get("type", {}).get("enum", [])
+    if _format.startswith("cron-min-interval-") and len(_types) == 1:
+        _TYPE_MINIMUM[_types[0]] = int(_format.rsplit("-", 1)[1])
+_GENERATED = re.compile(r"^[0-9A-Z*,/L-]+( [0-9A-Z*,/L-]+){4,5}$")
+
+
+def _coarsen(cron: str, min_seconds: int) -> str:
+    fields = cron.split(" ")
+    minute = len(fields) - 5  # index of the minute field (a sixth, leading one is seconds)
+    if minute == 1 and min_seconds > 1:
+        fields[0] = "0"
+    if min_seconds > 60:
+        fields[minute] = "0"
+    if min_seconds > 3600:
+        fields[minute + 1] = "0"
+    return " ".join(fields)
+
+
+@schemathesis.hook
+def map_query(ctx, query):
+    if ctx.operation is None or ctx.operation.path != "/api/cron/preview" or not isinstance(query, dict):
+        return query
+    minimum = _TYPE_MINIMUM.get(query.get("type")) if isinstance(query.get("type"), str) else None
+    cron = query.get("cron")
+    if minimum and isinstance(cron, str) and _GENERATED.match(cron):
+        return {**query, "cron": _coarsen(cron, minimum)}
+    return query

@@ -32,6 +32,9 @@ export const IdempotencyKeyHeader = z.object({
     .string()
     .min(1)
     .max(255)
+    // What the middleware accepts (visible ASCII, bare or as a quoted sf-string), published so a
+    // key the spec allows is never refused (Schemathesis sent non-ASCII keys within 1-255).
+    .regex(/^(?:"[\x21-\x7e]{1,253}"|(?!""$)[\x21-\x7e]{1,255})$/, 'must be 1-255 visible ASCII characters')
     .optional()
     .openapi({
       param: { in: 'header' },
