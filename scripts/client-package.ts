@@ -98,7 +98,14 @@ export function isProblem(value: unknown): value is Problem {
 /** A problem for an error that did not come as one (a proxy's HTML page, an empty body). */
 function problemFrom(error: unknown, response: Response): Problem {
   if (isProblem(error)) return error;
-  return { type: 'about:blank', title: response.statusText || 'Request failed', status: response.status, detail: typeof error === 'string' ? error.slice(0, 500) : 'The response was not a problem document.' };
+  return {
+    type: 'about:blank',
+    title: response.statusText || 'Request failed',
+    status: response.status,
+    detail: typeof error === 'string' ? error.slice(0, 500) : 'The response was not a problem document.',
+    // Not from the service, so no id of its log to quote; the header is there when a proxy passed it.
+    requestId: response.headers.get('X-Request-Id') ?? '',
+  };
 }
 
 /**

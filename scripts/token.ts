@@ -32,6 +32,18 @@ if (!values.sub || !(hours > 0)) {
   process.stderr.write(`${values.sub ? '--hours must be a positive number' : '--sub is required'}\n${usage}`);
   process.exit(2);
 }
+const config = envOrExit();
+if (!config.JWT_SECRET) {
+  process.stderr.write('JWT_SECRET is unset (JWKS_URL turns the development secret off): get a token from your identity provider.\n');
+  process.exit(1);
+}
 const exp = Math.floor(Date.now() / 1000) + Math.round(hours * 3600);
-const claims = { sub: values.sub, exp, email: values.email ?? `${values.sub}@example.com`, ...(values.admin ? { role: 'admin' } : {}) };
-process.stdout.write(`${await sign(claims, envOrExit().JWT_SECRET, 'HS256')}\n`);
+const claims = {
+  sub: values.sub,
+  exp,
+  email: values.email ?? `${values.sub}@example.com`,
+  ...(values.admin ? { role: 'admin' } : {}),
+  ...(config.JWT_ISSUER ? { iss: config.JWT_ISSUER } : {}),
+  ...(config.JWT_AUDIENCE ? { aud: config.JWT_AUDIENCE } : {}),
+};
+process.stdout.write(`${await sign(claims, config.JWT_SECRET, 'HS256')}\n`);

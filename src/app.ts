@@ -7,7 +7,9 @@ import type { Connection } from 'mongoose';
 import { requestId } from 'hono/request-id';
 import type { Env } from './env.js';
 import type { CatalogConfig } from './jobs/catalog.js';
-import { requireAuth } from './lib/auth.js';
+import { allowedMethods } from './lib/allowed-methods.js';
+import { requireAuth, type AuthConfig } from './lib/auth.js';
+import { corsFor, securityHeaders } from './lib/http-hygiene.js';
 import type { Guards } from './lib/guards.js';
 import type { Logger } from './lib/logger.js';
 import { countDbError, httpMetrics, metricsHandler, type MetricsConfig } from './lib/metrics.js';
@@ -22,7 +24,7 @@ import { rateLimit } from './routes/rate-limit.middleware.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
-  config: Pick<Env, 'JWT_SECRET'> & CatalogConfig & MetricsConfig;
+  config: AuthConfig & Pick<Env, 'CORS_ORIGINS'> & CatalogConfig & MetricsConfig;
   logger: Logger;
   service: CronJobService;
   /** Rate limits and idempotency keys (src/lib/guards.ts). */
@@ -75,6 +77,9 @@ export function createApp(deps: AppDeps) {
 
   app.use(requestId());
   app.use(httpMetrics);
+  app.use(securityHeaders);
+  const cors = corsFor(deps.config.CORS_ORIGINS);
+  if (cors) app.use(cors);
   app.use(async (c, next) => {
     const logger = deps.logger.child({ requestId: c.var.requestId });
     c.set('logger', logger);
@@ -102,7 +107,12 @@ export function createApp(deps: AppDeps) {
     (c.var.logger ?? deps.logger).error({ err: error }, 'unhandled error');
     return sendProblem(c, 'internal', 'Something went wrong on our side.');
   });
-  app.notFound((c) => sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`));
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (allow.length === 0) return sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`);
+    c.header('Allow', allow.join(', '));
+    return sendProblem(c, 'method-not-allowed', `${c.req.method} is not served at ${c.req.path}; it takes ${allow.join(', ')}.`);
+  });
 
   registerHealthRoutes(app, deps.ready);
   registerProblemRoutes(app);
@@ -110,7 +120,7 @@ export function createApp(deps: AppDeps) {
   const cron = new OpenAPIHono<AppEnv>({ defaultHook: app.defaultHook });
   // Per address before the token is checked (so guessing tokens is limited too), per user after.
   cron.use(rateLimit('ip'));
-  cron.use(requireAuth(deps.config.JWT_SECRET));
+  cron.use(requireAuth(deps.config));
   cron.use(rateLimit('user'));
   registerCronRoutes(cron);
   registerJobTypeRoutes(cron, deps.config);
@@ -120,7 +130,8 @@ export function createApp(deps: AppDeps) {
     type: 'http',
     scheme: 'bearer',
     bearerFormat: 'JWT',
-    description: 'HS256 JWT: `sub` is your user id, `exp` is required; `role: "admin"` or `roles: ["admin"]` makes you an admin.',
+    description:
+      'JWT, HS256 with the service\'s secret or RS256/ES256 from the identity provider\'s key set (by `kid`): `sub` is your user id, `exp` is required, `iss` and `aud` must match where configured; `role: "admin"` or `roles: ["admin"]` makes you an admin.',
   });
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;

@@ -47,6 +47,23 @@ const schema = z
     LOCAL_DB_DIR: z.string().min(1).default('.local/ferretdb'),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** RS256/ES256 tokens are verified against this key set (keys picked by `kid`). */
+    JWKS_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+    /** Checked when set (iss / aud); both required with JWKS_URL, where one identity provider serves many apps. */
+    JWT_ISSUER: z.string().min(1).optional(),
+    JWT_AUDIENCE: z.string().min(1).optional(),
+    /** Leeway for exp / nbf, for clocks that disagree a little. */
+    JWT_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+    /** After a fetch, how long a token with an unknown `kid` waits before the key set is fetched again. */
+    JWKS_REFETCH_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+
+    /** Browser origins allowed by CORS, comma-separated; empty: no CORS headers (native apps need none). */
+    CORS_ORIGINS: z
+      .string()
+      .regex(/^\s*https?:\/\/[^/\s,]+(\s*,\s*https?:\/\/[^/\s,]+)*\s*$/, 'must be origins like https://app.example.com, comma-separated')
+      .transform((v) => v.split(',').map((o) => o.trim()))
+      .optional()
+      .transform((v) => v ?? []),
 
     CRON_ALLOW_SECONDS: flag.default(false),
     CRON_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
@@ -88,14 +105,21 @@ const schema = z
   })
   .superRefine(
     (env, ctx) => {
-      if (env.NODE_ENV === 'production' && !env.JWT_SECRET) {
-        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production' });
+      if (env.NODE_ENV === 'production' && !env.JWT_SECRET && !env.JWKS_URL) {
+        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production (or set JWKS_URL)' });
+      }
+      if (env.JWKS_URL) {
+        for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
+          if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required with JWKS_URL' });
+        }
       }
     },
     // Run even when other variables failed, so one message lists every problem.
     { when: () => true },
   )
-  .transform((env) => ({ ...env, JWT_SECRET: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET }));
+  // HS256 is on with an explicit secret, or with the development one while no JWKS_URL is set:
+  // a service given a key set never accepts tokens signed with the published development secret.
+  .transform((env) => ({ ...env, JWT_SECRET: env.JWT_SECRET ?? (env.JWKS_URL ? undefined : DEVELOPMENT_JWT_SECRET) }));
 
 export type Env = z.infer<typeof schema>;
 

@@ -28,6 +28,9 @@ describe('parseEnv: defaults', () => {
       MONGODB_SOCKET_TIMEOUT_MS: 10_000,
       LOCAL_DB_DIR: '.local/ferretdb',
       JWT_SECRET: DEVELOPMENT_JWT_SECRET,
+      JWT_CLOCK_TOLERANCE_SECONDS: 30,
+      JWKS_REFETCH_COOLDOWN_MS: 30_000,
+      CORS_ORIGINS: [],
       CRON_ALLOW_SECONDS: false,
       CRON_MIN_INTERVAL_SECONDS: 60,
       MAIL_FROM: 'Cron Jobs <no-reply@localhost>',
@@ -167,5 +170,39 @@ describe('parseEnv: unset and flags', () => {
     ['0', false],
   ])('CRON_ALLOW_SECONDS=%s -> %s', (value, expected) => {
     expect(parseEnv({ CRON_ALLOW_SECONDS: value }).CRON_ALLOW_SECONDS).toBe(expected);
+  });
+});
+
+describe('parseEnv: token verification and CORS', () => {
+  const jwks = { JWKS_URL: 'https://id.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://id.example.com/', JWT_AUDIENCE: 'cron-jobs' };
+
+  it('JWKS_URL without JWT_SECRET turns the development secret off, in any NODE_ENV', () => {
+    expect(parseEnv(jwks).JWT_SECRET).toBeUndefined();
+    expect(parseEnv({ ...jwks, NODE_ENV: 'production' })).toMatchObject({ JWT_SECRET: undefined, JWKS_URL: jwks.JWKS_URL });
+  });
+
+  it('JWKS_URL with an explicit JWT_SECRET keeps both', () => {
+    expect(parseEnv({ ...jwks, JWT_SECRET: GOOD_SECRET }).JWT_SECRET).toBe(GOOD_SECRET);
+  });
+
+  it('JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE, both listed when missing', () => {
+    const message = errorOf({ JWKS_URL: jwks.JWKS_URL });
+    expect(message).toContain('  JWT_ISSUER: is required with JWKS_URL');
+    expect(message).toContain('  JWT_AUDIENCE: is required with JWKS_URL');
+  });
+
+  it.each(['ftp://id.example.com/jwks', 'not a url'])('JWKS_URL=%s throws naming JWKS_URL', (value) => {
+    expect(errorOf({ ...jwks, JWKS_URL: value })).toContain('  JWKS_URL: ');
+  });
+
+  it('reads the clock tolerance and refuses more than 300 seconds', () => {
+    expect(parseEnv({ JWT_CLOCK_TOLERANCE_SECONDS: '5' }).JWT_CLOCK_TOLERANCE_SECONDS).toBe(5);
+    expect(errorOf({ JWT_CLOCK_TOLERANCE_SECONDS: '301' })).toContain('  JWT_CLOCK_TOLERANCE_SECONDS: ');
+  });
+
+  it('CORS_ORIGINS is a comma-separated list of origins', () => {
+    expect(parseEnv({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).CORS_ORIGINS).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(errorOf({ CORS_ORIGINS: 'https://app.example.com/path' })).toContain('  CORS_ORIGINS: ');
+    expect(errorOf({ CORS_ORIGINS: '*' })).toContain('  CORS_ORIGINS: ');
   });
 });

@@ -94,8 +94,9 @@ describe('POST /jobs: every rule answers 400 at the bad field', () => {
   });
 
   it('reports every bad field at once: cron, timezone and payload together', async () => {
-    const res = await post(h.client(owner()), { ...bodies.sendEmail(), cron: '* * * *', timezone: 'Mars/Olympus', payload: { to: 'nope' } });
-    expectProblem(res, 'invalid-request', at('cron', /5 fields/), at('timezone'), at('payload.to'), at('payload.subject'));
+    const res = await post(h.client(owner()), { ...bodies.sendEmail(), cron: '* * * *', timezone: 'Mars/Olympus', payload: { to: 'nope', template: 'plain', params: {} } });
+    // The template picks the payload's variant, so its fields are checked with the rest.
+    expectProblem(res, 'invalid-request', at('cron', /5 fields/), at('timezone'), at('payload.to'), at('payload.subject'), at('payload.params.body', /needs param "body"/));
   });
 });
 
@@ -154,10 +155,22 @@ describe('malformed requests', () => {
     expectProblem(await raw('POST', '/api/cron/jobs', '/api/cron/jobs', { body: chunked, contentType: 'application/json' }), 'payload-too-large');
   });
 
-  it.each([['GET', '/nope'], ['GET', '/api/cron/nope'], ['DELETE', '/api/cron/jobs']])('answers 404 problem+json for %s %s', async (method, url) => {
+  it.each([['GET', '/nope'], ['GET', '/api/cron/nope'], ['DELETE', '/api/cron/jobs/x/y']])('answers 404 problem+json for %s %s', async (method, url) => {
     const res = await raw(method, null, url);
     expectProblem(res, 'not-found');
     expect((res.error as Problem).instance).toBe(url);
+  });
+
+  it.each([
+    ['DELETE', '/api/cron/jobs', 'GET, HEAD, POST'],
+    ['POST', '/api/cron/jobs/6650f1c2a8b4e9d2c4a1b2c3', 'DELETE, GET, HEAD, PATCH, PUT'],
+    ['PUT', '/healthz', 'GET, HEAD'],
+  ])('answers 405 problem+json with Allow for %s %s (the path exists, the method does not)', async (method, url, allow) => {
+    const response = await fetch(`${h.baseUrl}${url}`, { method, headers: { Authorization: `Bearer ${await h.token('someone')}` } });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('Allow')).toBe(allow);
+    expect(response.headers.get('Content-Type')).toMatch(/^application\/problem\+json/);
+    expect(await response.json()).toMatchObject({ type: '/problems/method-not-allowed', status: 405, instance: url });
   });
 });
 

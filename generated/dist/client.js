@@ -18,7 +18,14 @@ export function isProblem(value) {
 function problemFrom(error, response) {
     if (isProblem(error))
         return error;
-    return { type: 'about:blank', title: response.statusText || 'Request failed', status: response.status, detail: typeof error === 'string' ? error.slice(0, 500) : 'The response was not a problem document.' };
+    return {
+        type: 'about:blank',
+        title: response.statusText || 'Request failed',
+        status: response.status,
+        detail: typeof error === 'string' ? error.slice(0, 500) : 'The response was not a problem document.',
+        // Not from the service, so no id of its log to quote; the header is there when a proxy passed it.
+        requestId: response.headers.get('X-Request-Id') ?? '',
+    };
 }
 /**
  * The data of a successful call, or a thrown CronApiError carrying the problem:

@@ -203,7 +203,8 @@ export type components = {
         /** @description Deletes audit entries older than N days (admin only). */
         CleanupOldAuditLogsJob: {
             /**
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
+             * Format: cron-min-interval-3600
+             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. Jobs of this type: at least 3600 s apart.
              * @example 0 8 * * 1-5
              */
             cron: string;
@@ -234,6 +235,7 @@ export type components = {
                 olderThanDays: number;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
@@ -406,6 +408,7 @@ export type components = {
          */
         CronJobPatch: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -432,6 +435,7 @@ export type components = {
                 [key: string]: unknown;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @example Europe/Berlin
              */
@@ -502,6 +506,7 @@ export type components = {
         /** @description Computes run statistics of the owner's jobs for a period and stores a report. */
         GenerateReportJob: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -541,6 +546,7 @@ export type components = {
                 type: "runs";
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
@@ -676,6 +682,8 @@ export type components = {
             errors?: components["schemas"]["FieldError"][];
             /** @description The request path. */
             instance?: string;
+            /** @description Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem. */
+            requestId: string;
             status: number;
             title: string;
             /**
@@ -702,7 +710,8 @@ export type components = {
         /** @description Deletes sessions inactive for more than N days (admin only). */
         PurgeSessionsJob: {
             /**
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
+             * Format: cron-min-interval-3600
+             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. Jobs of this type: at least 3600 s apart.
              * @example 0 8 * * 1-5
              */
             cron: string;
@@ -733,6 +742,7 @@ export type components = {
                 inactiveDays: number;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
@@ -832,6 +842,7 @@ export type components = {
         /** @description Renders a named template and sends it by email. */
         SendEmailJob: {
             /**
+             * Format: cron
              * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
              * @example 0 8 * * 1-5
              */
@@ -859,11 +870,10 @@ export type components = {
              */
             overlap?: "forbid" | "allow";
             payload: {
-                /**
-                 * @description Values for the template placeholders.
-                 * @default {}
-                 */
-                params?: {
+                /** @description Values for the template placeholders; "reminder" needs title. */
+                params: {
+                    title: string | number | boolean;
+                } & {
                     [key: string]: string | number | boolean;
                 };
                 /** @description Subject line. */
@@ -872,7 +882,45 @@ export type components = {
                  * @description reminder (params: title, note?), digest (params: count), plain (params: body).
                  * @enum {string}
                  */
-                template: "reminder" | "digest" | "plain";
+                template: "reminder";
+                /**
+                 * Format: email
+                 * @description Recipient address.
+                 */
+                to: string;
+            } | {
+                /** @description Values for the template placeholders; "digest" needs count. */
+                params: {
+                    count: string | number | boolean;
+                } & {
+                    [key: string]: string | number | boolean;
+                };
+                /** @description Subject line. */
+                subject: string;
+                /**
+                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
+                 * @enum {string}
+                 */
+                template: "digest";
+                /**
+                 * Format: email
+                 * @description Recipient address.
+                 */
+                to: string;
+            } | {
+                /** @description Values for the template placeholders; "plain" needs body. */
+                params: {
+                    body: string | number | boolean;
+                } & {
+                    [key: string]: string | number | boolean;
+                };
+                /** @description Subject line. */
+                subject: string;
+                /**
+                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
+                 * @enum {string}
+                 */
+                template: "plain";
                 /**
                  * Format: email
                  * @description Recipient address.
@@ -880,6 +928,7 @@ export type components = {
                 to: string;
             };
             /**
+             * Format: iana-time-zone
              * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
              * @default UTC
              * @example Europe/Berlin
@@ -2079,7 +2128,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                code: "invalid-request" | "unauthorized" | "forbidden" | "payload-not-allowed" | "not-found" | "conflict" | "job-limit-reached" | "idempotency-key-in-use" | "precondition-failed" | "payload-too-large" | "unsupported-media-type" | "idempotency-key-reused" | "rate-limited" | "unavailable" | "internal";
+                code: "invalid-request" | "unauthorized" | "forbidden" | "payload-not-allowed" | "not-found" | "method-not-allowed" | "conflict" | "job-limit-reached" | "idempotency-key-in-use" | "precondition-failed" | "payload-too-large" | "unsupported-media-type" | "idempotency-key-reused" | "rate-limited" | "unavailable" | "internal";
             };
             cookie?: never;
         };

@@ -1,6 +1,6 @@
 import { createMiddleware } from 'hono/factory';
-import { verify } from 'hono/jwt';
-import type { JWTPayload } from 'hono/utils/jwt/types';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Env } from '../env.js';
 import { ApiError } from './problem.js';
 
 export interface Caller {
@@ -13,29 +13,99 @@ export interface Caller {
 
 export type AuthVariables = { caller: Caller };
 
+export type AuthConfig = Pick<
+  Env,
+  'JWT_SECRET' | 'JWKS_URL' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_CLOCK_TOLERANCE_SECONDS' | 'JWKS_REFETCH_COOLDOWN_MS'
+>;
+
+/** Asymmetric algorithms accepted from the key set; HS256 only ever with our own secret. */
+const JWKS_ALGORITHMS = ['RS256', 'ES256'];
+
+/** The key set could not be fetched or read: the identity provider's trouble, not the token's. */
+class KeySetUnavailable extends Error {}
+
+// Key-set answers that are about the token (its `kid` or `alg` matches no key), not the server.
+const TOKEN_KEY_MISMATCH = new Set([errors.JWKSNoMatchingKey.code, errors.JWKSMultipleMatchingKeys.code]);
+
 function callerFrom(claims: JWTPayload): Caller {
   if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
     throw new ApiError('unauthorized', 'The token has no subject (sub) claim.');
   }
-  if (typeof claims.exp !== 'number') throw new ApiError('unauthorized', 'The token has no expiry (exp) claim.');
   const roles = Array.isArray(claims.roles) ? claims.roles : [];
   const email = typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined;
   return { id: claims.sub, isAdmin: claims.role === 'admin' || roles.includes('admin'), ...(email ? { email } : {}) };
 }
 
-/** Bearer JWT, HS256 only; `sub` is the owner id; admin by `role` or `roles`. */
-export const requireAuth = (secret: string) =>
-  createMiddleware<{ Variables: AuthVariables }>(async (c, next) => {
-    const header = c.req.header('Authorization');
-    const match = header?.match(/^Bearer\s+(\S+)$/i);
-    if (!match) throw new ApiError('unauthorized', 'Send an Authorization: Bearer <token> header.');
+/** Why a token was refused, in words a client can act on (jose's messages name the claim). */
+function refusal(error: unknown): ApiError {
+  if (error instanceof errors.JWTExpired) return new ApiError('unauthorized', 'The token has expired.');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return new ApiError('unauthorized', `The token is invalid: ${error.message} (claim "${error.claim}").`);
+  }
+  if (error instanceof KeySetUnavailable) {
+    // Not the caller's fault, so not a 401 that would make the app log its user out.
+    return new ApiError('unavailable', 'The signing keys cannot be fetched from the identity provider; retry shortly.');
+  }
+  if (error instanceof errors.JOSEError) return new ApiError('unauthorized', `The token is invalid: ${error.message}.`);
+  return new ApiError('unauthorized', 'The token is invalid.');
+}
+
+/**
+ * Verifies a bearer token and says who sent it. HS256 with JWT_SECRET (development, tests, a
+ * service of our own); RS256/ES256 with the JWKS_URL key set, the key chosen by `kid` and the
+ * set fetched again when a new `kid` shows up (key rotation, at most once per cooldown).
+ *
+ * The algorithm list is checked before any key is chosen, so `alg: none` and anything else
+ * unlisted never reach a key; and each algorithm family has its own key source, so an RS256
+ * public key can never be used as an HS256 secret (algorithm confusion). `exp` and `sub` must be
+ * present; `iss` and `aud` must match when configured; exp/nbf allow a small clock skew.
+ */
+export function createTokenVerifier(config: AuthConfig): (token: string) => Promise<Caller> {
+  const secret = config.JWT_SECRET ? new TextEncoder().encode(config.JWT_SECRET) : undefined;
+  // Lazy: nothing is fetched until the first asymmetric token arrives.
+  const keySet = config.JWKS_URL
+    ? createRemoteJWKSet(new URL(config.JWKS_URL), { cooldownDuration: config.JWKS_REFETCH_COOLDOWN_MS, timeoutDuration: 5_000 })
+    : undefined;
+  const algorithms = [...(secret ? ['HS256'] : []), ...(keySet ? JWKS_ALGORITHMS : [])];
+  const key: JWTVerifyGetKey = async (header, token) => {
+    if (header.alg === 'HS256' && secret) return secret;
+    if (keySet && JWKS_ALGORITHMS.includes(header.alg)) {
+      try {
+        return await keySet(header, token);
+      } catch (error) {
+        // Unreachable, timed out, not 200, not a key set (jose's JOSEError, JWKSTimeout,
+        // JWKSInvalid, fetch's TypeError): the provider's trouble. No key for this kid: the token's.
+        if (error instanceof errors.JOSEError && TOKEN_KEY_MISMATCH.has(error.code)) throw error;
+        throw new KeySetUnavailable('key set unavailable', { cause: error });
+      }
+    }
+    // Unreachable while `algorithms` holds: jose refuses unlisted algorithms before asking.
+    throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
+  };
+  return async (token) => {
     let claims: JWTPayload;
     try {
-      claims = await verify(match[1]!, secret, 'HS256');
+      ({ payload: claims } = await jwtVerify(token, key, {
+        algorithms,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS,
+        ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
+        ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+      }));
     } catch (error) {
-      const reason = (error as Error).name === 'JwtTokenExpired' ? 'The token has expired.' : 'The token is invalid.';
-      throw new ApiError('unauthorized', reason);
+      throw refusal(error);
     }
-    c.set('caller', callerFrom(claims));
+    return callerFrom(claims);
+  };
+}
+
+/** Bearer JWT on every request of the router; the caller lands in `c.var.caller`. */
+export const requireAuth = (config: AuthConfig) => {
+  const verify = createTokenVerifier(config);
+  return createMiddleware<{ Variables: AuthVariables }>(async (c, next) => {
+    const match = c.req.header('Authorization')?.match(/^Bearer\s+(\S+)$/i);
+    if (!match) throw new ApiError('unauthorized', 'Send an Authorization: Bearer <token> header.');
+    c.set('caller', await verify(match[1]!));
     await next();
   });
+};

@@ -9,6 +9,7 @@ export const PROBLEMS = {
   forbidden: { status: 403, title: 'Not allowed', description: 'Your role may not do this, e.g. create a job of an admin-only type or list another owner\'s jobs.' },
   'payload-not-allowed': { status: 403, title: 'Payload not allowed', description: 'The payload is well-formed but not allowed for you by the configuration: a sendEmail recipient must be at an allowed domain (`EMAIL_ALLOWED_DOMAINS`) or your own address (the token\'s `email` claim). `errors` names the field.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such route, or no job with this id among the jobs you may see.' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The path exists but not with this method; the `Allow` header lists the methods it has.' },
   conflict: { status: 409, title: 'Conflict', description: 'The change collides with existing data, e.g. you already have a job with this name.' },
   'job-limit-reached': { status: 409, title: 'Job limit reached', description: 'You have as many jobs as one owner may have (`MAX_JOBS_PER_OWNER`, 50 by default); delete one first.' },
   'idempotency-key-in-use': { status: 409, title: 'Idempotency key in use', description: 'A request with this `Idempotency-Key` is still being processed; retry after it has finished to get its response.' },
@@ -38,6 +39,7 @@ export const ProblemSchema = z
     status: z.number().int(),
     detail: z.string(),
     instance: z.string().optional().openapi({ description: 'The request path.' }),
+    requestId: z.string().openapi({ description: 'Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem.' }),
     errors: z.array(FieldErrorSchema).optional(),
   })
   .openapi('Problem', { description: 'RFC 9457 problem details.' });
@@ -62,14 +64,15 @@ export class ApiError extends Error {
  */
 export const problemType = (code: ProblemCode) => `/problems/${code}`;
 
-export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): Problem {
+export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): Omit<Problem, 'requestId'> {
   const { status, title } = PROBLEMS[code];
   return { type: problemType(code), title, status, detail, ...(errors?.length ? { errors } : {}) };
 }
 
 /** Writes an RFC 9457 problem (https://www.rfc-editor.org/rfc/rfc9457) as the response. */
 export function sendProblem(c: Context, code: ProblemCode, detail: string, errors?: FieldError[]) {
-  const body = { ...problem(code, detail, errors), instance: c.req.path };
+  // Set by hono's requestId middleware, the app's first: every problem can be found in the log.
+  const body: Problem = { ...problem(code, detail, errors), instance: c.req.path, requestId: c.get('requestId') as string };
   return c.body(JSON.stringify(body), PROBLEMS[code].status, { 'Content-Type': 'application/problem+json' });
 }
 

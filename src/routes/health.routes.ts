@@ -12,6 +12,8 @@ export const healthz = createRoute({
   summary: 'Liveness: the process answers',
   description: 'Answers 200 while the process runs, whatever the database does: for a process supervisor or a load balancer\'s liveness probe. No authentication.',
   tags: ['Health'],
+  // Public: an empty list says so explicitly (no security scheme applies).
+  security: [],
   responses: { 200: { description: 'Alive.', content: { 'application/json': { schema: Health } } } },
 });
 
@@ -22,6 +24,8 @@ export const readyz = createRoute({
   summary: 'Readiness: the database answers',
   description: 'Answers 200 when the database answers a ping within 2 s, else 503: take the instance out of rotation until it is ready again. No authentication.',
   tags: ['Health'],
+  // Public: an empty list says so explicitly (no security scheme applies).
+  security: [],
   responses: {
     200: { description: 'Ready.', content: { 'application/json': { schema: Health } } },
     ...problemResponses('unavailable'),

@@ -22,6 +22,7 @@ const EXAMPLE_DETAIL: Record<ProblemCode, Pick<Problem, 'detail' | 'errors'>> = 
   forbidden: { detail: 'Jobs of type "purgeSessions" can only be created by: admin.' },
   'payload-not-allowed': { detail: 'You may only email addresses at an allowed domain or your own.', errors: [{ in: 'body', path: 'payload.to', message: 'not an allowed recipient' }] },
   'not-found': { detail: 'No job 6650f1c2a8b4e9d2c4a1b2c3 among your jobs.' },
+  'method-not-allowed': { detail: 'DELETE is not allowed on /api/cron/jobs; allowed: GET, POST.' },
   conflict: { detail: 'You already have a job named "Morning digest".', errors: [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }] },
   'job-limit-reached': { detail: 'You already have 50 jobs, the most one owner may have.' },
   'idempotency-key-in-use': { detail: 'A request with this Idempotency-Key is still being processed.' },
@@ -41,7 +42,7 @@ export function problemResponses(...codes: ProblemCode[]) {
     const { status, title } = PROBLEMS[code];
     const previous = responses[status];
     const { detail, errors } = EXAMPLE_DETAIL[code];
-    const example = { summary: title, value: { ...problem(code, detail, errors), instance: '/api/cron/jobs' } };
+    const example = { summary: title, value: { ...problem(code, detail, errors), instance: '/api/cron/jobs', requestId: 'b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d' } };
     responses[status] = {
       description: previous ? `${previous.description}; ${title}` : title,
       ...(code === 'rate-limited' ? { headers: { ...retryAfterHeader, ...rateLimitHeaders } } : {}),

@@ -23,6 +23,7 @@ export const describeProblem = createRoute({
   summary: 'What a problem type means',
   description: 'The document a problem\'s `type` points at.',
   tags: ['Problems'],
+  security: [],
   request: { params: z.object({ code: z.enum(codes).openapi({ param: { name: 'code', in: 'path' } }) }) },
   responses: {
     200: { description: 'The problem type.', content: { 'application/json': { schema: ProblemType } } },

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
+import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
 import { createCronClient, type CronClient } from '../../generated/client.js';
 import { createApp } from '../../src/app.js';
-import { parseEnv, type Env } from '../../src/env.js';
+import { DEVELOPMENT_JWT_SECRET, parseEnv, type Env } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
 import { openGuards } from '../../src/lib/guards.js';
 export { freePort } from '../../src/lib/local-db.js';
@@ -61,11 +62,13 @@ const TEST_ENV = {
  * A real service for one test file: its own database on the shared server, the scheduler
  * module, the HTTP app on a loopback port and, when asked, a running Agenda worker.
  */
-export async function startHarness(options: { worker?: boolean; env?: Record<string, string>; uri?: string } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { worker?: boolean; env?: Record<string, string>; uri?: string; logDestination?: DestinationStream } = {},
+): Promise<Harness> {
   const outbox = await mkdtemp(join(tmpdir(), 'cron-outbox-'));
   const base = { ...TEST_ENV, OUTBOX_DIR: outbox, ...options.env };
   const config = parseEnv({ ...base, WORKER_NAME: 'worker-a' });
-  const logger = createLogger(config);
+  const logger = createLogger(config, options.logDestination);
   const uri = options.uri ?? inject('mongoUri');
   const dbName = `t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
   const conn = await connectDb(uri, config, dbName);
@@ -82,8 +85,16 @@ export async function startHarness(options: { worker?: boolean; env?: Record<str
 
   const token: Harness['token'] = (sub, o = {}) =>
     sign(
-      { sub, exp: Math.floor(Date.now() / 1000) + (o.expiresInSeconds ?? 600), ...(o.admin ? { role: 'admin' } : {}), ...o.claims },
-      o.secret ?? config.JWT_SECRET,
+      {
+        sub,
+        exp: Math.floor(Date.now() / 1000) + (o.expiresInSeconds ?? 600),
+        ...(o.admin ? { role: 'admin' } : {}),
+        // What the service checks when configured, so the default token passes.
+        ...(config.JWT_ISSUER ? { iss: config.JWT_ISSUER } : {}),
+        ...(config.JWT_AUDIENCE ? { aud: config.JWT_AUDIENCE } : {}),
+        ...o.claims,
+      },
+      o.secret ?? config.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
       'HS256',
     );
 

@@ -5,6 +5,7 @@ import { plainQuery } from '../plain-query.js';
 import { problemResponses } from '../problem-responses.js';
 import { rateLimit } from '../rate-limit.middleware.js';
 import { etagHeader, rateLimitHeaders, replayedHeader } from '../response-headers.js';
+import { createdJobLinks, queuedRunLinks } from './cron.links.js';
 import {
   CronJob,
   CronJobInput,
@@ -45,7 +46,7 @@ export const create = createRoute({
   security,
   request: { headers: IdempotencyKeyHeader, body: body(CronJobInput) },
   responses: {
-    201: json(CronJob, 'The job, scheduled unless created paused.', { ...etagHeader, ...replayedHeader }),
+    201: { ...json(CronJob, 'The job, scheduled unless created paused.', { ...etagHeader, ...replayedHeader }), links: createdJobLinks },
     ...problemResponses(
       'invalid-request',
       'forbidden',
@@ -154,7 +155,7 @@ export const runNow = createRoute({
   security,
   request: { params: ObjectIdParam, headers: IdempotencyKeyHeader },
   responses: {
-    202: json(Run, 'The queued run.', replayedHeader),
+    202: { ...json(Run, 'The queued run.', replayedHeader), links: queuedRunLinks },
     ...problemResponses('invalid-request', 'not-found', 'conflict', 'idempotency-key-in-use', 'idempotency-key-reused', ...always),
   },
 });

@@ -32,6 +32,9 @@ export const IdempotencyKeyHeader = z.object({
     .string()
     .min(1)
     .max(255)
+    // What the middleware accepts (visible ASCII, bare or as a quoted sf-string), published so a
+    // key the spec allows is never refused (Schemathesis sent non-ASCII keys within 1-255).
+    .regex(/^(?:"[\x21-\x7e]{1,253}"|(?!""$)[\x21-\x7e]{1,255})$/, 'must be 1-255 visible ASCII characters')
     .optional()
     .openapi({
       param: { in: 'header' },
@@ -41,10 +44,15 @@ export const IdempotencyKeyHeader = z.object({
     }),
 });
 
-const name = z.string().trim().min(1).max(100).openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
+// Checked as sent, then trimmed: checking after the trim let a blank name pass the spec's
+// minLength but fail here, and a 101-character name with a trailing space pass here but not
+// the spec's maxLength (both found by Schemathesis).
+const name = z.string().min(1).max(100).regex(/\S/, 'must not be blank').trim().openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
 // Syntax only, so a bad cron is reported with the other field errors; the configured rules
 // (seconds allowed, minimum interval) are the scheduler module's to apply.
 const cronSyntax = { allowSeconds: true, minIntervalSeconds: 1 };
+const cronDescription =
+  'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.';
 const cron = z
   .string()
   .min(1)
@@ -54,14 +62,16 @@ const cron = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
   .openapi({
-  description:
-    'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.',
+  // A named format: the grammar (ranges in order, days that exist in the month) is beyond a
+  // JSON Schema pattern; the fuzzer generates crons for it (tests/fuzz/hooks.py).
+  format: 'cron',
+  description: cronDescription,
   example: '0 8 * * 1-5',
 });
 const timezone = z
   .string()
   .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
-  .openapi({ description: 'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.', example: 'Europe/Berlin' });
+  .openapi({ format: 'iana-time-zone', description: 'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.', example: 'Europe/Berlin' });
 const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
 const overlap = z.enum(OVERLAP_POLICIES).openapi({
   description: 'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
@@ -71,13 +81,25 @@ const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
     'What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.',
 });
 
+/**
+ * A type with its own minimum interval says so in its variant: in the description, and in the
+ * format's name, which the fuzzer's cron generator reads (tests/fuzz/hooks.py).
+ */
+const cronFor = (t: (typeof jobTypes)[number]) =>
+  t.minIntervalSeconds
+    ? cron.openapi({
+        format: `cron-min-interval-${t.minIntervalSeconds}`,
+        description: `${cronDescription} Jobs of this type: at least ${t.minIntervalSeconds} s apart.`,
+      })
+    : cron;
+
 /** One body variant per job type, so each type's payload schema is published in the spec. */
 const variants = jobTypes.map((t) =>
   z
     .strictObject({
       name,
       type: z.literal(t.name),
-      cron,
+      cron: cronFor(t),
       timezone: timezone.default('UTC'),
       payload: t.payload,
       enabled: enabled.default(true),
@@ -188,7 +210,7 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
 ]);
 
 const limit = z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Page size, 1-100.', example: 20 });
-const cursor = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a nextCursor from a previous page').optional().openapi({
+const cursor = z.string().regex(/^[0-9a-fA-F]{24}$/, 'must be a nextCursor from a previous page').optional().openapi({
   description: 'The `nextCursor` of the previous page.',
 });
 
@@ -232,6 +254,14 @@ export const RunPage = z
 
 export const PREVIEW_MAX_COUNT = 50;
 
+// ASCII digits spelled out: \d in a JSON Schema pattern is any Unicode digit for some generators.
+const YEAR = '(?:19[7-9][0-9]|2[01][0-9][0-9])';
+const LEAP_YEAR = '(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26])|21(?:0[48]|[2468][048]|[13579][26]))';
+const PREVIEW_FROM = new RegExp(
+  `^(?:${LEAP_YEAR}-02-29|${YEAR}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8])))` +
+    'T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$',
+);
+
 export const CronPreviewQuery = z.strictObject({
   cron: cron.openapi({ param: { name: 'cron', in: 'query' }, example: '30 2 * * *' }),
   timezone: timezone.default('UTC').openapi({ param: { name: 'timezone', in: 'query' }, example: 'Europe/Berlin' }),
@@ -246,10 +276,13 @@ export const CronPreviewQuery = z.strictObject({
     .max(PREVIEW_MAX_COUNT)
     .default(5)
     .openapi({ param: { name: 'count', in: 'query' }, description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`, example: 5 }),
-  from: z.iso
-    .datetime({ offset: true })
-    // Bounded so one request cannot make the service compute centuries of zone data.
-    .refine((value) => Date.parse(value) >= Date.UTC(1970, 0, 1) && Date.parse(value) < Date.UTC(2200, 0, 1), 'must be between 1970 and 2199')
+  from: z
+    .string()
+    // Bounded so one request cannot make the service compute centuries of zone data. The year is
+    // checked as written, in one pattern the spec publishes: an RFC 3339 date-time (real dates,
+    // leap days included) in 1970-2199. Checking the instant instead let a schema-valid value
+    // such as 2199-12-31T23:30:00-01:00 be refused (found by Schemathesis).
+    .regex(PREVIEW_FROM, 'must be an RFC 3339 date-time with offset, between 1970 and 2199')
     .optional()
     .openapi({
       param: { name: 'from', in: 'query' },

@@ -1,0 +1,45 @@
+import type { MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
+import { createMiddleware } from 'hono/factory';
+import { secureHeaders } from 'hono/secure-headers';
+
+/**
+ * Security headers on every response (OWASP Secure Headers: nosniff, no framing, no referrer,
+ * HSTS, same-origin resource and opener policies). JSON answers get a CSP that allows nothing;
+ * the reference page gets one that allows only this server, so it also cannot load from a CDN.
+ */
+const apiHeaders = secureHeaders({ contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } });
+const pageHeaders = secureHeaders({
+  contentSecurityPolicy: {
+    defaultSrc: ["'self'"],
+    // Scalar's page boots from an inline script and injects its styles at run time.
+    scriptSrc: ["'self'", "'unsafe-inline'"],
+    styleSrc: ["'self'", "'unsafe-inline'"],
+    imgSrc: ["'self'", 'data:', 'blob:'],
+    fontSrc: ["'self'", 'data:'],
+    workerSrc: ["'self'", 'blob:'],
+    connectSrc: ["'self'"],
+    frameAncestors: ["'none'"],
+  },
+});
+
+/** Paths that serve HTML for people rather than JSON for programs. */
+export const PAGE_PATHS = new Set(['/reference']);
+
+export const securityHeaders = createMiddleware((c, next) => (PAGE_PATHS.has(c.req.path) ? pageHeaders(c, next) : apiHeaders(c, next)));
+
+/**
+ * CORS for the configured browser origins only; with none configured, no CORS headers at all,
+ * so browsers on other sites cannot read answers (native mobile apps do not use CORS).
+ * Credentials stay off: the API authenticates by bearer token, never by cookie.
+ */
+export function corsFor(origins: string[]): MiddlewareHandler | undefined {
+  if (origins.length === 0) return undefined;
+  return cors({
+    origin: origins,
+    allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id'],
+    exposeHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
+    maxAge: 600,
+  });
+}
