@@ -59,7 +59,12 @@ describe('GET /api/cron/job-types', () => {
     for (const type of Object.values(byName)) {
       expect(type.label.length, type.name).toBeGreaterThan(0);
       expect(type.description.length, type.name).toBeGreaterThan(0);
-      expect(type.payloadSchema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object' });
+      const schema = type.payloadSchema as { $schema: string; type?: string; oneOf?: { type: string }[] };
+      expect(schema.$schema, type.name).toBe('https://json-schema.org/draft/2020-12/schema');
+      // An object, or one object per variant (sendEmail: one per template, each with its params).
+      const objects = schema.oneOf ?? [schema];
+      expect(objects.length, type.name).toBeGreaterThan(0);
+      for (const variant of objects) expect(variant.type, type.name).toBe('object');
     }
   });
 

@@ -138,12 +138,13 @@ describe('run recovery', () => {
     const orphanOfDeleted = await queued(gone!.id);
     await h.scheduler.models.CronJob.deleteOne({ _id: gone!.id });
     // A run job Agenda kept after a failed processor: unlocked, never due again.
-    await agendaJobs().insertOne({ name: 'generateReport', data: { jobId: job!.id, runId: String(new Types.ObjectId()) }, nextRunAt: null, lockedAt: null, type: 'normal', priority: 0 });
+    const spentRunId = String(new Types.ObjectId());
+    await agendaJobs().insertOne({ name: 'generateReport', data: { jobId: job!.id, runId: spentRunId }, nextRunAt: null, lockedAt: null, type: 'normal', priority: 0 });
 
     await h.scheduler.startWorker(); // idempotent: the worker of this file
     await h.scheduler.recover();
     expect(await h.scheduler.models.Run.findById(orphanOfDeleted._id).lean()).toMatchObject({ status: 'cancelled' });
-    expect(await agendaJobs().countDocuments({ 'data.runId': { $exists: true }, nextRunAt: null })).toBe(0);
+    expect(await agendaJobs().countDocuments({ 'data.runId': spentRunId })).toBe(0);
     // Queued again, the run executes.
     await waitFor(async () => (await h.scheduler.models.Run.findById(orphan._id).lean())?.status === 'succeeded', { what: 'the requeued run to run' });
   });
