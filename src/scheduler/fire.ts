@@ -5,6 +5,7 @@ import type { Env } from '../env.js';
 import { DEFAULT_JOB_DEFAULTS, runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
+import { observeRun } from '../lib/metrics.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { matchesSchedule, queueRun, syncSchedule } from './agenda-jobs.js';
@@ -105,6 +106,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   const onTime = lateMs <= config.MISFIRE_GRACE_MS;
   const missed = onTime ? slots.slice(0, -1) : slots;
   await recordMissed(models, job, missed, now);
+  for (let i = 0; i < missed.length; i++) observeRun(job.type, 'missed');
 
   let queued: string | null = null;
   let skipped = false;
@@ -117,6 +119,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
       if (previous) {
         await models.Run.create({ ...base, status: 'skipped', finishedAt: now, error: `the previous run ${String(previous._id)} was still going (overlap: forbid)` });
         skipped = true;
+        observeRun(job.type, 'skipped');
       } else {
         const run = await models.Run.create({ ...base, status: 'queued' });
         queued = String(run._id);

@@ -121,7 +121,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
     for (const run of left) {
       // Recorded first, then aborted: the aborted run then finds nothing left to record.
-      const current = await m.Run.findById(run.runId, { heartbeatAt: 1, startedAt: 1, jobId: 1, trigger: 1, attempts: 1 }).lean();
+      const current = await m.Run.findById(run.runId, { heartbeatAt: 1, startedAt: 1, jobId: 1, type: 1, trigger: 1, attempts: 1 }).lean();
       if (current) await interrupt(deps, current, reason);
       run.controller.abort(new Error(reason));
       // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.

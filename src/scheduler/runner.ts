@@ -4,7 +4,7 @@ import { PermanentError, runPolicyOf, type JobType, type RunPolicy } from '../jo
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
-import { observeRun } from '../lib/metrics.js'; // metrics (issue 6)
+import { observeRun } from '../lib/metrics.js';
 import type { Run } from '../models/run.model.js';
 import { syncSchedule } from './agenda-jobs.js';
 import { nextFire } from './cron.js';
@@ -96,7 +96,11 @@ async function claim(deps: SchedulerDeps, run: RunDoc, policy: RunPolicy, log: L
  * Marks a run whose worker is gone (or is shutting down past its deadline) as interrupted, if it
  * is still running with the heartbeat it was judged by, and sets its job straight.
  */
-export async function interrupt(deps: SchedulerDeps, run: Pick<RunDoc, '_id' | 'jobId' | 'trigger' | 'startedAt' | 'heartbeatAt' | 'attempts'>, reason: string): Promise<boolean> {
+export async function interrupt(
+  deps: SchedulerDeps,
+  run: Pick<RunDoc, '_id' | 'jobId' | 'type' | 'trigger' | 'startedAt' | 'heartbeatAt' | 'attempts'>,
+  reason: string,
+): Promise<boolean> {
   const finishedAt = new Date();
   const { modifiedCount } = await deps.models.Run.updateOne(
     { _id: run._id, status: 'running', heartbeatAt: run.heartbeatAt },
@@ -111,6 +115,7 @@ export async function interrupt(deps: SchedulerDeps, run: Pick<RunDoc, '_id' | '
   );
   if (!modifiedCount) return false;
   deps.logger.warn({ runId: String(run._id), jobId: String(run.jobId), reason }, 'run interrupted');
+  observeRun(run.type, 'interrupted');
   await recordJob(deps, run.jobId, run.trigger, 'interrupted', reason, run.startedAt ?? finishedAt);
   return true;
 }
@@ -214,7 +219,8 @@ async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: Run
   // Only shutdown aborts a run, and it records the run as interrupted before it does.
   if (entry.controller.signal.aborted) return;
   await finish(deps, run, outcome, error, result);
-  observeRun(run.type, outcome, run.trigger === 'schedule' ? run.startedAt!.getTime() - run.scheduledFor.getTime() : undefined); // metrics (issue 6)
+  // Fire lag only for runs on time: a catch-up's lateness is the downtime, not the scheduler's.
+  observeRun(run.type, outcome, run.trigger === 'schedule' ? run.startedAt!.getTime() - run.scheduledFor.getTime() : undefined);
   const durationMs = Date.now() - run.startedAt!.getTime();
   if (outcome === 'succeeded') runLog.info({ durationMs, result, attempts: entry.attempts }, 'run finished');
   else runLog.error({ durationMs, error, attempts: entry.attempts, outcome }, 'run failed');
