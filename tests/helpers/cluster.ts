@@ -75,15 +75,16 @@ export async function startCluster(options: ClusterOptions) {
   const procs: Proc[] = [];
   const api = launch('api', 'src/server.ts', { ...env, PORT: String(port) });
   procs.push(api);
-  const startWorker = async (name: string, extra: Record<string, string> = {}) => {
+  const workers: Proc[] = [];
+  const startWorker = async (name = `worker-${workers.length + 1}`, extra: Record<string, string> = {}) => {
     const worker = launch(name, 'src/jobs/scheduler.ts', { ...env, ...extra, WORKER_NAME: name });
     procs.push(worker);
     await worker.waitFor('"msg":"worker started"');
+    workers.push(worker);
     return worker;
   };
-  const workers: Proc[] = [];
   try {
-    for (let i = 0; i < options.workers; i++) workers.push(await startWorker(`worker-${i + 1}`));
+    for (let i = 0; i < options.workers; i++) await startWorker();
     await api.waitFor('"msg":"API listening');
   } catch (error) {
     for (const p of procs) p.child.kill('SIGKILL');
