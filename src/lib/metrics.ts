@@ -23,7 +23,7 @@ const httpDuration = new Histogram({
 
 const runs = new Counter({
   name: 'cron_runs_total',
-  help: 'Runs this process finished, by job type and outcome (succeeded, failed, timedOut, interrupted).',
+  help: 'Runs this process finished or accounted for, by job type and outcome (succeeded, failed, timedOut, interrupted; missed and skipped from the fire path).',
   labelNames: ['type', 'outcome'] as const,
   registers: [shared],
 });

@@ -5,7 +5,7 @@ import { z } from '@hono/zod-openapi';
 /** Every error the API can answer with: the one list the documented responses derive from. */
 export const PROBLEMS = {
   'invalid-request': { status: 400, title: 'The request is invalid', description: 'A value is missing, malformed or not allowed; `errors` says which and where (body, query, path or header).' },
-  unauthorized: { status: 401, title: 'Authentication required', description: 'Send `Authorization: Bearer <JWT>`: HS256, with `sub` and an `exp` in the future.' },
+  unauthorized: { status: 401, title: 'Authentication required', description: 'Send `Authorization: Bearer <JWT>` with `sub` and an `exp` in the future: HS256 signed with the service secret, or RS256/ES256 by a key of the configured JWKS (with its issuer and audience).' },
   forbidden: { status: 403, title: 'Not allowed', description: 'Your role may not do this, e.g. create a job of an admin-only type or list another owner\'s jobs.' },
   'payload-not-allowed': { status: 403, title: 'Payload not allowed', description: 'The payload is well-formed but not allowed for you by the configuration: a sendEmail recipient must be at an allowed domain (`EMAIL_ALLOWED_DOMAINS`) or your own address (the token\'s `email` claim). `errors` names the field.' },
   'not-found': { status: 404, title: 'Not found', description: 'No such route, or no job with this id among the jobs you may see.' },

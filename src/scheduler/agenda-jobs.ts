@@ -37,7 +37,7 @@ export const matchesSchedule = (agendaJob: Pick<AgendaJobDoc, 'name' | 'repeatIn
   agendaJob.name === FIRE_JOB && agendaJob.repeatInterval === job.cron && agendaJob.repeatTimezone === job.timezone;
 
 /**
- * Makes the one recurring Agenda job of a cron job match the schedule given. A job whose type,
+ * Makes the one recurring Agenda job of a cron job match the schedule given. A job whose
  * cron or zone changed gets a new Agenda job rather than an edited one: a worker holding the old
  * one (mid-run, or locked ahead of its fire) writes its own idea of the next fire back when it
  * finishes, which would undo an edit; against a removed job that write simply fails. The new one
