@@ -165,10 +165,18 @@ export interface ReconcileResult {
 export async function reconcile(agenda: Agenda, conn: Connection, models: Models, logger: Logger): Promise<ReconcileResult> {
   const result: ReconcileResult = { created: 0, updated: 0, removed: 0 };
   const count = (outcome: SyncOutcome) => outcome !== 'unchanged' && result[outcome]++;
-  const scheduled = await agendaJobs(conn).find(recurring, { projection: { data: 1 } }).toArray();
-  const enabled = await models.CronJob.find({ enabled: true }, { _id: 1 }).lean();
+  const scheduled = await agendaJobs(conn).find(recurring, { projection: { data: 1, name: 1, repeatInterval: 1, repeatTimezone: 1 } }).toArray();
+  const enabled = await models.CronJob.find({ enabled: true }, { _id: 1, type: 1, cron: 1, timezone: 1 }).lean();
   const wanted = new Set(enabled.map((j) => String(j._id)));
-  for (const id of wanted) count(await syncSchedule(agenda, conn, models, id));
+  const byJob = new Map<string, AgendaJobDoc[]>();
+  for (const a of scheduled) if (a.data?.jobId) byJob.set(a.data.jobId, [...(byJob.get(a.data.jobId) ?? []), a]);
+  for (const job of enabled) {
+    const id = String(job._id);
+    const mine = byJob.get(id) ?? [];
+    // Two bulk reads find the jobs already in order; only the others are synced one by one.
+    if (mine.length === 1 && matchesSchedule(mine[0]!, { id, type: job.type, cron: job.cron, timezone: job.timezone })) continue;
+    count(await syncSchedule(agenda, conn, models, id));
+  }
   for (const orphan of scheduled.filter((a) => !a.data?.jobId || !wanted.has(a.data.jobId))) {
     const jobId = orphan.data?.jobId;
     if (jobId) count(await syncSchedule(agenda, conn, models, jobId));

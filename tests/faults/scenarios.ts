@@ -172,7 +172,7 @@ export async function severalWorkers(o: {
     const createStarted = Date.now();
     const ids = await createJobs(cluster, o.jobs, 'someone@example.com', o.cron, {}, o.spread);
     const createMs = Date.now() - createStarted;
-    for (let i = 0; i < o.workers; i++) await cluster.startWorker();
+    await Promise.all(Array.from({ length: o.workers }, (_, i) => cluster.startWorker(`worker-${i + 1}`)));
     const started = Date.now();
     const objectIds = ids.map((id) => new Types.ObjectId(id));
     await waitFor(async () => {

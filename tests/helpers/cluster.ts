@@ -79,7 +79,8 @@ export async function startCluster(options: ClusterOptions) {
   const startWorker = async (name = `worker-${workers.length + 1}`, extra: Record<string, string> = {}) => {
     const worker = launch(name, 'src/jobs/scheduler.ts', { ...env, ...extra, WORKER_NAME: name });
     procs.push(worker);
-    await worker.waitFor('"msg":"worker started"');
+    // Start-up reconciles every job first: allow for many on a busy database.
+    await worker.waitFor('"msg":"worker started"', 180_000);
     workers.push(worker);
     return worker;
   };
