@@ -53,6 +53,8 @@ describe('CORS allowlist (CORS_ORIGINS)', () => {
     expect(response.status).toBe(204);
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe(ALLOWED);
     expect(response.headers.get('Access-Control-Allow-Headers')).toMatch(/Authorization/);
+    expect(response.headers.get('Access-Control-Allow-Headers')).toMatch(/If-Match/);
+    expect(response.headers.get('Access-Control-Allow-Headers')).toMatch(/Idempotency-Key/);
     expect(response.headers.get('Access-Control-Allow-Methods')).toMatch(/POST/);
     expect(response.headers.get('Access-Control-Allow-Credentials')).toBeNull();
   });
@@ -61,7 +63,9 @@ describe('CORS allowlist (CORS_ORIGINS)', () => {
     const response = await fetch(`${h.baseUrl}/api/cron/jobs`, { headers: { Origin: 'http://localhost:5173', Authorization: `Bearer ${await h.token('cors-user')}` } });
     expect(response.status).toBe(200);
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('http://localhost:5173');
-    expect(response.headers.get('Access-Control-Expose-Headers')).toMatch(/X-Request-Id/i);
+    // Everything a browser client needs to read: ids, versions, limits, replays.
+    const exposed = (response.headers.get('Access-Control-Expose-Headers') ?? '').toLowerCase().split(/\s*,\s*/);
+    for (const header of ['x-request-id', 'etag', 'location', 'retry-after', 'ratelimit', 'ratelimit-policy', 'idempotent-replayed']) expect(exposed).toContain(header);
   });
 
   it('gives another origin no CORS grant, on a preflight or a request', async () => {
