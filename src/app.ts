@@ -56,6 +56,9 @@ const targetToPart: Record<string, FieldError['in']> = { json: 'body', query: 'q
 
 // Mongo driver errors that mean "database unreachable" rather than a bug: answered with 503.
 const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NotConnected|Topology|PoolCleared|OperationTimeout)/;
+/** FerretDB on SQLite under overload: a write waited past SQLite's busy timeout. Temporary too. */
+const OVERLOADED = /database is locked|SQLITE_BUSY/;
+const isUnavailable = (error: Error) => UNAVAILABLE.test(error.name) || (error.name === 'MongoServerError' && OVERLOADED.test(error.message));
 
 /** Served so the reference page works offline: no script is fetched from a CDN. */
 const scalarBundle = (() => {
@@ -99,7 +102,7 @@ export function createApp(deps: AppDeps) {
       const where = code === 'unsupported-media-type' ? { in: 'header' as const, path: 'Content-Type' } : { in: 'body' as const, path: '' };
       return sendProblem(c, code, detail, [{ ...where, message: error.message }]);
     }
-    if (UNAVAILABLE.test(error.name)) {
+    if (isUnavailable(error)) {
       c.var.logger?.warn({ err: error }, 'database unavailable');
       countDbError('api');
       return sendProblem(c, 'unavailable', 'The database is unreachable; retry shortly.');

@@ -65,6 +65,14 @@ describe('error boundary', () => {
     expect(log).not.toContain('hunter2');
   });
 
+  it('an overloaded FerretDB (SQLite busy) is a 503 to retry, not a 500, and names nothing of it', async () => {
+    const { app } = appThrowing(driverError('MongoServerError', '[collection.go:177 sqlite.(*collection).UpdateAll.func1] database is locked (5) (SQLITE_BUSY)'));
+    const { response, text } = await listJobs(app);
+    expect(response.status).toBe(503);
+    expect(JSON.parse(text)).toMatchObject({ type: '/problems/unavailable' });
+    expect(text).not.toMatch(/sqlite|locked|collection\.go/i);
+  });
+
   it('without CORS_ORIGINS no answer carries a CORS grant', async () => {
     const { app } = appThrowing(new Error('unused'));
     const response = await app.request('/healthz', { headers: { Origin: 'https://app.example.com' } });

@@ -105,7 +105,12 @@ async function createJobs(cluster: Cluster, count: number, to: string, cron: str
   return ids;
 }
 
+/** Pauses the jobs behind the API's back; retried, since an overloaded FerretDB may answer SQLITE_BUSY. */
 async function pauseAll(cluster: Cluster, ids: string[]) {
+  await waitFor(() => pauseOnce(cluster, ids).then(() => true, () => false), { what: 'the jobs to pause', timeoutMs: 120_000, intervalMs: 1000 });
+}
+
+async function pauseOnce(cluster: Cluster, ids: string[]) {
   await cluster.models.CronJob.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $set: { enabled: false, status: 'paused', nextRunAt: null } });
   await cluster.conn.collection('agendaJobs').deleteMany({ 'data.jobId': { $in: ids }, name: 'cron-fire' });
 }
