@@ -1,4 +1,3 @@
-import mongoose from 'mongoose';
 import type { Agenda, Job } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
@@ -132,11 +131,14 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   }
   // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
   // next fire looks at slots already recorded, and their inserts are refused as duplicates.
-  await models.CronJob.updateOne(
-    { _id: job._id, $or: [{ lastSlotAt: null }, { lastSlotAt: mongoose.trusted({ $lt: latest }) }] },
-    { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
-    { timestamps: false },
-  );
+  // The filter compares with the value read at the start (equality, which FerretDB runs in SQL).
+  if (!job.lastSlotAt || job.lastSlotAt < latest) {
+    await models.CronJob.updateOne(
+      { _id: job._id, lastSlotAt: job.lastSlotAt ?? null },
+      { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
+      { timestamps: false },
+    );
+  }
   if (missed.length) log.warn({ missed: missed.length, lateMs, policy: misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
   return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
 }
@@ -146,7 +148,12 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
  * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
  */
 async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
-  const runs = await deps.models.Run.find({ jobId: job._id, status: mongoose.trusted({ $in: ['queued', 'running'] }) }).lean();
+  // Two equality filters rather than one $in: FerretDB runs equality in SQL (on the index) and
+  // anything else over every document of the collection, which grows with every run.
+  const runs = [
+    ...(await deps.models.Run.find({ jobId: job._id, status: 'running' }).lean()),
+    ...(await deps.models.Run.find({ jobId: job._id, status: 'queued' }).lean()),
+  ];
   const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
   for (const run of runs) {
     const last = run.heartbeatAt ?? run.startedAt;
