@@ -49,13 +49,14 @@ describe('several workers on one database', () => {
     const { data: job } = await h.client('mw-two').POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
     // The duplicate FerretDB's non-atomic unique() upsert can produce under a race.
     const [original] = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
-    await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId() });
+    await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId(), lockedAt: null, lastRunAt: null });
 
-    await waitFor(async () => (await runsOf(job!.id)).length >= 5, { what: 'five runs' });
-    // Both Agenda copies really fired (so slots were contested), yet no slot ran twice.
-    const copies = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
+    // Until both Agenda copies have really fired (so slots were contested) and five runs exist.
+    const copies = await waitFor(async () => {
+      const fired = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
+      return fired.every((c) => c.lastRunAt instanceof Date) && (await runsOf(job!.id)).length >= 5 && fired;
+    }, { what: 'both copies to fire and five runs' });
     expect(copies).toHaveLength(2);
-    expect(copies.every((c) => c.lastRunAt instanceof Date)).toBe(true);
     await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
     const runs = await waitFor(async () => {
       const r = await runsOf(job!.id);

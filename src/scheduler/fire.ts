@@ -131,13 +131,18 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   }
   // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
   // next fire looks at slots already recorded, and their inserts are refused as duplicates.
-  // The filter compares with the value read at the start (equality, which FerretDB runs in SQL).
-  if (!job.lastSlotAt || job.lastSlotAt < latest) {
-    await models.CronJob.updateOne(
-      { _id: job._id, lastSlotAt: job.lastSlotAt ?? null },
+  // Compare-and-set on the value last read (an equality, which FerretDB runs in SQL), read again
+  // when another worker moved it meanwhile, so the mark only ever goes forward.
+  for (let seen = job.lastSlotAt ?? null; !seen || seen < latest; ) {
+    const { modifiedCount } = await models.CronJob.updateOne(
+      { _id: job._id, lastSlotAt: seen },
       { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
       { timestamps: false },
     );
+    if (modifiedCount) break;
+    const fresh = await models.CronJob.findById(job._id, { lastSlotAt: 1 }).lean<{ lastSlotAt: Date | null }>();
+    if (!fresh) break;
+    seen = fresh.lastSlotAt ?? null;
   }
   if (missed.length) log.warn({ missed: missed.length, lateMs, policy: misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
   return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
