@@ -32,7 +32,13 @@ function launch(name: string, entry: string, env: Record<string, string>): Proc 
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // A test process that dies (an uncaught error, a timeout) must not leave services running.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const exited = once(child, 'exit').then(([code]) => {
+    process.off('exit', killOnExit);
+    return code as number | null;
+  });
   return {
     name,
     child,
