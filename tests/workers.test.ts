@@ -2,7 +2,7 @@ import { Job } from 'agenda';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIRE_JOB } from '../src/scheduler/agenda-jobs.js';
-import { fireSlots } from '../src/scheduler/fire.js';
+import { fireSlots, MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
 import { executeRun } from '../src/scheduler/runner.js';
 import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
 
@@ -41,6 +41,26 @@ describe('several workers on one database', () => {
     const done = await h.scheduler.models.Run.findById(catchup._id).lean();
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(1);
+  });
+
+  it('after a downtime longer than the record limit, records the first slots missed and still runs the latest', async () => {
+    const { data: job } = await h.client('mw-long').POST('/api/cron/jobs', { body: { ...bodies.generateReport('long-downtime'), cron: '* * * * * *', timezone: 'UTC' } });
+    // Two hours of one slot a second went by unfired.
+    await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { slotsFrom: new Date(Date.now() - 2 * 3600_000) } });
+    const deps = { agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
+    const [stored] = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
+    const outcome = await fireSlots(deps, new Job(h.scheduler.agenda, stored as never) as never);
+    // The latest slot (the last whole second) is on time: it is queued as itself, after the
+    // first thousand missed ones, not lost among the seven thousand left unrecorded.
+    expect(outcome).toMatchObject({ kind: 'accounted', missed: MISSED_RECORD_LIMIT, skipped: false });
+    const missed = await h.scheduler.models.Run.find({ jobId: job!.id, status: 'missed' }).sort({ scheduledFor: 1 }).lean();
+    expect(missed).toHaveLength(MISSED_RECORD_LIMIT);
+    const queued = await h.scheduler.models.Run.findById((outcome as { queued: string }).queued).lean();
+    expect(queued).toMatchObject({ trigger: 'schedule', status: 'queued' });
+    expect(queued!.scheduledFor.getTime()).toBe((outcome as { slot: Date }).slot.getTime());
+    expect(Date.now() - queued!.scheduledFor.getTime()).toBeLessThan(60_000);
+    expect(queued!.scheduledFor.getTime() - missed[MISSED_RECORD_LIMIT - 1]!.scheduledFor.getTime()).toBeGreaterThan(3600_000);
+    await h.client('mw-long').DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
   });
 
   it('two running workers with a duplicated Agenda job still record each slot once', async () => {

@@ -7,7 +7,6 @@ import { Schema, type Connection, type InferSchemaType } from 'mongoose';
  * cancelled: the job was deleted before the run started.
  */
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timedOut', 'interrupted', 'missed', 'skipped', 'cancelled'] as const;
-export const FINISHED_STATUSES = RUN_STATUSES.filter((s) => s !== 'queued' && s !== 'running');
 /** catchup: the one run a runOnce job makes for slots missed while no worker ran. */
 export const RUN_TRIGGERS = ['schedule', 'catchup', 'manual'] as const;
 

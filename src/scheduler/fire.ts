@@ -96,8 +96,10 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   const until = new Date(now.getTime() + EARLY_WAKE_TOLERANCE_MS);
   const slots = slotsBetween(job.cron, job.timezone, from, until, MISSED_RECORD_LIMIT);
   if (slots.length === 0) return { kind: 'early' };
-  const latest = slots.length < MISSED_RECORD_LIMIT ? slots[slots.length - 1]! : slotAt(job.cron, job.timezone, until);
-  if (latest !== slots[slots.length - 1]) {
+  // At the limit there may be more: the latest slot is found directly and recorded as well.
+  const last = slots[slots.length - 1]!;
+  const latest = slots.length < MISSED_RECORD_LIMIT ? last : slotAt(job.cron, job.timezone, until);
+  if (latest.getTime() !== last.getTime()) {
     log.warn({ recorded: MISSED_RECORD_LIMIT, from, latest }, 'more slots missed than are recorded one by one');
     slots.push(latest);
   }
