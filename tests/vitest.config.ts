@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import CountReporter from './helpers/count-reporter.js';
 
 export default defineConfig({
   test: {
@@ -11,5 +12,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Test files share one database server, each with its own database; none depends on another.
     fileParallelism: true,
+    reporters: ['default', new CountReporter('tests')],
   },
 });
