@@ -108,7 +108,7 @@ describe("another owner's job is invisible", () => {
     const api = h.client(sub);
     expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } })).data).toEqual(job);
     expect((await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: job.id } } })).data!.items).toEqual([]);
-    expect(await h.conn.collection('agendaJobs').countDocuments({ 'data.jobId': job.id })).toBe(1);
+    expect((await h.scheduler.models.CronJob.findById(job.id, { nextRunAt: 1 }).lean())?.nextRunAt?.toISOString()).toBe(job.nextRunAt);
   });
 });
 

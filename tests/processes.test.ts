@@ -150,10 +150,11 @@ describe('SIGTERM during a run', () => {
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await runs.findOne({ _id: running._id })).toMatchObject({ status: 'succeeded' });
-    const schedule = await mongo.db(dbName).collection('agendaJobs').findOne({ 'data.jobId': job!.id });
-    // Agenda's own last write (unlock, next run) happened before the database was closed.
-    expect(schedule).toMatchObject({ lockedAt: null });
-    expect(schedule!.lastFinishedAt).toBeInstanceOf(Date);
-    expect(schedule!.nextRunAt.getTime()).toBeGreaterThan(running.scheduledFor.getTime());
+    const dispatcher = await mongo.db(dbName).collection('agendaJobs').findOne({ name: 'cron-dispatch' });
+    // Agenda's own last write (unlock, due again for the next worker) happened before the database was closed.
+    expect(dispatcher).toMatchObject({ lockedAt: null });
+    expect(dispatcher!.lastFinishedAt).toBeInstanceOf(Date);
+    const stored = await mongo.db(dbName).collection('cron_jobs').findOne({ _id: new ObjectId(job!.id) });
+    expect(stored!.nextRunAt.getTime()).toBeGreaterThan(running.scheduledFor.getTime());
   });
 });

@@ -1,7 +1,8 @@
 import { Job } from 'agenda';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIRE_JOB } from '../src/scheduler/agenda-jobs.js';
+import { nextFire } from '../src/scheduler/cron.js';
+import { DISPATCH_JOB, LEGACY_FIRE_JOB } from '../src/scheduler/dispatch.js';
 import { fireSlots, MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
 import { executeRun } from '../src/scheduler/runner.js';
 import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
@@ -22,10 +23,9 @@ describe('several workers on one database', () => {
     const lastMidnight = new Date(new Date().setUTCHours(0, 0, 0, 0));
     await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { slotsFrom: new Date(lastMidnight.getTime() - 60_000) } });
     const deps = (worker: string) => ({ agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: { ...h.config, WORKER_NAME: worker }, logger: h.logger });
-    // Three real Agenda job objects for the same fire job, as workers hold them after FerretDB's
-    // non-atomic findAndModify let each lock it.
-    const [stored] = await agendaJobs().find({ 'data.jobId': job!.id }).toArray();
-    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => fireSlots(deps(w), new Job(h.scheduler.agenda, stored as never) as never)));
+    // Three workers firing the same job at once, as when FerretDB's non-atomic findAndModify let
+    // each of them hold the dispatcher.
+    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => fireSlots(deps(w), job!.id)));
     const accounted = await runsOf(job!.id);
     // The slot was hours late: recorded missed, and one catch-up run queued for it (runOnce).
     expect(accounted.map((r) => [r.trigger, r.status, r.scheduledFor.getTime()])).toEqual(
@@ -48,8 +48,7 @@ describe('several workers on one database', () => {
     // Two hours of one slot a second went by unfired.
     await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { slotsFrom: new Date(Date.now() - 2 * 3600_000) } });
     const deps = { agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
-    const [stored] = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
-    const outcome = await fireSlots(deps, new Job(h.scheduler.agenda, stored as never) as never);
+    const outcome = await fireSlots(deps, job!.id);
     // The latest slot (the last whole second) is on time: it is queued as itself, after the
     // first thousand missed ones, not lost among the seven thousand left unrecorded.
     expect(outcome).toMatchObject({ kind: 'accounted', missed: MISSED_RECORD_LIMIT, skipped: false });
@@ -63,66 +62,59 @@ describe('several workers on one database', () => {
     await h.client('mw-long').DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
   });
 
-  it('two running workers with a duplicated Agenda job still record each slot once', async () => {
+  it('two running workers both holding the dispatcher still record each slot once', async () => {
     const second = await h.addWorker('worker-b');
     await h.scheduler.startWorker();
     const { data: job } = await h.client('mw-two').POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
-    // The duplicate FerretDB's non-atomic unique() upsert can produce under a race.
-    const [original] = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
-    await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId(), lockedAt: null, lastRunAt: null });
+    // A second dispatcher, as when FerretDB's non-atomic findAndModify hands the one to two workers.
+    const [original] = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
+    await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId(), lockedAt: null, lastRunAt: null, nextRunAt: new Date() });
 
-    // Until both Agenda copies have really fired (so slots were contested) and five runs exist.
+    // Until both copies are held (so both workers tick and contest every slot) and five runs exist.
     const copies = await waitFor(async () => {
-      const fired = await agendaJobs().find({ 'data.jobId': job!.id, name: FIRE_JOB }).toArray();
-      return fired.every((c) => c.lastRunAt instanceof Date) && (await runsOf(job!.id)).length >= 5 && fired;
-    }, { what: 'both copies to fire and five runs' });
+      const held = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
+      return held.every((c) => c.lastRunAt instanceof Date && c.lockedAt instanceof Date) && (await runsOf(job!.id)).length >= 5 && held;
+    }, { what: 'both dispatchers to run and five runs' });
     expect(copies).toHaveLength(2);
+    expect(new Set(copies.map((c) => c.lastModifiedBy)).size).toBe(2);
     await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
     const runs = await waitFor(async () => {
       const r = await runsOf(job!.id);
-      return r.every((x) => x.status !== 'running') && r;
+      return r.every((x) => x.status !== 'running' && x.status !== 'queued') && r;
     }, { what: 'the last runs to finish' });
-    // Two workers and two Agenda jobs fired these slots, each recorded once. (Whether every
-    // second got a run depends on how late each fire started on this shared machine: Agenda
-    // computes the next fire from the actual start, so it is not asserted here.)
+    // Two dispatchers fired these slots, each recorded once and executed at most once.
     const slots = runs.map((r) => r.scheduledFor.getTime());
     expect(new Set(slots).size).toBe(slots.length);
 
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(runs.filter((r) => r.status === 'succeeded').length);
     await second.stop(5000);
+    await agendaJobs().deleteMany({ name: DISPATCH_JOB, _id: { $ne: original!._id } });
   });
 });
 
 describe('reconcile on worker start', () => {
-  it('repairs a missing, a drifted, a stray and an orphaned Agenda job', async () => {
+  it('schedules an enabled job without a next fire, clears a paused one, removes old per-job fire jobs', async () => {
     const api = h.client('reconciler');
-    const { data: missing } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('missing') });
-    const { data: drifted } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('drifted') });
+    const { data: unscheduled } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('unscheduled') });
     const { data: paused } = await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail('paused'), enabled: false } });
     const { data: fine } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('fine') });
+    const CronJob = h.scheduler.models.CronJob;
+    await CronJob.updateOne({ _id: unscheduled!.id }, { $set: { nextRunAt: null } });
+    await CronJob.updateOne({ _id: paused!.id }, { $set: { nextRunAt: new Date() } });
+    // What an older version left: one recurring Agenda job per cron job.
+    await agendaJobs().insertOne({ name: LEGACY_FIRE_JOB, data: { jobId: fine!.id }, repeatInterval: fine!.cron, nextRunAt: new Date(), type: 'normal', priority: 0 });
 
-    await agendaJobs().deleteMany({ 'data.jobId': missing!.id });
-    await agendaJobs().updateOne({ 'data.jobId': drifted!.id }, { $set: { repeatInterval: '5 5 * * *', repeatTimezone: 'UTC' } });
-    const [template] = await agendaJobs().find({ 'data.jobId': fine!.id }).toArray();
-    await agendaJobs().insertOne({ ...template!, _id: new Types.ObjectId(), data: { jobId: paused!.id } });
-    const orphanId = String(new Types.ObjectId());
-    await agendaJobs().insertOne({ ...template!, _id: new Types.ObjectId(), data: { jobId: orphanId } });
-
-    const result = await h.scheduler.reconcile();
-    expect(result).toEqual({ created: 1, updated: 1, removed: 2 });
-
-    for (const job of [missing!, drifted!, fine!]) {
-      const docs = await agendaJobs().find({ 'data.jobId': job.id }).toArray();
-      expect(docs).toHaveLength(1);
-      expect(docs[0]).toMatchObject({ name: FIRE_JOB, repeatInterval: job.cron, repeatTimezone: job.timezone });
-    }
-    expect(await agendaJobs().countDocuments({ 'data.jobId': paused!.id })).toBe(0);
-    expect(await agendaJobs().countDocuments({ 'data.jobId': orphanId })).toBe(0);
+    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 1, cleared: 1, removed: 1 });
+    expect((await CronJob.findById(unscheduled!.id).lean())!.nextRunAt).toEqual(nextFire(unscheduled!.cron, unscheduled!.timezone));
+    expect((await CronJob.findById(paused!.id).lean())!.nextRunAt).toBeNull();
+    expect((await CronJob.findById(fine!.id).lean())!.nextRunAt!.toISOString()).toBe(fine!.nextRunAt);
+    expect(await agendaJobs().countDocuments({ name: LEGACY_FIRE_JOB })).toBe(0);
+    expect(await agendaJobs().countDocuments({ name: DISPATCH_JOB })).toBe(1);
     // A second pass finds nothing to do.
-    expect(await h.scheduler.reconcile()).toEqual({ created: 0, updated: 0, removed: 0 });
+    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 0, cleared: 0, removed: 0 });
   });
 
-  it('never leaves Agenda on an old schedule when edits land while it runs', async () => {
+  it('never leaves a job on an old schedule when edits land while it runs', async () => {
     const api = h.client('reconcile-race');
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) ids.push((await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail(`race-${i}`), enabled: false } })).data!.id);
@@ -135,9 +127,8 @@ describe('reconcile on worker start', () => {
       ]);
       for (const id of ids) {
         const job = await h.scheduler.models.CronJob.findById(id).lean();
-        const schedules = await agendaJobs().find({ 'data.jobId': id, repeatInterval: { $type: 'string' } }).toArray();
-        const expected = job!.enabled ? [{ repeatInterval: job!.cron, repeatTimezone: job!.timezone, name: FIRE_JOB }] : [];
-        expect(schedules.map((a) => ({ repeatInterval: a.repeatInterval, repeatTimezone: a.repeatTimezone, name: a.name })), `round ${round}, job ${id}`).toEqual(expected);
+        const expected = job!.enabled ? nextFire(job!.cron, job!.timezone) : null;
+        expect(job!.nextRunAt, `round ${round}, job ${id}`).toEqual(expected);
       }
     }
   });

@@ -1,7 +1,5 @@
 import { ObjectId } from 'mongodb';
 import type { Connection } from 'mongoose';
-import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
-import { FIRE_JOB } from '../../src/scheduler/agenda-jobs.js';
 import { nextFire } from '../../src/scheduler/cron.js';
 
 export interface SeedOptions {
@@ -12,7 +10,7 @@ export interface SeedOptions {
   owners: number;
   /** Recipients are at this domain; give the worker EMAIL_ALLOWED_DOMAINS to match. */
   emailDomain?: string;
-  /** Also insert each job's Agenda fire job, as the API would (default true). */
+  /** Store each job's next fire, as the API does (default true); false leaves it to reconcile(). */
   schedule?: boolean;
   /** Owner ids are `${ownerPrefix}${k}`. */
   ownerPrefix?: string;
@@ -22,9 +20,8 @@ export const ownerOf = (i: number, owners: number, prefix = 'bench-user-') => `$
 
 /**
  * Stores `n` enabled sendEmail jobs as the API would have created them, in bulk (creating 10 000
- * through the API would take longer than the benchmark itself). The fire jobs are written in the
- * shape `ensureScheduled` saves them; the suites check that `reconcile()` finds nothing to
- * change afterwards, which fails should that shape drift.
+ * through the API would take longer than the benchmark itself). The suites check that
+ * `reconcile()` finds nothing to change afterwards, which fails should the document drift.
  */
 export async function seedJobs(conn: Connection, n: number, options: SeedOptions): Promise<string[]> {
   const domain = options.emailDomain ?? 'example.com';
@@ -32,7 +29,6 @@ export async function seedJobs(conn: Connection, n: number, options: SeedOptions
   const ids: string[] = [];
   for (let start = 0; start < n; start += 1000) {
     const jobs = [];
-    const fires = [];
     for (let i = start; i < Math.min(n, start + 1000); i++) {
       const _id = new ObjectId();
       const cron = options.cron(i);
@@ -49,7 +45,7 @@ export async function seedJobs(conn: Connection, n: number, options: SeedOptions
         enabled: true,
         ownerId: ownerOf(i, options.owners, options.ownerPrefix),
         lastRunAt: null,
-        nextRunAt: next,
+        nextRunAt: options.schedule === false ? null : next,
         status: 'idle',
         overlap: 'forbid',
         misfirePolicy: 'runOnce',
@@ -61,10 +57,8 @@ export async function seedJobs(conn: Connection, n: number, options: SeedOptions
         createdAt: now,
         updatedAt: now,
       });
-      fires.push({ data: { jobId: String(_id) }, name: FIRE_JOB, repeatInterval: cron, repeatTimezone: timezone, lastModifiedBy: 'bench-seed', nextRunAt: next, priority: 0, type: 'normal' });
     }
     await conn.collection('cron_jobs').insertMany(jobs);
-    if (options.schedule !== false) await conn.collection(AGENDA_COLLECTION).insertMany(fires);
   }
   return ids;
 }

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ export interface LocalDb {
  */
 async function buildFerretDb(logger?: Logger): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(join(goModule, file)));
+  for (const file of ['go.mod', 'go.sum', 'main.go', OVERLAY_SOURCE]) hash.update(readFileSync(join(goModule, file)));
   const sourceHash = hash.digest('hex');
   const stamp = `${ferretdbBinary}.sha256`;
   if (existsSync(ferretdbBinary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash) return ferretdbBinary;
@@ -39,6 +39,23 @@ async function buildFerretDb(logger?: Logger): Promise<string> {
   return ferretdbBinary;
 }
 
+/** Our patched copy of one FerretDB file (see its header: the _id index is used). */
+const OVERLAY_SOURCE = 'overlay/sqlite-collection.go';
+const PATCHED_FILE = 'vendor/github.com/FerretDB/FerretDB/internal/backends/sqlite/collection.go';
+const buildDir = join(root, '.local/ferretdb-build');
+
+/**
+ * A copy of the module with its dependencies vendored and our patched file in place of
+ * FerretDB's own (Go refuses overlays of files in the module cache, but builds vendor/ as is).
+ */
+function prepareBuildDir(): void {
+  rmSync(buildDir, { recursive: true, force: true });
+  mkdirSync(buildDir, { recursive: true });
+  for (const file of ['go.mod', 'go.sum', 'main.go']) copyFileSync(join(goModule, file), join(buildDir, file));
+  execFileSync('go', ['mod', 'vendor'], { cwd: buildDir, stdio: 'pipe' });
+  copyFileSync(join(goModule, OVERLAY_SOURCE), join(buildDir, PATCHED_FILE));
+}
+
 /** How often a long build reports that it is still going. */
 const PROGRESS_EVERY_MS = 5_000;
 
@@ -48,7 +65,12 @@ const PROGRESS_EVERY_MS = 5_000;
  */
 function goBuild(logger?: Logger): Promise<void> {
   return new Promise((ok, fail) => {
-    const child = spawn('go', ['build', '-v', '-buildvcs=false', '-o', ferretdbBinary, '.'], { cwd: goModule, stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      prepareBuildDir();
+    } catch (error) {
+      return fail(new Error(`cannot prepare the FerretDB build (Go >= 1.24 is needed): ${(error as Error).message}`));
+    }
+    const child = spawn('go', ['build', '-v', '-buildvcs=false', '-mod=vendor', '-o', ferretdbBinary, '.'], { cwd: buildDir, stdio: ['ignore', 'ignore', 'pipe'] });
     let packages = 0;
     let tail = '';
     const output: string[] = []; // the last lines, for the error message of a failed build
@@ -67,8 +89,11 @@ function goBuild(logger?: Logger): Promise<void> {
     });
     child.once('exit', (code) => {
       clearInterval(timer);
-      if (code === 0) ok();
-      else fail(new Error(`go build of FerretDB failed (exit ${code}):\n${[...output, tail].join('\n')}`));
+      // The vendored copy is only needed while compiling (a few hundred MB).
+      if (code === 0) {
+        rmSync(buildDir, { recursive: true, force: true });
+        ok();
+      } else fail(new Error(`go build of FerretDB failed (exit ${code}):\n${[...output, tail].join('\n')}`));
     });
   });
 }

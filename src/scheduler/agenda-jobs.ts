@@ -1,113 +1,22 @@
 import type { Agenda } from 'agenda';
-import type { Connection } from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { AGENDA_COLLECTION } from './agenda.js';
 import { nextFire } from './cron.js';
-
-/** The Agenda job that wakes a worker at a cron job's slots; one per enabled cron job. */
-export const FIRE_JOB = 'cron-fire';
-
-/** What the Agenda side needs to know of a cron job. */
-export interface Schedulable {
-  id: string;
-  type: string;
-  cron: string;
-  timezone: string;
-}
+import { ensureDispatcher, LEGACY_FIRE_JOB } from './dispatch.js';
 
 interface AgendaJobDoc {
   _id: unknown;
   name: string;
   data?: { jobId?: string; runId?: string };
-  repeatInterval?: string | null;
-  repeatTimezone?: string | null;
 }
 
 const agendaJobs = (conn: Connection) => conn.collection<AgendaJobDoc>(AGENDA_COLLECTION);
 
-/** Recurring Agenda jobs (the fire job of each cron job); runs are one-off jobs beside them. */
-const recurring = { repeatInterval: { $type: 'string' } } as const;
-
-/**
- * True when an Agenda job is the fire job of the given cron job's schedule as it is now. The
- * type is not part of it: a run executes the type the job has when the run starts.
- */
-export const matchesSchedule = (agendaJob: Pick<AgendaJobDoc, 'name' | 'repeatInterval' | 'repeatTimezone'>, job: Schedulable) =>
-  agendaJob.name === FIRE_JOB && agendaJob.repeatInterval === job.cron && agendaJob.repeatTimezone === job.timezone;
-
-/**
- * Makes the one recurring Agenda job of a cron job match the schedule given. A job whose
- * cron or zone changed gets a new Agenda job rather than an edited one: a worker holding the old
- * one (mid-run, or locked ahead of its fire) writes its own idea of the next fire back when it
- * finishes, which would undo an edit; against a removed job that write simply fails. The new one
- * is saved before the others go, so a failure in between leaves the job scheduled.
- */
-async function ensureScheduled(agenda: Agenda, conn: Connection, job: Schedulable): Promise<SyncOutcome> {
-  const ofJob = { 'data.jobId': job.id, ...recurring };
-  const before = await agendaJobs(conn).find(ofJob).toArray();
-  const wasScheduled = before.some((a) => matchesSchedule(a, job));
-  if (!wasScheduled) {
-    // repeatInterval makes Agenda keep an estimate of the next wake-up in the database while a
-    // fire is in progress; each fire then sets the exact next slot from our own cron maths.
-    await agenda
-      .create(FIRE_JOB, { jobId: job.id })
-      .repeatEvery(job.cron, { timezone: job.timezone, skipImmediate: true })
-      .schedule(nextFire(job.cron, job.timezone))
-      // The schedule fields are in the key so it can never match a queued one-off run; insertOnly
-      // so a match (a concurrent sync got there first) is not reset, lock included.
-      .unique({ 'data.jobId': job.id, name: FIRE_JOB, repeatInterval: job.cron, repeatTimezone: job.timezone }, { insertOnly: true })
-      .save();
-  }
-  // Keep the oldest job on this schedule and drop every other: old schedules, and the twin a
-  // concurrent sync inserted (FerretDB's upsert is not atomic). Every sync picks the same one.
-  const after = await agendaJobs(conn).find(ofJob).toArray();
-  const keep = after.filter((a) => matchesSchedule(a, job)).sort((a, b) => String(a._id).localeCompare(String(b._id)))[0];
-  const others = after.filter((a) => a !== keep);
-  if (others.length) await agendaJobs(conn).deleteMany({ _id: { $in: others.map((a) => a._id) } });
-  return wasScheduled ? 'unchanged' : before.length ? 'updated' : 'created';
-}
-
-export type SyncOutcome = 'created' | 'updated' | 'removed' | 'unchanged';
-
-type ScheduleFields = { enabled: boolean; type: string; cron: string; timezone: string } | null;
-const readSchedule = (models: Models, jobId: string): Promise<ScheduleFields> =>
-  models.CronJob.findById(jobId, { enabled: 1, type: 1, cron: 1, timezone: 1 }).lean<ScheduleFields>();
-const sameSchedule = (a: ScheduleFields, b: ScheduleFields) =>
-  a?.enabled === b?.enabled && a?.type === b?.type && a?.cron === b?.cron && a?.timezone === b?.timezone;
-
-/**
- * Brings the Agenda side of one cron job in line with its document, read fresh: scheduled
- * while enabled, none while paused or deleted. The document is read again afterwards and the
- * work repeated if it moved, so when two syncs of one job overlap (two API edits, an edit and a
- * reconcile) the last edit wins instead of the slower sync.
- */
-export async function syncSchedule(agenda: Agenda, conn: Connection, models: Models, jobId: string): Promise<SyncOutcome> {
-  let outcome: SyncOutcome = 'unchanged';
-  let job = await readSchedule(models, jobId);
-  for (let round = 0; round < 5; round++) {
-    const step = job?.enabled
-      ? await ensureScheduled(agenda, conn, { id: jobId, type: job.type, cron: job.cron, timezone: job.timezone })
-      : (await unscheduleJob(conn, jobId))
-        ? 'removed'
-        : 'unchanged';
-    if (step !== 'unchanged') outcome = step;
-    const again = await readSchedule(models, jobId);
-    if (sameSchedule(job, again)) return outcome;
-    job = again;
-  }
-  return outcome;
-}
-
-/** Removes every Agenda job of a cron job: its fire job and any run still queued. */
+/** Removes the Agenda jobs of a cron job's runs still queued (it was deleted). */
 export async function cancelJob(agenda: Agenda, jobId: string): Promise<number> {
   return agenda.cancel({ data: { jobId } });
-}
-
-/** Removes the fire job only (pause): runs already queued still run. */
-async function unscheduleJob(conn: Connection, jobId: string): Promise<number> {
-  const { deletedCount } = await agendaJobs(conn).deleteMany({ 'data.jobId': jobId, ...recurring });
-  return deletedCount;
 }
 
 /** Queues the one-off Agenda job that executes a run, named by the job's type. */
@@ -150,38 +59,35 @@ export async function requeueOrphanedRuns(agenda: Agenda, conn: Connection, mode
 }
 
 export interface ReconcileResult {
-  created: number;
-  updated: number;
+  /** Enabled jobs given the next fire they lacked (stored by hand, or before nextRunAt was kept). */
+  scheduled: number;
+  /** Paused jobs that still had a next fire. */
+  cleared: number;
+  /** Agenda jobs of the old one-per-cron-job scheme, removed. */
   removed: number;
 }
 
 /**
- * Makes Agenda match cron_jobs: every enabled job has exactly one recurring Agenda job with
- * its type, cron and timezone; disabled and deleted ones have none. Run on worker start and
- * periodically, since an API call that failed halfway or a hand-edited database can leave them
- * apart. Each job is synced from its document as it is at that moment, never from a list read
- * earlier, so an edit made meanwhile is not undone.
+ * Makes the database ready for the dispatcher, on worker start and periodically: its Agenda job
+ * exists, every enabled job has a next fire (the dispatcher fires what is due by it) and paused
+ * ones have none. Each correction is conditional on the field still being what was read, so an
+ * edit made meanwhile is not undone. Three queries when everything is in order.
  */
 export async function reconcile(agenda: Agenda, conn: Connection, models: Models, logger: Logger): Promise<ReconcileResult> {
-  const result: ReconcileResult = { created: 0, updated: 0, removed: 0 };
-  const count = (outcome: SyncOutcome) => outcome !== 'unchanged' && result[outcome]++;
-  const scheduled = await agendaJobs(conn).find(recurring, { projection: { data: 1, name: 1, repeatInterval: 1, repeatTimezone: 1 } }).toArray();
-  const enabled = await models.CronJob.find({ enabled: true }, { _id: 1, type: 1, cron: 1, timezone: 1 }).lean();
-  const wanted = new Set(enabled.map((j) => String(j._id)));
-  const byJob = new Map<string, AgendaJobDoc[]>();
-  for (const a of scheduled) if (a.data?.jobId) byJob.set(a.data.jobId, [...(byJob.get(a.data.jobId) ?? []), a]);
-  for (const job of enabled) {
-    const id = String(job._id);
-    const mine = byJob.get(id) ?? [];
-    // Two bulk reads find the jobs already in order; only the others are synced one by one.
-    if (mine.length === 1 && matchesSchedule(mine[0]!, { id, type: job.type, cron: job.cron, timezone: job.timezone })) continue;
-    count(await syncSchedule(agenda, conn, models, id));
+  await ensureDispatcher(agenda);
+  const { deletedCount: removed } = await agendaJobs(conn).deleteMany({ name: LEGACY_FIRE_JOB });
+  const unscheduled = await models.CronJob.find({ enabled: true, nextRunAt: null }, { cron: 1, timezone: 1 }).lean();
+  let scheduled = 0;
+  for (const job of unscheduled) {
+    const { modifiedCount } = await models.CronJob.updateOne(
+      { _id: job._id, enabled: true, nextRunAt: null, cron: job.cron, timezone: job.timezone },
+      { $set: { nextRunAt: nextFire(job.cron, job.timezone) } },
+      { timestamps: false },
+    );
+    scheduled += modifiedCount;
   }
-  for (const orphan of scheduled.filter((a) => !a.data?.jobId || !wanted.has(a.data.jobId))) {
-    const jobId = orphan.data?.jobId;
-    if (jobId) count(await syncSchedule(agenda, conn, models, jobId));
-    else result.removed += (await agendaJobs(conn).deleteOne({ _id: orphan._id })).deletedCount;
-  }
-  if (result.created || result.updated || result.removed) logger.info(result, 'schedules reconciled');
+  const { modifiedCount: cleared } = await models.CronJob.updateMany({ enabled: false, nextRunAt: mongoose.trusted({ $ne: null }) }, { $set: { nextRunAt: null } }, { timestamps: false });
+  const result = { scheduled, cleared, removed };
+  if (scheduled || cleared || removed) logger.info(result, 'schedules reconciled');
   return result;
 }

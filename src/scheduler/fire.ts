@@ -1,4 +1,4 @@
-import type { Agenda, Job } from 'agenda';
+import type { Agenda } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
 import { DEFAULT_JOB_DEFAULTS, runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
@@ -7,7 +7,7 @@ import { isDuplicateKey } from '../lib/db.js';
 import { observeRun } from '../lib/metrics.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
-import { matchesSchedule, queueRun, syncSchedule } from './agenda-jobs.js';
+import { queueRun } from './agenda-jobs.js';
 import { nextFire, slotAt, slotsBetween } from './cron.js';
 import { interrupt } from './runner.js';
 
@@ -17,10 +17,6 @@ export interface SchedulerDeps {
   models: Models;
   config: Env;
   logger: Logger;
-}
-
-export interface FireJobData {
-  jobId: string;
 }
 
 /** The one-off Agenda job that executes a run (scheduled, catch-up or manual); named by type. */
@@ -46,56 +42,46 @@ export interface FiringJob {
 export const MISSED_RECORD_LIMIT = 1000;
 
 /**
- * Agenda wakes a little after the slot, never meaningfully before it; the tolerance absorbs a
- * timer that fires a few ms early, so the slot it was meant for is due when it is looked at.
+ * A tick reads the clock a few ms after the second it is for; the tolerance also absorbs a
+ * timer that fires a little early, so the slot it was meant for is due when it is looked at.
  */
 const EARLY_WAKE_TOLERANCE_MS = 250;
 
-/** Why a fire must not account for slots, or undefined when it should. */
-function refusal(job: FiringJob | null, agendaJob: Job<FireJobData>): 'deleted' | 'paused' | 'stale' | undefined {
-  if (!job) return 'deleted';
-  if (!job.enabled) return 'paused';
-  // A copy a worker held while the job was edited: the schedule it fires is no longer the job's.
-  const fired = { name: agendaJob.attrs.name, repeatInterval: String(agendaJob.attrs.repeatInterval), repeatTimezone: agendaJob.attrs.repeatTimezone ?? null };
-  return matchesSchedule(fired, { id: String(job._id), type: job.type, cron: job.cron, timezone: job.timezone }) ? undefined : 'stale';
-}
-
 export type FireOutcome =
-  | { kind: 'refused'; reason: 'deleted' | 'paused' | 'stale' }
+  | { kind: 'refused'; reason: 'deleted' | 'paused' }
   | { kind: 'early' }
   | { kind: 'accounted'; slot: Date; missed: number; queued: string | null; skipped: boolean };
 
 /**
- * One wake-up of a cron job's fire job: accounts for every slot since the last one accounted
- * for, from the cron and timezone (Agenda's clock only says when to look). The latest slot is
+ * One fire of a cron job (the dispatcher found it due): accounts for every slot since the last one accounted
+ * for, from the cron and timezone as they are now (the job is read afresh). The latest slot is
  * queued as a run when it is on time (trigger `schedule`) or, after a misfire, when the policy is
  * runOnce (trigger `catchup`); every slot before it, and a late latest one, is recorded as
  * `missed`; a slot that would overlap a run still going under `overlap: forbid` is recorded as
  * `skipped`. Each record is an insert under the runs' unique (jobId, scheduledFor, trigger)
  * index, so two workers waking for the same slot account for it once.
  */
-export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>): Promise<FireOutcome> {
+export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Date()): Promise<FireOutcome> {
   const { models, config } = deps;
-  const now = new Date();
-  const jobId = agendaJob.attrs.data.jobId;
   const log = deps.logger.child({ jobId });
+  // Read afresh by id (the tick's list may be a moment old): a job paused, deleted or given a
+  // new cron meanwhile is fired as it is now.
   const job = await models.CronJob.findById(jobId).lean<FiringJob>();
-  const refused = refusal(job, agendaJob);
-  if (refused || !job) {
-    log.info({ reason: refused }, 'fire skipped');
-    // An old schedule means Agenda and the job disagree; set Agenda right now, not at the next reconcile.
-    if (refused === 'stale') await syncSchedule(deps.agenda, deps.conn, models, jobId);
-    return { kind: 'refused', reason: refused! };
+  if (!job || !job.enabled) {
+    log.info({ reason: job ? 'paused' : 'deleted' }, 'fire skipped');
+    return { kind: 'refused', reason: job ? 'paused' : 'deleted' };
   }
-  // Agenda saves this when the fire ends; its own estimate (from repeatInterval) stays in the
-  // database should this fire fail, so the job keeps waking either way.
-  agendaJob.attrs.nextRunAt = nextFire(job.cron, job.timezone, now);
+  const nextRunAt = nextFire(job.cron, job.timezone, now);
 
   // Jobs stored before slot accounting existed start accounting now.
   const from = new Date(Math.max((job.slotsFrom ?? now).getTime(), job.lastSlotAt?.getTime() ?? 0));
   const until = new Date(now.getTime() + EARLY_WAKE_TOLERANCE_MS);
   const slots = slotsBetween(job.cron, job.timezone, from, until, MISSED_RECORD_LIMIT);
-  if (slots.length === 0) return { kind: 'early' };
+  if (slots.length === 0) {
+    // Woken before the slot (a clock that drifted): only the next fire needs setting.
+    await models.CronJob.updateOne({ _id: job._id, enabled: true }, { $set: { nextRunAt } }, { timestamps: false });
+    return { kind: 'early' };
+  }
   // At the limit there may be more: the latest slot is found directly and recorded as well.
   const last = slots[slots.length - 1]!;
   const latest = slots.length < MISSED_RECORD_LIMIT ? last : slotAt(job.cron, job.timezone, until);
@@ -138,7 +124,7 @@ export async function fireSlots(deps: SchedulerDeps, agendaJob: Job<FireJobData>
   for (let seen = job.lastSlotAt ?? null; !seen || seen < latest; ) {
     const { modifiedCount } = await models.CronJob.updateOne(
       { _id: job._id, lastSlotAt: seen },
-      { $set: { lastSlotAt: latest, nextRunAt: agendaJob.attrs.nextRunAt } },
+      { $set: { lastSlotAt: latest, nextRunAt } },
       { timestamps: false },
     );
     if (modifiedCount) break;

@@ -5,8 +5,9 @@ import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { createAgenda } from './agenda.js';
-import { FIRE_JOB, reconcile, removeSpentRunJobs, requeueOrphanedRuns } from './agenda-jobs.js';
-import { fireSlots, type FireJobData, type RunJobData } from './fire.js';
+import { reconcile, removeSpentRunJobs, requeueOrphanedRuns } from './agenda-jobs.js';
+import { DISPATCH_JOB, runDispatcher } from './dispatch.js';
+import type { RunJobData } from './fire.js';
 import { executeRun, interrupt, sweepDeadRuns, type ActiveRun } from './runner.js';
 import { CronJobService } from './service.js';
 
@@ -36,6 +37,8 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
   };
 
   let working = false;
+  /** Ends this worker's dispatcher loop, should it hold the dispatcher. */
+  let dispatching = new AbortController();
   const timers: NodeJS.Timeout[] = [];
   const inFlight = new Set<Promise<unknown>>();
   /** Runs `task` every `ms` without overlapping itself; stop() waits for a pass in progress. */
@@ -65,12 +68,15 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     /** Defines the processors, repairs schedules and runs, and starts taking work. */
     async startWorker() {
       if (working) return;
-      agenda.define<FireJobData>(FIRE_JOB, (job) => fireSlots(deps, job).then(() => undefined), {
-        // A fire only accounts for slots and queues a run. Agenda locks a job ahead of its time,
-        // so a worker that dies holding it blocks the schedule for this long: no longer than
-        // the shortest lock of any type, as the policy promises.
+      dispatching = new AbortController();
+      const { signal } = dispatching;
+      agenda.define(DISPATCH_JOB, (job) => runDispatcher(deps, job, signal, shortestLock), {
+        // A worker that dies holding the dispatcher blocks every schedule for this long: no
+        // longer than the shortest lock of any type, as the policy promises.
         lockLifetime: shortestLock,
-        concurrency: 20,
+        // One at a time, and never a second copy locked in waiting (FerretDB can leave two).
+        concurrency: 1,
+        lockLimit: 1,
       });
       for (const type of jobTypes) {
         agenda.define<RunJobData>(type.name, (job) => executeRun(deps, job, active), {
@@ -99,6 +105,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       if (!working) return;
       working = false;
       for (const timer of timers.splice(0)) clearInterval(timer);
+      dispatching.abort();
       // Agenda's list of fires in progress is the only one that also holds a fire still saving
       // its start, before our processor is called; Agenda keeps it private and drops its
       // processor on stop(), so the reference is taken first (agenda is pinned at 6.2.6).

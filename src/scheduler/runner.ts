@@ -6,8 +6,6 @@ import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
 import type { Run } from '../models/run.model.js';
-import { syncSchedule } from './agenda-jobs.js';
-import { nextFire } from './cron.js';
 import type { RunJobData, SchedulerDeps } from './fire.js';
 
 type RunDoc = Run & { _id: Types.ObjectId };
@@ -291,7 +289,7 @@ async function finish(deps: SchedulerDeps, run: RunDoc, outcome: Outcome, error:
  */
 async function recordJob(deps: SchedulerDeps, jobId: Types.ObjectId, trigger: Run['trigger'], outcome: Outcome, error: string | null, startedAt: Date) {
   const { models, config } = deps;
-  const job = await models.CronJob.findById(jobId, { cron: 1, timezone: 1, type: 1, consecutiveFailures: 1 }).lean();
+  const job = await models.CronJob.findById(jobId, { type: 1, consecutiveFailures: 1 }).lean();
   if (!job) return;
   const counts = trigger !== 'manual';
   const failures = outcome === 'succeeded' ? 0 : (job.consecutiveFailures ?? 0) + (counts ? 1 : 0);
@@ -299,7 +297,6 @@ async function recordJob(deps: SchedulerDeps, jobId: Types.ObjectId, trigger: Ru
   const set = {
     lastRunAt: startedAt,
     status: outcome === 'succeeded' ? ('idle' as const) : ('failed' as const),
-    nextRunAt: nextFire(job.cron, job.timezone),
     ...(counts || outcome === 'succeeded' ? { consecutiveFailures: failures } : {}),
   };
   if (counts && threshold > 0 && failures >= threshold) {
@@ -311,7 +308,6 @@ async function recordJob(deps: SchedulerDeps, jobId: Types.ObjectId, trigger: Ru
     );
     if (modifiedCount) {
       deps.logger.warn({ jobId: String(jobId), failures }, 'job paused after repeated failures');
-      await syncSchedule(deps.agenda, deps.conn, models, String(jobId));
       return;
     }
   }

@@ -11,7 +11,7 @@ import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
-import { cancelJob, queueRun, syncSchedule } from './agenda-jobs.js';
+import { cancelJob, queueRun } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
 import { previewCron, type CronPreviewRequest } from './preview.js';
 
@@ -115,10 +115,6 @@ export class CronJobService {
   }
 
   /** Brings the Agenda side in line with the stored job: scheduled when enabled, none when paused. */
-  private async sync(job: JobDoc): Promise<void> {
-    await syncSchedule(this.deps.agenda, this.deps.conn, this.m, String(job._id));
-  }
-
   async create(caller: Caller, input: JobFields): Promise<JobDoc> {
     const fields = this.validate(caller, input, ALL_FIELDS);
     // Counted, then inserted: on FerretDB two creates racing at the cap can both pass (one over).
@@ -137,13 +133,6 @@ export class CronJobService {
       job = created.toObject() as JobDoc;
     } catch (error) {
       if (isDuplicateKey(error)) throw duplicateName(fields.name);
-      throw error;
-    }
-    try {
-      await this.sync(job);
-    } catch (error) {
-      // Without its schedule the job would be a lie; take it back rather than leave it half-made.
-      await this.m.CronJob.deleteOne({ _id: job._id }).catch(() => undefined);
       throw error;
     }
     await this.audit(caller, 'create', job);
@@ -215,7 +204,6 @@ export class CronJobService {
       }
       throw new ApiError('not-found', `No job with id ${id}.`);
     }
-    await this.sync(after);
     await this.audit(caller, 'update', after, { action, ...changes });
     return after;
   }

@@ -112,7 +112,6 @@ async function pauseAll(cluster: Cluster, ids: string[]) {
 
 async function pauseOnce(cluster: Cluster, ids: string[]) {
   await cluster.models.CronJob.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $set: { enabled: false, status: 'paused', nextRunAt: null } });
-  await cluster.conn.collection('agendaJobs').deleteMany({ 'data.jobId': { $in: ids }, name: 'cron-fire' });
 }
 
 async function settled(models: Models, ids: string[], timeoutMs = 60_000) {

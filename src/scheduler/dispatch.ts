@@ -1,0 +1,88 @@
+import type { Agenda, Job } from 'agenda';
+import mongoose from 'mongoose';
+import { fireSlots, type SchedulerDeps } from './fire.js';
+
+/**
+ * The one Agenda job that fires every cron job's slots. A worker holding it ticks at each whole
+ * second (cron slots are whole seconds), reads the cron jobs that are due with one query and
+ * fires them. One Agenda job per cron job would make Agenda's lock query, which FerretDB answers
+ * by reading every document of the collection, cost O(jobs) per fire (seconds per fire at 10 000
+ * jobs); one query per tick costs O(jobs) per second instead, and on MongoDB it is an index range.
+ */
+export const DISPATCH_JOB = 'cron-dispatch';
+
+/** Before this job existed each cron job had its own recurring Agenda job of this name. */
+export const LEGACY_FIRE_JOB = 'cron-fire';
+
+/** Fires of one tick that go on at once: enough to keep the database busy, not more. */
+const FIRE_CONCURRENCY = 8;
+
+/** A tick looks a little past the second it is for, so a slot is never read a hair too early. */
+const TICK_OFFSET_MS = 5;
+
+/** Makes sure the dispatcher's Agenda job exists (once, whoever calls it; it is never removed). */
+export async function ensureDispatcher(agenda: Agenda): Promise<void> {
+  await agenda
+    .create(DISPATCH_JOB, {})
+    // Recurring, so Agenda keeps it after each hold; the holder sets the next start itself.
+    .repeatEvery('1 minute', { skipImmediate: true })
+    .schedule(new Date())
+    .unique({ name: DISPATCH_JOB }, { insertOnly: true })
+    .save();
+}
+
+/** Resolves at `at`, or at once when the signal aborts. */
+function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, at - Date.now()));
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
+/** Runs `task` over `items`, at most `limit` at a time. */
+async function eachLimit<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/** One tick: every enabled job whose next fire has come is fired. Returns how many were due. */
+export async function tick(deps: SchedulerDeps, now = new Date()): Promise<number> {
+  const due = await deps.models.CronJob.find({ enabled: true, nextRunAt: mongoose.trusted({ $lte: now }) }, { _id: 1 }).lean();
+  await eachLimit(due, FIRE_CONCURRENCY, (job) =>
+    // One job's failure (the database, a bad document) must not hold back the others; its
+    // next fire stays due, so the next tick tries it again.
+    fireSlots(deps, String(job._id), now).catch((error) => deps.logger.warn({ err: error, jobId: String(job._id) }, 'fire failed')),
+  );
+  return due.length;
+}
+
+/**
+ * The dispatcher's processor: ticks until the worker stops (`signal`), keeping Agenda's lock
+ * fresh so no other worker takes over while this one lives. A worker that dies stops touching
+ * the lock; another takes the job when the lock lifetime has passed. On return the job is due
+ * again at once, for whichever worker polls next.
+ */
+export async function runDispatcher(deps: SchedulerDeps, agendaJob: Job, signal: AbortSignal, lockLifetimeMs: number): Promise<void> {
+  // Touched on a timer rather than between ticks: a tick with thousands of fires can outlast the lock.
+  const heartbeat = setInterval(() => agendaJob.touch().catch((error: unknown) => deps.logger.warn({ err: error }, 'dispatcher heartbeat failed')), lockLifetimeMs / 4);
+  try {
+    while (!signal.aborted) {
+      const at = Math.floor(Date.now() / 1000) * 1000 + 1000 + TICK_OFFSET_MS;
+      await sleepUntil(at, signal);
+      if (signal.aborted) break;
+      await tick(deps).catch((error) => deps.logger.warn({ err: error }, 'tick failed'));
+    }
+  } finally {
+    clearInterval(heartbeat);
+    agendaJob.attrs.nextRunAt = new Date();
+  }
+}
