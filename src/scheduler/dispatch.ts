@@ -72,8 +72,13 @@ export async function tick(deps: SchedulerDeps, now = new Date()): Promise<numbe
  * again at once, for whichever worker polls next.
  */
 export async function runDispatcher(deps: SchedulerDeps, agendaJob: Job, signal: AbortSignal, lockLifetimeMs: number): Promise<void> {
-  // Touched on a timer rather than between ticks: a tick with thousands of fires can outlast the lock.
-  const heartbeat = setInterval(() => agendaJob.touch().catch((error: unknown) => deps.logger.warn({ err: error }, 'dispatcher heartbeat failed')), lockLifetimeMs / 4);
+  // Touched on a timer rather than between ticks: a tick with thousands of fires can outlast the
+  // lock. Each touch also keeps the stored next start at "now": when this worker dies, Agenda
+  // hands an expired lock to another worker only once that time has come, which must be at once.
+  const heartbeat = setInterval(() => {
+    agendaJob.attrs.nextRunAt = new Date();
+    agendaJob.touch().catch((error: unknown) => deps.logger.warn({ err: error }, 'dispatcher heartbeat failed'));
+  }, lockLifetimeMs / 4);
   try {
     while (!signal.aborted) {
       const at = Math.floor(Date.now() / 1000) * 1000 + 1000 + TICK_OFFSET_MS;
