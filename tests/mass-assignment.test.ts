@@ -29,6 +29,8 @@ const attempts: Record<string, unknown> = {
   consecutiveFailures: 0,
   slotsFrom: '2020-01-01T00:00:00.000Z',
   lastSlotAt: '2020-01-01T00:00:00.000Z',
+  lastScheduledRunId: '6650f1c2a8b4e9d2c4a1b2c3',
+  lastManualRunId: '6650f1c2a8b4e9d2c4a1b2c3',
   payloadAuthorEmail: 'me@example.com',
 };
 

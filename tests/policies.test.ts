@@ -103,6 +103,20 @@ describe('overlap policy: a slot that comes while the previous run is still goin
     expect(allowRuns.some((r) => r.status === 'skipped')).toBe(false);
     expect(overlapping(intervals(allowRuns))).toBe(true);
   });
+
+  it('forbid also waits for a manual run still going: the slot during it is skipped naming that run', async () => {
+    await h.scheduler.startWorker();
+    const api = h.client('overlap-manual');
+    // Slots every 2 s; the manual run takes 3 s, so at least one slot falls inside it.
+    const { data: job } = await api.POST('/api/cron/jobs', { body: { ...emailTo('delay-3000@example.com'), name: 'manual-blocks', cron: '*/2 * * * * *', timezone: 'UTC' } });
+    await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
+    const { data: manual } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
+    await waitFor(async () => (await h.scheduler.models.Run.findById(manual!.id).lean())?.status === 'running', { what: 'the manual run to start' });
+    await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: true } });
+    const skipped = await waitFor(async () => (await runsOf(job!.id)).find((r) => r.status === 'skipped'), { what: 'a slot skipped during the manual run' });
+    expect(skipped.error).toBe(`the previous run ${manual!.id} was still going (overlap: forbid)`);
+    await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
+  });
 });
 
 describe('retries, timeouts and automatic pause', () => {

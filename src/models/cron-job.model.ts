@@ -29,6 +29,12 @@ const cronJobSchema = new Schema(
     /** The latest slot a worker has accounted for (run, missed or skipped). */
     lastSlotAt: { type: Date, default: null },
     /**
+     * The latest scheduled (or catch-up) run and the latest manual run: the runs the overlap rule
+     * looks at, by id, instead of searching the job's whole run history on every fire.
+     */
+    lastScheduledRunId: { type: Schema.Types.ObjectId, default: null },
+    lastManualRunId: { type: Schema.Types.ObjectId, default: null },
+    /**
      * The verified email of whoever last set the payload (token claim), so payload rules that
      * allow "your own address" can be checked again at run time, without a token.
      */

@@ -36,6 +36,8 @@ export interface FiringJob {
   misfirePolicy: MisfirePolicy;
   slotsFrom: Date;
   lastSlotAt: Date | null;
+  lastScheduledRunId?: Types.ObjectId | null;
+  lastManualRunId?: Types.ObjectId | null;
 }
 
 /** At most this many missed slots are written one by one after a long downtime. */
@@ -124,7 +126,7 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
   for (let seen = job.lastSlotAt ?? null; !seen || seen < latest; ) {
     const { modifiedCount } = await models.CronJob.updateOne(
       { _id: job._id, lastSlotAt: seen },
-      { $set: { lastSlotAt: latest, nextRunAt } },
+      { $set: { lastSlotAt: latest, nextRunAt, ...(queued ? { lastScheduledRunId: queued } : {}) } },
       { timestamps: false },
     );
     if (modifiedCount) break;
@@ -137,21 +139,19 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
 }
 
 /**
- * The job's run still going, if any. A running run whose heartbeat is older than its type's
+ * The job's run still going, if any: its latest scheduled and latest manual run, read by id. A
+ * fire under `overlap: forbid` queues a run only when the one before has ended, so no older
+ * scheduled run can still be going. A running run whose heartbeat is older than its type's
  * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
  */
 async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
-  // Two equality filters rather than one $in: FerretDB runs equality in SQL (on the index) and
-  // anything else over every document of the collection, which grows with every run.
-  const runs = [
-    ...(await deps.models.Run.find({ jobId: job._id, status: 'running' }).lean()),
-    ...(await deps.models.Run.find({ jobId: job._id, status: 'queued' }).lean()),
-  ];
+  const ids = [job.lastScheduledRunId, job.lastManualRunId].filter((id): id is Types.ObjectId => Boolean(id));
+  const runs = (await Promise.all(ids.map((id) => deps.models.Run.findById(id).lean()))).filter((run) => run && (run.status === 'running' || run.status === 'queued'));
   const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
   for (const run of runs) {
-    const last = run.heartbeatAt ?? run.startedAt;
-    if (run.status === 'running' && last && last.getTime() < Date.now() - lockLifetimeMs) {
-      await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`);
+    const last = run!.heartbeatAt ?? run!.startedAt;
+    if (run!.status === 'running' && last && last.getTime() < Date.now() - lockLifetimeMs) {
+      await interrupt(deps, run!, `worker ${run!.worker ?? '?'} stopped sending heartbeats during the run`);
       continue;
     }
     return run;

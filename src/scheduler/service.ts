@@ -237,6 +237,9 @@ export class CronJobService {
       if (isDuplicateKey(error)) throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
       throw error;
     }
+    // Pointed to before it is queued, so a fire that sees it running knows of it. Run bookkeeping
+    // leaves updatedAt alone: it is the owner's last edit (ETag, edit conflicts).
+    await this.m.CronJob.updateOne({ _id: job._id }, { $set: { lastManualRunId: run._id } }, { timestamps: false });
     await queueRun(this.deps.agenda, { id: String(job._id), type: job.type }, String(run._id));
     await this.audit(caller, 'run-now', job);
     return run.toObject();

@@ -206,6 +206,8 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   '__v',
   'slotsFrom',
   'lastSlotAt',
+  'lastScheduledRunId',
+  'lastManualRunId',
   'payloadAuthorEmail',
 ]);
 
