@@ -23,11 +23,14 @@ interface Plan {
   largestMinRunMs: number;
   /**
    * Jobs at each capacity step. One worker climbs them all until one fails; two workers
-   * (when asked) start a step below one worker's best, to see whether a second worker helps.
+   * (when asked) start at one worker's best, to see whether a second worker goes further.
    */
   capacity: { steps: number[]; windowMs: number; twoWorkers: boolean };
-  /** Sizes of the reconcile timings (restart and fresh import), and the fresh import's deadline. */
-  reconcile: { sizes: number[]; freshDeadlineMs: number };
+  /**
+   * Sizes of the reconcile timings (restart and fresh import), the fresh import's deadline,
+   * and whether an unfinished import's end (the last jobs, collections full) is timed too.
+   */
+  reconcile: { sizes: number[]; freshDeadlineMs: number; tail: boolean };
 }
 
 // One round per case: the same-second and spread cases wait for their deadlines, so two
@@ -36,10 +39,10 @@ const FULL: Plan = {
   sizes: [100, 1000, 10_000],
   rounds: () => 1,
   sameSecondDeadlineMs: 40_000,
-  spread: { n: 1000, tailMs: 5_000 },
+  spread: { n: 1000, tailMs: 3_000 },
   largestMinRunMs: 60_000,
-  capacity: { steps: [10, 20, 40, 80, 160], windowMs: 12_000, twoWorkers: true },
-  reconcile: { sizes: [100, 1000, 10_000], freshDeadlineMs: 10_000 },
+  capacity: { steps: [20, 40, 80, 160], windowMs: 10_000, twoWorkers: true },
+  reconcile: { sizes: [100, 1000, 10_000], freshDeadlineMs: 6_000, tail: true },
 };
 
 const QUICK: Plan = {
@@ -47,8 +50,8 @@ const QUICK: Plan = {
   rounds: () => 1,
   sameSecondDeadlineMs: 4_000,
   largestMinRunMs: 0,
-  capacity: { steps: [10, 40], windowMs: 5_000, twoWorkers: false },
-  reconcile: { sizes: [1000], freshDeadlineMs: 4_000 },
+  capacity: { steps: [10, 40], windowMs: 4_000, twoWorkers: false },
+  reconcile: { sizes: [1000], freshDeadlineMs: 4_000, tail: false },
 };
 
 /** Same-second rounds, ours and the baseline alternating. */
@@ -83,7 +86,7 @@ async function capacityRamps(bench: SchedBench, plan: Plan, log: SuiteOptions['l
   const one = await capacityRamp(bench, { workers: 1, steps, windowMs, tag: 'w1' }, log);
   if (!plan.capacity.twoWorkers) return [one];
   const best = one.filter((s) => s.pass).length - 1;
-  const two = await capacityRamp(bench, { workers: 2, steps: steps.slice(Math.max(0, best - 1)), windowMs, tag: 'w2' }, log);
+  const two = await capacityRamp(bench, { workers: 2, steps: steps.slice(Math.max(0, best)), windowMs, tag: 'w2' }, log);
   return [one, two];
 }
 
@@ -100,9 +103,11 @@ export const run: Suite = async ({ quick, log }) => {
     const capacity = await capacityRamps(bench, plan, log);
     const reconciles: ReconcileTiming[] = [];
     for (const n of plan.reconcile.sizes) {
-      for (const kind of ['restart', 'fresh'] as const) {
-        const t = await reconcileCase(bench, n, kind, kind === 'fresh' ? plan.reconcile.freshDeadlineMs : 120_000);
-        log(`${kind} reconcile ${n}: ${t.finished ? `${Math.round(t.ms)} ms` : `stopped, ${t.fireJobs} created, ${t.perSecond?.toFixed(1)}/s`}`);
+      for (const kind of ['restart', 'fresh', 'fresh-tail'] as const) {
+        // The end of an import is only worth timing when the whole import did not finish.
+        if (kind === 'fresh-tail' && (!plan.reconcile.tail || reconciles.at(-1)?.finished)) continue;
+        const t = await reconcileCase(bench, n, kind, kind === 'restart' ? 120_000 : plan.reconcile.freshDeadlineMs);
+        log(`${kind} reconcile ${n}: ${t.finished ? `${Math.round(t.ms)} ms` : `stopped, ${t.created} created, ${t.perSecond?.toFixed(1) ?? 0}/s`}`);
         reconciles.push(t);
       }
     }

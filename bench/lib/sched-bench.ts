@@ -5,9 +5,13 @@ import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
 import { startLocalDb, type LocalDb } from '../../src/lib/local-db.js';
 import { COMMANDS_LINE, type CommandTotals } from './sched-monitor.js';
-import { spawnService, type ServiceProcess } from './worker-process.js';
+import { cpuSeconds, spawnService, type ServiceProcess } from './worker-process.js';
 
 const DATA_DIR = '.local/bench-scheduling-db';
+
+/** FerretDB counts as idle below 10 % of a core, sampled over this long. */
+const IDLE_SAMPLE_MS = 250;
+const IDLE_CPU_SECONDS = 0.1 * (IDLE_SAMPLE_MS / 1000);
 
 /** The service's own default, used by our worker and the baseline alike. */
 export const PROCESS_EVERY_MS = parseEnv({}).AGENDA_PROCESS_EVERY_MS;
@@ -39,6 +43,19 @@ export async function openSchedBench() {
     smtp,
     /** The FerretDB process, for its CPU time. */
     dbPid: db.pid,
+    /**
+     * Waits (up to `maxMs`) until FerretDB is idle: a killed worker's queries in flight go on
+     * running for seconds (at 10 000 jobs each lock query takes seconds under load), and a
+     * case started meanwhile would be measured against them. Returns the time waited.
+     */
+    async settle(maxMs = 30_000): Promise<number> {
+      const started = Date.now();
+      for (;;) {
+        const before = cpuSeconds(db.pid);
+        await new Promise((r) => setTimeout(r, IDLE_SAMPLE_MS));
+        if (cpuSeconds(db.pid) - before < IDLE_CPU_SECONDS || Date.now() - started > maxMs) return Date.now() - started;
+      }
+    },
     async database(name: string): Promise<BenchDb> {
       const conn = await connectDb(uriOf(name), BENCH_CONFIG);
       return {

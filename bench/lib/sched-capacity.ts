@@ -47,6 +47,7 @@ const cronOf = (i: number) => `${i % 10}/10 * * * * *`;
  * connections still warming up) out of the first window. The ramp stops at the first failing step.
  */
 export async function capacityRamp(bench: SchedBench, o: RampOptions, log: (m: string) => void): Promise<CapacityStep[]> {
+  await bench.settle();
   const db = await bench.database(`cap_${o.tag}`);
   const jobs: { id: string; cron: string }[] = [];
   const add = async (count: number) => {

@@ -1,5 +1,6 @@
 import type { LagRound, Side } from './sched-lag.js';
 import type { SchedResults } from './sched-report.js';
+import { freshImportMs } from './sched-startup.js';
 import { quantile } from './stats.js';
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US').replace(/,/g, ' ');
@@ -83,14 +84,16 @@ function oursVsBaseline(results: SchedResults): string | undefined {
     .map(([k, t]) => `${k} ${t.count}x, ${((100 * t.ms) / total).toFixed(0)}%`);
   const started = profiled ? profiled.n - profiled.notStarted : 0;
   const fired = profiled?.firedLagsMs?.length ?? 0;
+  const commands = Object.values(profiled?.commands ?? {}).reduce((s, t) => s + t.count, 0);
   return (
     `At ${fmt(n)} jobs due on one second our worker's p99 is ${s1(median(ours.map(p99)))} against ${s1(median(base.map(p99)))} for plain Agenda ` +
     `(${median(ours.map((r) => r.n - r.notStarted))} vs ${median(base.map((r) => r.n - r.notStarted))} of ${fmt(n)} slots started within the deadline). ` +
     (locks && profiled
       ? `In that round our worker sent ${locks.count} lock queries (findAndModify agendaJobs, mean ${(locks.ms / locks.count).toFixed(0)} ms) for ${fired} slots fired and ${started} runs started: ` +
         'it defines five Agenda job names (cron-fire and one per job type), and each poll runs a lock chain per name, each reading all of agendaJobs; ' +
-        'every fire then queues a one-off run job that must be locked again (the in-memory notification starts another chain at once), so a slot costs at least two full scans ' +
-        `plus about a dozen writes and reads (runs, claims, cron_jobs). Its database time by command: ${top.join('; ')}. `
+        'every fire then queues a one-off run job that must be locked again (the in-memory notification starts another chain at once). ' +
+        `In all it sent ${fired ? (commands / fired).toFixed(0) : '?'} database commands per slot fired, ${fired ? (locks.count / fired).toFixed(1) : '?'} of them lock queries; plain Agenda needs one lock query and two saves of the job's state per fire (Job.run), plus its own work. ` +
+        `Our worker's database time by command: ${top.join('; ')}. `
       : '') +
     'FerretDB answers these concurrently but on the same two cores, so more queries in flight make each one slower (compare the mean lock time in the rounds to the idle lock query).'
   );
@@ -121,31 +124,53 @@ function capacityFinding(results: SchedResults): string | undefined {
       : 'no step failed';
     return `${w} worker${w > 1 ? 's' : ''}: ${best}; ${why}`;
   });
-  const saturated = results.capacity.flat().filter((s) => !s.pass && s.dbCores > 1);
+  const failed = results.capacity.flatMap((steps) => steps.filter((s) => !s.pass));
+  const quiet = failed.filter((s) => s.dbCores < 0.5 && s.p50Ms < PASS_MS / 2);
+  const busy = failed.filter((s) => !quiet.includes(s));
+  const [one, two] = results.capacity;
+  const shared = one && two ? two.find((s) => one.some((o) => o.jobs === s.jobs)) : undefined;
+  const single = shared ? one!.find((o) => o.jobs === shared.jobs) : undefined;
   return (
     `Capacity (p99 < 1 s, every slot started): ${lines.join('. ')}. ` +
-    'A step that fails with FerretDB far from busy fails on a few slow slots (p50 stays low): with about ten slots per job and window, p99 is close to the maximum, and a ' +
-    'one-second stall of the fire-to-run chain (a run job waiting for its lock chain, or this shared machine) decides it. ' +
-    (saturated.length
-      ? 'Steps with FerretDB above one core fail the way the spread case does: lock chains that no longer end. '
-      : 'Further up, lock chains stop ending, as in the spread case, and achieved fires collapse. ') +
-    'Two workers send more lock queries for the same slots (their chains race for the same jobs on one FerretDB, whose findAndModify is a read then a write, so both can lock a job; our runner drops the duplicate); they add no database capacity.'
+    (quiet.length
+      ? 'A step that fails with FerretDB far from busy and p50 low fails on a few slow slots: with about ten slots per job and window, p99 is close to the maximum, and a one-second stall ' +
+        '(a run job waiting for its lock chain, or this shared machine) decides it. '
+      : '') +
+    (busy.length
+      ? 'Where it breaks, the lock queries slow down many times over (mean lock time in the table against a few ms at the steps that pass, on collections of under 200 documents): ' +
+        'the chains of all five job names and of every queued run overlap on FerretDB, each lock waits for the others, and the lag grows past the window, the spread case on a small scale. '
+      : '') +
+    (shared && single
+      ? `At ${shared.jobs} jobs two workers sent ${shared.lockQueries} lock queries against ${single.lockQueries} for one, at ${shared.lockQueryMeanMs.toFixed(0)} against ${single.lockQueryMeanMs.toFixed(0)} ms each: ` +
+        "a second worker adds lock chains racing for the same jobs on the same FerretDB (whose findAndModify is a read then a write, so both can lock one; our runner drops the duplicate), not database capacity."
+      : '')
   );
 }
+
+const PASS_MS = 1000;
 
 const ms0 = (v: number) => Math.round(v);
 
 function reconcileFinding(results: SchedResults): string | undefined {
   const restart = results.reconciles.filter((t) => t.kind === 'restart' && t.finished).map((t) => [t.n, t.ms] as [number, number]);
-  const fresh = results.reconciles.filter((t) => t.kind === 'fresh');
-  if (!restart.length && !fresh.length) return undefined;
-  const freshText = fresh
-    .map((t) => (t.finished ? `${fmt(t.n)} jobs in ${s1(t.ms)}` : `${fmt(t.n)} jobs: stopped after ${s1(t.ms)} at ${t.perSecond?.toFixed(1)} jobs/s, about ${s1(t.extrapolatedMs ?? 0)} for all at that rate`))
+  const ns = [...new Set(results.reconciles.filter((t) => t.kind === 'fresh').map((t) => t.n))];
+  if (!restart.length && !ns.length) return undefined;
+  const freshText = ns
+    .map((n) => {
+      const start = results.reconciles.find((t) => t.n === n && t.kind === 'fresh')!;
+      const end = results.reconciles.find((t) => t.n === n && t.kind === 'fresh-tail');
+      const total = freshImportMs(results.reconciles, n)!;
+      if (!total.estimated) return `${fmt(n)} jobs in ${s1(total.ms)}`;
+      return `${fmt(n)} jobs: ${start.perSecond?.toFixed(1) ?? 0} jobs/s at the start` + (end ? `, ${end.perSecond?.toFixed(2) ?? 0} jobs/s at the end` : '') + `, about ${s1(total.ms)} in all`;
+    })
     .join('; ');
+  const ends = ns.map((n) => results.reconciles.find((t) => t.n === n && t.kind === 'fresh-tail')).filter((t) => t?.perSecond);
+  const perJob = ends.map((t) => [t!.n, 1000 / t!.perSecond!] as [number, number]);
   return (
-    `Reconcile at restart reads all fire jobs and all enabled jobs once (two scans) and grows ${growth(restart)}; ` +
-    `a fresh import syncs job by job (a read of the job, a find on agendaJobs by data.jobId, an upsert and a second find, each a full scan of agendaJobs on FerretDB, whose collection grows as it goes): ${freshText}. ` +
-    'Per job that cost grows with the collection, so the whole import is quadratic on FerretDB; a bulk insert of the missing fire jobs would make it two scans and one write.'
+    `Reconcile at restart reads all fire jobs and all enabled jobs once (two scans) and grows ${growth(restart)}. ` +
+    `A fresh import syncs job by job (a read of the job, a find on agendaJobs by data.jobId, an upsert and a second find; on FerretDB each of the agendaJobs queries scans the collection, which grows as it goes): ${freshText}. ` +
+    (perJob.length > 1 ? `The cost of one sync with the collections full grows ${growth(perJob)}, so the whole import grows about as N^2. ` : 'Per job that cost grows with the collection, so the whole import grows about as N^2. ') +
+    'Creating the missing fire jobs in one bulk insert after the two scans it already makes would bring a fresh import down to the restart figure plus one write.'
   );
 }
 

@@ -9,37 +9,58 @@ import type { BenchDb, SchedBench } from './sched-bench.js';
 
 const CONFIG = parseEnv({ LOG_LEVEL: 'silent', CRON_ALLOW_SECONDS: 'true', MONGODB_SOCKET_TIMEOUT_MS: '300000' });
 
+/**
+ * restart: every fire job exists already (reconcile should change nothing). fresh: none does
+ * (an import: it creates them all). fresh-tail: all but the last few exist, which gives the
+ * cost of syncing one job when the collections are full, the end of a fresh import.
+ */
+export type ReconcileKind = 'restart' | 'fresh' | 'fresh-tail';
+
 export interface ReconcileTiming {
   n: number;
-  /** restart: every fire job exists already; fresh: none does (an import), all are created. */
-  kind: 'restart' | 'fresh';
+  kind: ReconcileKind;
+  /** Jobs stored without a fire job, for reconcile to create. */
+  missing: number;
   /** Time of reconcile(), ms; when it did not finish, the time until it was stopped. */
   ms: number;
   finished: boolean;
   /** What reconcile reported (when it finished). */
   result?: ReconcileResult;
-  /** Fire jobs that exist at the end (fresh: how far it came). */
-  fireJobs: number;
-  /** Fresh and unfinished: jobs synced per second so far, and the time all N would take at that rate. */
+  /** Fire jobs reconcile created before it finished or was stopped. */
+  created: number;
+  /** Jobs synced per second (fresh kinds). */
   perSecond?: number;
-  extrapolatedMs?: number;
 }
 
+/** Jobs left without a fire job in the fresh-tail case. */
+const tailOf = (n: number) => Math.max(10, Math.round(n / 20));
+
 /**
- * Times `reconcile()` as the worker runs it at boot, in this process on a connection of its
- * own, after openScheduler's index creation. It is stopped at `deadlineMs` by closing that
- * connection (a fresh import syncs job by job and may take far longer than the benchmark).
+ * Reconcile of N stored jobs as the worker runs it at boot, timed in this process on a
+ * connection of its own, after openScheduler's index creation. A fresh import syncs job by job
+ * and may take far longer than the benchmark: it is stopped at `deadlineMs` by closing that
+ * connection, and its rate so far is kept.
  */
-async function timeReconcile(db: BenchDb, n: number, kind: ReconcileTiming['kind'], deadlineMs: number): Promise<ReconcileTiming> {
+export async function reconcileCase(bench: SchedBench, n: number, kind: ReconcileKind, deadlineMs: number): Promise<ReconcileTiming> {
+  await bench.settle();
+  const db = await bench.database(`${kind}_${n}`);
+  try {
+    const missing = kind === 'restart' ? 0 : kind === 'fresh' ? n : tailOf(n);
+    const cron = (i: number) => `${i % 60} * * * *`;
+    await seedJobs(db.conn, n - missing, { cron, owners: Math.ceil(n / 50) });
+    if (missing) await seedJobs(db.conn, missing, { cron, owners: Math.ceil(missing / 50), ownerPrefix: 'unscheduled-', schedule: false });
+    return { n, kind, missing, ...(await timeReconcile(db, n - missing, deadlineMs)) };
+  } finally {
+    await db.drop();
+  }
+}
+
+async function timeReconcile(db: BenchDb, existing: number, deadlineMs: number) {
   const conn = await connectDb(db.uri, CONFIG);
-  let finished = false;
   let result: ReconcileResult | undefined;
   const scheduler = await openScheduler(conn, CONFIG, createLogger(CONFIG));
   const started = performance.now();
-  const reconciling = scheduler.reconcile().then((r) => {
-    finished = true;
-    result = r;
-  });
+  const reconciling = scheduler.reconcile().then((r) => void (result = r));
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([reconciling.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
   clearTimeout(timer);
@@ -47,29 +68,21 @@ async function timeReconcile(db: BenchDb, n: number, kind: ReconcileTiming['kind
   // Unfinished: closing the connection fails its next command, which ends it.
   await conn.close(true);
   await reconciling.catch(() => undefined);
-  const fireJobs = await db.conn.collection(AGENDA_COLLECTION).countDocuments({ name: FIRE_JOB });
-  const perSecond = !finished && kind === 'fresh' ? fireJobs / (ms / 1000) : undefined;
-  return {
-    n,
-    kind,
-    ms,
-    finished,
-    ...(result ? { result } : {}),
-    fireJobs,
-    ...(perSecond !== undefined ? { perSecond, extrapolatedMs: perSecond > 0 ? (n / perSecond) * 1000 : Number.POSITIVE_INFINITY } : {}),
-  };
+  const created = (await db.conn.collection(AGENDA_COLLECTION).countDocuments({ name: FIRE_JOB })) - existing;
+  return { ms, finished: result !== undefined, ...(result ? { result } : {}), created, ...(created > 0 ? { perSecond: created / (ms / 1000) } : {}) };
 }
 
 /**
- * Reconcile of N stored jobs: with their fire jobs (a restart, where it should find nothing to
- * change) or without (a fresh import, where it creates them all), bounded by the deadline.
+ * The time a fresh import of N jobs takes: measured when it finished, else estimated from the
+ * sync rate at its start (empty agendaJobs) and, when measured, at its end (full collections),
+ * taking the cost of one sync to grow linearly in between (each sync scans agendaJobs).
  */
-export async function reconcileCase(bench: SchedBench, n: number, kind: ReconcileTiming['kind'], deadlineMs: number): Promise<ReconcileTiming> {
-  const db = await bench.database(`${kind}_${n}`);
-  try {
-    await seedJobs(db.conn, n, { cron: (i) => `${i % 60} * * * *`, owners: Math.ceil(n / 50), schedule: kind === 'restart' });
-    return await timeReconcile(db, n, kind, deadlineMs);
-  } finally {
-    await db.drop();
-  }
+export function freshImportMs(timings: ReconcileTiming[], n: number): { ms: number; estimated: boolean } | undefined {
+  const fresh = timings.find((t) => t.n === n && t.kind === 'fresh');
+  if (!fresh) return undefined;
+  if (fresh.finished) return { ms: fresh.ms, estimated: false };
+  const tail = timings.find((t) => t.n === n && t.kind === 'fresh-tail');
+  const secondsPerJob = [fresh, tail].filter((t) => t?.perSecond).map((t) => 1 / t!.perSecond!);
+  if (!secondsPerJob.length) return { ms: Number.POSITIVE_INFINITY, estimated: true };
+  return { ms: (n * 1000 * secondsPerJob.reduce((a, b) => a + b, 0)) / secondsPerJob.length, estimated: true };
 }
