@@ -1,5 +1,5 @@
 import type { Connection, Types } from 'mongoose';
-import { FIRE_JOB } from '../../src/scheduler/agenda-jobs.js';
+import { DISPATCH_JOB } from '../../src/scheduler/dispatch.js';
 import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
 import { nextFire } from '../../src/scheduler/cron.js';
 import { BASELINE_JOB, FIRE_LINE, seedBaseline, startBaseline, type BaselineFire } from '../baselines/plain-agenda.js';
@@ -143,7 +143,7 @@ interface SideOps {
 function ours(bench: SchedBench): SideOps {
   let ids: string[] = [];
   return {
-    lockName: FIRE_JOB,
+    lockName: DISPATCH_JOB,
     async seed(db, n, cron) {
       ids = await seedJobs(db.conn, n, { cron, owners: Math.ceil(n / 50) });
     },

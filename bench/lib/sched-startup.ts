@@ -1,8 +1,7 @@
 import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { FIRE_JOB, type ReconcileResult } from '../../src/scheduler/agenda-jobs.js';
-import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
+import type { ReconcileResult } from '../../src/scheduler/agenda-jobs.js';
 import { openScheduler } from '../../src/scheduler/index.js';
 import { seedJobs } from './seed.js';
 import type { BenchDb, SchedBench } from './sched-bench.js';
@@ -10,23 +9,23 @@ import type { BenchDb, SchedBench } from './sched-bench.js';
 const CONFIG = parseEnv({ LOG_LEVEL: 'silent', CRON_ALLOW_SECONDS: 'true', MONGODB_SOCKET_TIMEOUT_MS: '300000' });
 
 /**
- * restart: every fire job exists already (reconcile should change nothing). fresh: none does
- * (an import: it creates them all). fresh-tail: all but the last few exist, which gives the
- * cost of syncing one job when the collections are full, the end of a fresh import.
+ * restart: every job is scheduled already (reconcile should change nothing). fresh: none is
+ * (an import without next fires: it schedules them all). fresh-tail: all but the last few are,
+ * which gives the cost of scheduling one job when the collections are full.
  */
 export type ReconcileKind = 'restart' | 'fresh' | 'fresh-tail';
 
 export interface ReconcileTiming {
   n: number;
   kind: ReconcileKind;
-  /** Jobs stored without a fire job, for reconcile to create. */
+  /** Jobs stored without a next fire, for reconcile to schedule. */
   missing: number;
   /** Time of reconcile(), ms; when it did not finish, the time until it was stopped. */
   ms: number;
   finished: boolean;
   /** What reconcile reported (when it finished). */
   result?: ReconcileResult;
-  /** Fire jobs reconcile created before it finished or was stopped. */
+  /** Jobs reconcile scheduled before it finished or was stopped. */
   created: number;
   /** Jobs synced per second (fresh kinds). */
   perSecond?: number;
@@ -68,7 +67,8 @@ async function timeReconcile(db: BenchDb, existing: number, deadlineMs: number) 
   // Unfinished: closing the connection fails its next command, which ends it.
   await conn.close(true);
   await reconciling.catch(() => undefined);
-  const created = (await db.conn.collection(AGENDA_COLLECTION).countDocuments({ name: FIRE_JOB })) - existing;
+  // Scheduled: enabled jobs with a next fire, which the dispatcher goes by.
+  const created = (await db.conn.collection('cron_jobs').countDocuments({ nextRunAt: { $ne: null } })) - existing;
   return { ms, finished: result !== undefined, ...(result ? { result } : {}), created, ...(created > 0 ? { perSecond: created / (ms / 1000) } : {}) };
 }
 
