@@ -30,3 +30,42 @@ export async function createAgenda(conn: Connection, config: Pick<Env, 'AGENDA_P
   await agenda.ready;
   return agenda;
 }
+
+interface QueueFiller {
+  isRunning: boolean;
+  jobQueueFilling(name: string): Promise<void>;
+}
+
+/**
+ * One lock chain per job name at a time. Agenda 6.2.6 starts a chain (lock one job, then call
+ * itself for the next) on every poll and on every notification, so a burst of runs queued by the
+ * dispatcher ran one chain per run side by side, each ending with a lock query that finds
+ * nothing; on FerretDB every lock query reads all queued runs. Here a call made while a chain of
+ * that name is going only asks it to go round once more, and returns, so its caller starts the
+ * runs already locked instead of waiting for the whole chain. Agenda is pinned at 6.2.6: the
+ * processor and its method are private (checked at start).
+ */
+export function coalesceLockChains(agenda: Agenda): void {
+  const processor = (agenda as unknown as { jobProcessor?: QueueFiller }).jobProcessor;
+  if (typeof processor?.jobQueueFilling !== 'function') throw new Error('Agenda has no jobProcessor.jobQueueFilling: check the pinned version');
+  const fill = processor.jobQueueFilling.bind(processor);
+  const chains = new Map<string, { again: boolean }>();
+  processor.jobQueueFilling = async (name: string) => {
+    const going = chains.get(name);
+    if (going) {
+      going.again = true;
+      return;
+    }
+    const chain = { again: true };
+    chains.set(name, chain);
+    try {
+      // Each pass locks at most one job: its recursive call lands here and only sets `again`.
+      while (chain.again && processor.isRunning) {
+        chain.again = false;
+        await fill(name);
+      }
+    } finally {
+      chains.delete(name);
+    }
+  };
+}

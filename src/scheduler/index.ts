@@ -4,7 +4,7 @@ import { runPolicyOf, type JobType } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
-import { createAgenda } from './agenda.js';
+import { coalesceLockChains, createAgenda } from './agenda.js';
 import { reconcile, removeSpentRunJobs, requeueOrphanedRuns } from './agenda-jobs.js';
 import { DISPATCH_JOB, runDispatcher } from './dispatch.js';
 import type { RunJobData } from './fire.js';
@@ -88,6 +88,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       await repair();
       await recover();
       await agenda.start();
+      coalesceLockChains(agenda);
       working = true;
       if (config.RECONCILE_INTERVAL_MS > 0) every(config.RECONCILE_INTERVAL_MS, 'reconcile', repair);
       every(Math.max(1000, Math.floor(shortestLock / 2)), 'run recovery', recover);
