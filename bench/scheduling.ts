@@ -41,7 +41,7 @@ const FULL: Plan = {
   sameSecondDeadlineMs: 40_000,
   spread: { n: 1000, tailMs: 3_000 },
   largestMinRunMs: 60_000,
-  capacity: { steps: [20, 40, 80, 160], windowMs: 10_000, twoWorkers: true },
+  capacity: { steps: [20, 40, 80, 160, 320, 640], windowMs: 10_000, twoWorkers: true },
   reconcile: { sizes: [100, 1000, 10_000], freshDeadlineMs: 6_000, tail: true },
 };
 

@@ -78,11 +78,17 @@ export async function reconcile(agenda: Agenda, conn: Connection, models: Models
   const { deletedCount: removed } = await agendaJobs(conn).deleteMany({ name: LEGACY_FIRE_JOB });
   const unscheduled = await models.CronJob.find({ enabled: true, nextRunAt: null }, { cron: 1, timezone: 1 }).lean();
   let scheduled = 0;
-  for (const job of unscheduled) {
-    const { modifiedCount } = await models.CronJob.updateOne(
-      { _id: job._id, enabled: true, nextRunAt: null, cron: job.cron, timezone: job.timezone },
-      { $set: { nextRunAt: nextFire(job.cron, job.timezone) } },
-      { timestamps: false },
+  // In bulk writes of a thousand: an import of 10 000 jobs is ten round trips, not 10 000.
+  for (let start = 0; start < unscheduled.length; start += 1000) {
+    const { modifiedCount } = await models.CronJob.bulkWrite(
+      unscheduled.slice(start, start + 1000).map((job) => ({
+        updateOne: {
+          filter: { _id: job._id, enabled: true, nextRunAt: null, cron: job.cron, timezone: job.timezone },
+          update: { $set: { nextRunAt: nextFire(job.cron, job.timezone) } },
+          timestamps: false,
+        },
+      })),
+      { ordered: false },
     );
     scheduled += modifiedCount;
   }
