@@ -99,6 +99,10 @@ describe('reconcile on worker start', () => {
     const { data: paused } = await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail('paused'), enabled: false } });
     const { data: fine } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('fine') });
     const CronJob = h.scheduler.models.CronJob;
+    // A second dispatcher nobody holds, as two workers starting together can insert on FerretDB.
+    await h.scheduler.reconcile();
+    const [dispatcher] = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
+    await agendaJobs().insertOne({ ...dispatcher!, _id: new Types.ObjectId(), lockedAt: null });
     await CronJob.updateOne({ _id: unscheduled!.id }, { $set: { nextRunAt: null } });
     await CronJob.updateOne({ _id: paused!.id }, { $set: { nextRunAt: new Date() } });
     // What an older version left: one recurring Agenda job per cron job.

@@ -4,7 +4,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { AGENDA_COLLECTION } from './agenda.js';
 import { nextFire } from './cron.js';
-import { ensureDispatcher, LEGACY_FIRE_JOB } from './dispatch.js';
+import { eachLimit, ensureDispatcher, LEGACY_FIRE_JOB } from './dispatch.js';
 
 interface AgendaJobDoc {
   _id: unknown;
@@ -74,24 +74,20 @@ export interface ReconcileResult {
  * edit made meanwhile is not undone. Three queries when everything is in order.
  */
 export async function reconcile(agenda: Agenda, conn: Connection, models: Models, logger: Logger): Promise<ReconcileResult> {
-  await ensureDispatcher(agenda);
+  await ensureDispatcher(agenda, conn);
   const { deletedCount: removed } = await agendaJobs(conn).deleteMany({ name: LEGACY_FIRE_JOB });
   const unscheduled = await models.CronJob.find({ enabled: true, nextRunAt: null }, { cron: 1, timezone: 1 }).lean();
   let scheduled = 0;
-  // In bulk writes of a thousand: an import of 10 000 jobs is ten round trips, not 10 000.
-  for (let start = 0; start < unscheduled.length; start += 1000) {
-    const { modifiedCount } = await models.CronJob.bulkWrite(
-      unscheduled.slice(start, start + 1000).map((job) => ({
-        updateOne: {
-          filter: { _id: job._id, enabled: true, nextRunAt: null, cron: job.cron, timezone: job.timezone },
-          update: { $set: { nextRunAt: nextFire(job.cron, job.timezone) } },
-          timestamps: false,
-        },
-      })),
-      { ordered: false },
+  // Eight updates in flight rather than one: round trips overlap (a bulkWrite of many updates
+  // never settled on FerretDB 1.24.2; MongoDB would take one).
+  await eachLimit(unscheduled, 8, async (job) => {
+    const { modifiedCount } = await models.CronJob.updateOne(
+      { _id: job._id, enabled: true, nextRunAt: null, cron: job.cron, timezone: job.timezone },
+      { $set: { nextRunAt: nextFire(job.cron, job.timezone) } },
+      { timestamps: false },
     );
     scheduled += modifiedCount;
-  }
+  });
   const { modifiedCount: cleared } = await models.CronJob.updateMany({ enabled: false, nextRunAt: mongoose.trusted({ $ne: null }) }, { $set: { nextRunAt: null } }, { timestamps: false });
   const result = { scheduled, cleared, removed };
   if (scheduled || cleared || removed) logger.info(result, 'schedules reconciled');

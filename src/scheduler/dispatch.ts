@@ -1,5 +1,6 @@
 import type { Agenda, Job } from 'agenda';
-import mongoose from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
+import { AGENDA_COLLECTION } from './agenda.js';
 import { fireSlots, type SchedulerDeps } from './fire.js';
 
 /**
@@ -20,8 +21,13 @@ const FIRE_CONCURRENCY = 8;
 /** A tick looks a little past the second it is for, so a slot is never read a hair too early. */
 const TICK_OFFSET_MS = 5;
 
-/** Makes sure the dispatcher's Agenda job exists (once, whoever calls it; it is never removed). */
-export async function ensureDispatcher(agenda: Agenda): Promise<void> {
+/**
+ * Makes sure the dispatcher's Agenda job exists, once. FerretDB's upsert is not atomic, so two
+ * workers starting together can each insert one: the oldest is kept and a copy no worker holds
+ * is removed (a held copy only means two dispatchers for a while, which the slot accounting
+ * makes harmless; its holder stops when the copy is gone).
+ */
+export async function ensureDispatcher(agenda: Agenda, conn: Connection): Promise<void> {
   await agenda
     .create(DISPATCH_JOB, {})
     // Recurring, so Agenda keeps it after each hold; the holder sets the next start itself.
@@ -29,6 +35,9 @@ export async function ensureDispatcher(agenda: Agenda): Promise<void> {
     .schedule(new Date())
     .unique({ name: DISPATCH_JOB }, { insertOnly: true })
     .save();
+  const copies = await conn.collection(AGENDA_COLLECTION).find({ name: DISPATCH_JOB }, { projection: { lockedAt: 1 } }).sort({ _id: 1 }).toArray();
+  const spare = copies.slice(1).filter((copy) => !copy.lockedAt);
+  if (spare.length) await conn.collection(AGENDA_COLLECTION).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
 }
 
 /** Resolves at `at`, or at once when the signal aborts. */
@@ -46,7 +55,7 @@ function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Runs `task` over `items`, at most `limit` at a time. */
-async function eachLimit<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+export async function eachLimit<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < items.length) await task(items[next++]!);
@@ -75,15 +84,22 @@ export async function runDispatcher(deps: SchedulerDeps, agendaJob: Job, signal:
   // Touched on a timer rather than between ticks: a tick with thousands of fires can outlast the
   // lock. Each touch also keeps the stored next start at "now": when this worker dies, Agenda
   // hands an expired lock to another worker only once that time has come, which must be at once.
+  // Ends the loop when the worker stops, or when this copy of the job was removed (a duplicate).
+  const holding = new AbortController();
+  signal.addEventListener('abort', () => holding.abort(), { once: true });
   const heartbeat = setInterval(() => {
     agendaJob.attrs.nextRunAt = new Date();
-    agendaJob.touch().catch((error: unknown) => deps.logger.warn({ err: error }, 'dispatcher heartbeat failed'));
+    agendaJob.touch().catch(async (error: unknown) => {
+      deps.logger.warn({ err: error }, 'dispatcher heartbeat failed');
+      const exists = await deps.conn.collection(AGENDA_COLLECTION).countDocuments({ _id: agendaJob.attrs._id as never }).catch(() => 1);
+      if (!exists) holding.abort();
+    });
   }, lockLifetimeMs / 4);
   try {
-    while (!signal.aborted) {
+    while (!holding.signal.aborted) {
       const at = Math.floor(Date.now() / 1000) * 1000 + 1000 + TICK_OFFSET_MS;
-      await sleepUntil(at, signal);
-      if (signal.aborted) break;
+      await sleepUntil(at, holding.signal);
+      if (holding.signal.aborted) break;
       await tick(deps).catch((error) => deps.logger.warn({ err: error }, 'tick failed'));
     }
   } finally {
