@@ -120,7 +120,7 @@ describe('a job created through the API fires on its own', () => {
     expect(run.finishedAt).not.toBeNull();
   });
 
-  it('deleting a job removes its Agenda job and no further run happens', async () => {
+  it('deleting a job removes its queued Agenda jobs and no further run happens', async () => {
     const api = h.client('sched-delete');
     const { data: job } = await api.POST('/api/cron/jobs', { body: everySecond('deleted') });
     const id = job!.id;

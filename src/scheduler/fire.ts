@@ -121,7 +121,7 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
   }
   // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
   // next fire looks at slots already recorded, and their inserts are refused as duplicates.
-  // Compare-and-set on the value last read (an equality, which FerretDB runs in SQL), read again
+  // Compare-and-set on the value last read (by _id, so one document is read), read again
   // when another worker moved it meanwhile, so the mark only ever goes forward.
   for (let seen = job.lastSlotAt ?? null; !seen || seen < latest; ) {
     const { modifiedCount } = await models.CronJob.updateOne(
