@@ -5,7 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { SignJWT } from 'jose';
-import { ObjectId, type Db } from 'mongodb';
+import { type Db, ObjectId } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { connectDb } from '../src/lib/db.js';
 import { freePort, startLocalDb } from '../src/lib/local-db.js';
@@ -13,7 +13,7 @@ import { jobInput, removeJobsOf } from './lib/api-fixtures.js';
 import { isMain, suiteMain } from './lib/main.js';
 import type { Comparison, Plot, Suite, SuiteOptions, SuiteResult } from './lib/report.js';
 import { ownerOf, seedJobs } from './lib/seed.js';
-import { startServiceProcess, type ServiceProcess } from './lib/service-process.js';
+import { type ServiceProcess, startServiceProcess } from './lib/service-process.js';
 import { compare, figure, quantile } from './lib/stats.js';
 
 const DATA_DIR = '.local/bench-api-db';
@@ -54,7 +54,12 @@ const QUICK: Plan = { jobs: 1_000, growth: [100], rounds: 1, seconds: 1.25, grow
 
 // --- autocannon (CommonJS without type declarations: the part of its API used here) ---
 
-interface LoadRequest { method: string; path: string; headers: Record<string, string>; body?: string }
+interface LoadRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
 interface LoadOptions {
   url: string;
   connections: number;
@@ -64,7 +69,11 @@ interface LoadOptions {
   sampleInt: number;
   requests: { setupRequest: (request: LoadRequest) => LoadRequest }[];
 }
-interface LoadResult { errors: number; timeouts: number; statusCodeStats: Record<string, { count: number }> }
+interface LoadResult {
+  errors: number;
+  timeouts: number;
+  statusCodeStats: Record<string, { count: number }>;
+}
 interface LoadTracker extends PromiseLike<LoadResult> {
   on(event: 'response', listener: (client: unknown, status: number, bytes: number, ms: number) => void): void;
   stop(): void;
@@ -107,7 +116,10 @@ interface RunFigures {
 }
 
 const sign = (owner: string) =>
-  new SignJWT({ sub: owner }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(new TextEncoder().encode(SECRET));
+  new SignJWT({ sub: owner })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('2h')
+    .sign(new TextEncoder().encode(SECRET));
 
 /** The same request goes to both servers: ours reads the token, the baseline the plain owner header. */
 const asOwner = (owner: string, token: string) => ({ authorization: `Bearer ${token}`, 'x-owner': owner });
@@ -144,7 +156,10 @@ function endpoints(fixture: Fixture): Endpoint[] {
       // Connections may build one request each beyond the amount.
       async prepare(amount) {
         const first = posted;
-        const owners = Array.from({ length: Math.ceil((amount + CONNECTIONS) / POSTS_PER_OWNER) + 1 }, (_, k) => `${POST_OWNER_PREFIX}${first}-${k}`);
+        const owners = Array.from(
+          { length: Math.ceil((amount + CONNECTIONS) / POSTS_PER_OWNER) + 1 },
+          (_, k) => `${POST_OWNER_PREFIX}${first}-${k}`,
+        );
         const tokens = await Promise.all(owners.map(sign));
         return () => {
           const k = posted++ - first;
@@ -164,7 +179,19 @@ function endpoints(fixture: Fixture): Endpoint[] {
 // --- database commands, counted by FerretDB (MongoDB's serverStatus has the same field) ---
 
 /** Commands every connected client sends on its own (heartbeats, handshakes) and our own probe. */
-const NOT_PER_REQUEST = new Set(['hello', 'isMaster', 'ismaster', 'ping', 'serverStatus', 'endSessions', 'unknown', 'buildInfo', 'saslStart', 'saslContinue', 'getParameter']);
+const NOT_PER_REQUEST = new Set([
+  'hello',
+  'isMaster',
+  'ismaster',
+  'ping',
+  'serverStatus',
+  'endSessions',
+  'unknown',
+  'buildInfo',
+  'saslStart',
+  'saslContinue',
+  'getParameter',
+]);
 
 /** How many times a command ran, and how many of those failed (a duplicate key, a timeout...). */
 interface CommandCount {
@@ -286,7 +313,7 @@ async function seedBatch(conn: Connection, fixture: Fixture, n: number, tag: str
   const owners = Math.ceil(n / JOBS_PER_OWNER);
   const ownerPrefix = `${tag}-owner-`;
   const ids = await seedJobs(conn, n, { cron: (i) => `${i % 60} ${i % 24} * * *`, owners, ownerPrefix });
-  ids.forEach((id, i) => fixture.jobs.push({ id, owner: ownerOf(i, owners, ownerPrefix) }));
+  for (const [i, id] of ids.entries()) fixture.jobs.push({ id, owner: ownerOf(i, owners, ownerPrefix) });
   for (let k = 0; k < owners; k++) fixture.tokens.set(`${ownerPrefix}${k}`, await sign(`${ownerPrefix}${k}`));
 }
 
@@ -310,13 +337,26 @@ async function startTargets(uri: string): Promise<{ ours: Target; unlimited: Tar
       RATE_LIMIT_RUN_NOW_PER_USER: limit,
     };
     const url = `http://127.0.0.1:${port}`;
-    return { name, url, proc: await startServiceProcess({ name, entry: 'src/server.ts', env, ready: { url: `${url}/healthz` } }) };
+    return {
+      name,
+      url,
+      proc: await startServiceProcess({ name, entry: 'src/server.ts', env, ready: { url: `${url}/healthz` } }),
+    };
   };
   const bare = async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const env = { NODE_ENV: 'production', MONGODB_URI: uri, PORT: String(port) };
-    return { name: 'baseline', url, proc: await startServiceProcess({ name: 'baseline', entry: 'bench/baselines/bare-http.ts', env, ready: { url: `${url}/healthz` } }) };
+    return {
+      name: 'baseline',
+      url,
+      proc: await startServiceProcess({
+        name: 'baseline',
+        entry: 'bench/baselines/bare-http.ts',
+        env,
+        ready: { url: `${url}/healthz` },
+      }),
+    };
   };
   // One API first: both would otherwise create the same indexes at once.
   const ours = await api('ours', NEVER_REFUSE);
@@ -355,9 +395,11 @@ async function probeQueries(db: Db, fixture: Fixture, queries: number): Promise<
     return { query, ms: quantile(ms, 0.5) };
   };
   return [
-    await timed('GET /jobs/{id}: findOne {_id, ownerId} (ours and the baseline)', (job) => jobs.findOne({ _id: new ObjectId(job.id), ownerId: job.owner })),
+    await timed('GET /jobs/{id}: findOne {_id, ownerId} (ours and the baseline)', (job) =>
+      jobs.findOne({ _id: new ObjectId(job.id), ownerId: job.owner }),
+    ),
     await timed('the same job by findOne {_id} alone', (job) => jobs.findOne({ _id: new ObjectId(job.id) })),
-    await timed("POST, the 50-job cap: countDocuments {ownerId}", (job) => jobs.countDocuments({ ownerId: job.owner })),
+    await timed('POST, the 50-job cap: countDocuments {ownerId}', (job) => jobs.countDocuments({ ownerId: job.owner })),
   ];
 }
 
@@ -365,11 +407,17 @@ export const run: Suite = async ({ quick, log }: SuiteOptions) => {
   const plan = quick ? QUICK : FULL;
   await rm(DATA_DIR, { recursive: true, force: true });
   const local = await startLocalDb(DATA_DIR);
-  const conn = await connectDb(local.uri, { MONGODB_SERVER_SELECTION_TIMEOUT_MS: 5000, MONGODB_SOCKET_TIMEOUT_MS: 120_000 });
+  const conn = await connectDb(local.uri, {
+    MONGODB_SERVER_SELECTION_TIMEOUT_MS: 5000,
+    MONGODB_SOCKET_TIMEOUT_MS: 120_000,
+  });
   let targets: Awaited<ReturnType<typeof startTargets>> | undefined;
   try {
     const fixture: Fixture = { jobs: [], tokens: new Map() };
-    const [started] = await Promise.all([startTargets(local.uri), seedBatch(conn, fixture, plan.growth[0] ?? plan.jobs, 'g0')]);
+    const [started] = await Promise.all([
+      startTargets(local.uri),
+      seedBatch(conn, fixture, plan.growth[0] ?? plan.jobs, 'g0'),
+    ]);
     targets = started;
     const { ours, unlimited, baseline } = targets;
     log(`API, its rate-limit-free twin and the baseline started; ${fixture.jobs.length} jobs stored`);
@@ -386,14 +434,17 @@ export const run: Suite = async ({ quick, log }: SuiteOptions) => {
     const measure = async (phase: RunRecord['phase'], target: Target, endpoint: Endpoint, seconds: number) => {
       const f = await timed(target, endpoint, seconds, fixture.jobs.length);
       records.push({ stored: fixture.jobs.length, phase, target: target.name, endpoint: endpoint.key, f });
-      log(`${fixture.jobs.length} jobs, ${target.name} ${endpoint.label}: ${f.rps.toFixed(1)} req/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, answers ${f.statuses}; per request: ${describeCommands(f.commands)}`);
+      log(
+        `${fixture.jobs.length} jobs, ${target.name} ${endpoint.label}: ${f.rps.toFixed(1)} req/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, answers ${f.statuses}; per request: ${describeCommands(f.commands)}`,
+      );
       if (endpoint.key === 'create') await removePosted(conn);
     };
 
     // Growth: short runs of the reads at each smaller count, then the stored count grows.
     for (const [i, size] of plan.growth.entries()) {
       for (const endpoint of eps.filter((e) => e.read)) {
-        for (const target of i % 2 ? [baseline, unlimited, ours] : [ours, unlimited, baseline]) await measure('growth', target, endpoint, plan.growthSeconds);
+        for (const target of i % 2 ? [baseline, unlimited, ours] : [ours, unlimited, baseline])
+          await measure('growth', target, endpoint, plan.growthSeconds);
       }
       await seedBatch(conn, fixture, (plan.growth[i + 1] ?? plan.jobs) - size, `g${i + 1}`);
       log(`${fixture.jobs.length} jobs stored`);
@@ -404,7 +455,8 @@ export const run: Suite = async ({ quick, log }: SuiteOptions) => {
     for (let round = 0; round < plan.rounds; round++) {
       for (const endpoint of eps) {
         const order = round % 2 ? [baseline, ours] : [ours, baseline];
-        for (const target of round === plan.rounds - 1 ? [...order, unlimited] : order) await measure('main', target, endpoint, plan.seconds);
+        for (const target of round === plan.rounds - 1 ? [...order, unlimited] : order)
+          await measure('main', target, endpoint, plan.seconds);
       }
       log(`round ${round + 1}/${plan.rounds} done`);
     }
@@ -445,11 +497,31 @@ function mainRows(e: Endpoint, ours: RunFigures[], base: RunFigures[]): Comparis
   const failed = (runs: RunFigures[]) => runs.reduce((n, f) => n + f.failed, 0);
   const runNote = `requests per run: ours ${sizes(ours)}, baseline ${sizes(base)}; failed: ours ${failed(ours)}, baseline ${failed(base)}`;
   return [
-    withReadGoal(compare({ metric: `${e.label} requests/s`, unit: 'req/s', better: 'higher', note: runNote }, ours.map((f) => f.rps), base.map((f) => f.rps)), e.read),
-    compare({ metric: `${e.label} p50 latency`, unit: 'ms', better: 'lower' }, ours.map((f) => f.p50), base.map((f) => f.p50)),
-    compare({ metric: `${e.label} p99 latency`, unit: 'ms', better: 'lower' }, ours.map((f) => f.p99), base.map((f) => f.p99)),
+    withReadGoal(
+      compare(
+        { metric: `${e.label} requests/s`, unit: 'req/s', better: 'higher', note: runNote },
+        ours.map((f) => f.rps),
+        base.map((f) => f.rps),
+      ),
+      e.read,
+    ),
     compare(
-      { metric: `${e.label} database commands per request`, unit: 'commands', better: 'lower', note: `ours: ${describeCommands(lastOf(ours).commands)}; baseline: ${describeCommands(lastOf(base).commands)}` },
+      { metric: `${e.label} p50 latency`, unit: 'ms', better: 'lower' },
+      ours.map((f) => f.p50),
+      base.map((f) => f.p50),
+    ),
+    compare(
+      { metric: `${e.label} p99 latency`, unit: 'ms', better: 'lower' },
+      ours.map((f) => f.p99),
+      base.map((f) => f.p99),
+    ),
+    compare(
+      {
+        metric: `${e.label} database commands per request`,
+        unit: 'commands',
+        better: 'lower',
+        note: `ours: ${describeCommands(lastOf(ours).commands)}; baseline: ${describeCommands(lastOf(base).commands)}`,
+      },
       ours.map((f) => sum(f.commands)),
       base.map((f) => sum(f.commands)),
     ),
@@ -461,12 +533,27 @@ function smallRows(e: Endpoint, small: number, records: RunRecord[]): Comparison
   const at = (target: string) => runsOf(records, target, e.key, (r) => r.stored === small);
   const note = 'one short run (of the growth series)';
   return [
-    withReadGoal(compare({ metric: `${e.label} requests/s at ${small} jobs`, unit: 'req/s', better: 'higher', note }, at(OURS).map((f) => f.rps), at(BASELINE).map((f) => f.rps)), true),
     withReadGoal(
-      compare({ metric: `${e.label} requests/s at ${small} jobs, rate limits off`, unit: 'req/s', better: 'higher', note }, at(UNLIMITED).map((f) => f.rps), at(BASELINE).map((f) => f.rps)),
+      compare(
+        { metric: `${e.label} requests/s at ${small} jobs`, unit: 'req/s', better: 'higher', note },
+        at(OURS).map((f) => f.rps),
+        at(BASELINE).map((f) => f.rps),
+      ),
       true,
     ),
-    compare({ metric: `${e.label} p50 latency at ${small} jobs`, unit: 'ms', better: 'lower', note }, at(OURS).map((f) => f.p50), at(BASELINE).map((f) => f.p50)),
+    withReadGoal(
+      compare(
+        { metric: `${e.label} requests/s at ${small} jobs, rate limits off`, unit: 'req/s', better: 'higher', note },
+        at(UNLIMITED).map((f) => f.rps),
+        at(BASELINE).map((f) => f.rps),
+      ),
+      true,
+    ),
+    compare(
+      { metric: `${e.label} p50 latency at ${small} jobs`, unit: 'ms', better: 'lower', note },
+      at(OURS).map((f) => f.p50),
+      at(BASELINE).map((f) => f.p50),
+    ),
   ];
 }
 
@@ -475,14 +562,41 @@ function limiterTable(eps: Endpoint[], records: RunRecord[]) {
   const sizes = [...new Set(records.map((r) => r.stored))].sort((a, b) => a - b);
   const rows = sizes.flatMap((size) =>
     eps.flatMap((e) => {
-      const [on, off, base] = [OURS, UNLIMITED, BASELINE].map((t) => runsOf(records, t, e.key, (r) => r.stored === size).at(-1));
+      const [on, off, base] = [OURS, UNLIMITED, BASELINE].map((t) =>
+        runsOf(records, t, e.key, (r) => r.stored === size).at(-1),
+      );
       if (!on || !off || !base) return [];
-      return [[size, e.label, round1(on.rps), round1(off.rps), round1(base.rps), round1(on.p50), round1(off.p50), round1(base.p50), two(sum(on.commands)), two(sum(off.commands))]];
+      return [
+        [
+          size,
+          e.label,
+          round1(on.rps),
+          round1(off.rps),
+          round1(base.rps),
+          round1(on.p50),
+          round1(off.p50),
+          round1(base.p50),
+          two(sum(on.commands)),
+          two(sum(off.commands)),
+        ],
+      ];
     }),
   );
   return {
-    caption: 'What the rate limiter costs: ours with limits that never refuse, ours with all limits off, the baseline (the last run of each at that count)',
-    columns: ['jobs', 'endpoint', 'req/s ours', 'req/s limits off', 'req/s baseline', 'p50 ms ours', 'p50 ms limits off', 'p50 ms baseline', 'commands/request ours', 'limits off'],
+    caption:
+      'What the rate limiter costs: ours with limits that never refuse, ours with all limits off, the baseline (the last run of each at that count)',
+    columns: [
+      'jobs',
+      'endpoint',
+      'req/s ours',
+      'req/s limits off',
+      'req/s baseline',
+      'p50 ms ours',
+      'p50 ms limits off',
+      'p50 ms baseline',
+      'commands/request ours',
+      'limits off',
+    ],
     rows,
   };
 }
@@ -495,7 +609,13 @@ function growthLines(eps: Endpoint[], records: RunRecord[]): Plot['lines'] {
     .flatMap((e) =>
       [OURS, UNLIMITED, BASELINE].map((target) => ({
         label: `${target} ${e.label}`,
-        points: sizes.map((size) => [size, figure(runsOf(records, target, e.key, (r) => r.stored === size).map((f) => f.p50)).median] as [number, number]),
+        points: sizes.map(
+          (size) =>
+            [size, figure(runsOf(records, target, e.key, (r) => r.stored === size).map((f) => f.p50)).median] as [
+              number,
+              number,
+            ],
+        ),
       })),
     );
 }
@@ -515,7 +635,13 @@ function shapeOf(k: number): string {
   return 'faster than linear';
 }
 
-function report(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours: number; baseline: number }, probe: ProbeRow[]): SuiteResult {
+function report(
+  plan: Plan,
+  eps: Endpoint[],
+  records: RunRecord[],
+  rss: { ours: number; baseline: number },
+  probe: ProbeRow[],
+): SuiteResult {
   const main = (target: string, e: Endpoint) => runsOf(records, target, e.key, (r) => r.phase === 'main');
   const small = plan.growth[0];
   const lines = growthLines(eps, records);
@@ -524,7 +650,12 @@ function report(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours: 
     ...eps.map((e) =>
       withReadGoal(
         compare(
-          { metric: `${e.label} requests/s, rate limits off`, unit: 'req/s', better: 'higher', note: 'one round (the last), against the baseline of that round' },
+          {
+            metric: `${e.label} requests/s, rate limits off`,
+            unit: 'req/s',
+            better: 'higher',
+            note: 'one round (the last), against the baseline of that round',
+          },
           [lastOf(main(UNLIMITED, e)).rps],
           [lastOf(main(BASELINE, e)).rps],
         ),
@@ -533,7 +664,12 @@ function report(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours: 
     ),
     ...(small === undefined ? [] : eps.filter((e) => e.read).flatMap((e) => smallRows(e, small, records))),
     compare(
-      { metric: `API resident memory after the load, ${plan.jobs} jobs`, unit: 'MB', better: 'lower', note: 'no goal for the API (the issue sets one for the worker)' },
+      {
+        metric: `API resident memory after the load, ${plan.jobs} jobs`,
+        unit: 'MB',
+        better: 'lower',
+        note: 'no goal for the API (the issue sets one for the worker)',
+      },
       [rss.ours / MB],
       [rss.baseline / MB],
     ),
@@ -560,7 +696,17 @@ function report(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours: 
         rows: probe.map((p) => [p.query, round1(p.ms)]),
       },
     ],
-    plots: [{ file: 'api-growth', title: 'API p50 latency by stored jobs', xLabel: 'stored jobs', yLabel: 'p50 latency (ms)', xLog: true, yLog: true, lines }],
+    plots: [
+      {
+        file: 'api-growth',
+        title: 'API p50 latency by stored jobs',
+        xLabel: 'stored jobs',
+        yLabel: 'p50 latency (ms)',
+        xLog: true,
+        yLog: true,
+        lines,
+      },
+    ],
     findings: findings(plan, eps, records, rss, probe, lines),
   };
 }
@@ -568,13 +714,23 @@ function report(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours: 
 /** findAndModify commands that failed during the runs of ours (its rate limiter's upserts), in total. */
 function limiterRetries(eps: Endpoint[], records: RunRecord[]): number {
   const runs = records.filter((r) => r.target === OURS && eps.some((e) => e.read && e.key === r.endpoint));
-  return Math.round(runs.reduce((n, r) => n + (r.f.commands.get('findAndModify')?.failed ?? 0) * (r.f.ok + r.f.failed), 0));
+  return Math.round(
+    runs.reduce((n, r) => n + (r.f.commands.get('findAndModify')?.failed ?? 0) * (r.f.ok + r.f.failed), 0),
+  );
 }
 
-function findings(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours: number; baseline: number }, probe: ProbeRow[], lines: Plot['lines']): string[] {
+function findings(
+  plan: Plan,
+  eps: Endpoint[],
+  records: RunRecord[],
+  rss: { ours: number; baseline: number },
+  probe: ProbeRow[],
+  lines: Plot['lines'],
+): string[] {
   const [get, list, create] = eps as [Endpoint, Endpoint, Endpoint];
   const main = (target: string, e: Endpoint) => runsOf(records, target, e.key, (r) => r.phase === 'main');
-  const med = (target: string, e: Endpoint, value: (f: RunFigures) => number) => figure(main(target, e).map(value)).median;
+  const med = (target: string, e: Endpoint, value: (f: RunFigures) => number) =>
+    figure(main(target, e).map(value)).median;
   const ratio = (e: Endpoint) => med(OURS, e, (f) => f.rps) / med(BASELINE, e, (f) => f.rps);
   const on = (e: Endpoint) => lastOf(main(OURS, e));
   const off = (e: Endpoint) => lastOf(main(UNLIMITED, e));
@@ -587,7 +743,8 @@ function findings(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours
   const small = plan.growth[0];
   const smallText = () => {
     if (small === undefined) return '';
-    const rps = (target: string, e: Endpoint) => figure(runsOf(records, target, e.key, (r) => r.stored === small).map((f) => f.rps)).median;
+    const rps = (target: string, e: Endpoint) =>
+      figure(runsOf(records, target, e.key, (r) => r.stored === small).map((f) => f.rps)).median;
     return (
       ` At ${small} jobs, where the database is cheap, the service's own cost shows: ${times(rps(OURS, get) / rps(BASELINE, get))} and ${times(rps(OURS, list) / rps(BASELINE, list))}, ` +
       `and ${times(rps(UNLIMITED, get) / rps(BASELINE, get))} and ${times(rps(UNLIMITED, list) / rps(BASELINE, list))} with rate limits off (one short run each): the rest is Hono, auth, validation and mapping (bench/validation.ts measures the validation).`
@@ -606,7 +763,7 @@ function findings(plan: Plan, eps: Endpoint[], records: RunRecord[], rss: { ours
       `one query at a time at ${plan.jobs} jobs it took ${withOwner.toFixed(1)} ms, against ${idOnly.toFixed(1)} ms for {_id} alone; on MongoDB both use the _id index.`,
     `The list p50 grows as ${growth(OURS, list)} for ours, ${growth(BASELINE, list)} for the baseline: FerretDB evaluates {ownerId} in Go on every stored job, although every owner has ${JOBS_PER_OWNER} jobs at every count; on MongoDB the {ownerId: 1, _id: 1} index serves it in about constant time.`,
     `POST /jobs: ours ${med(OURS, create, (f) => f.rps).toFixed(2)} req/s against ${med(BASELINE, create, (f) => f.rps).toFixed(0)} for a bare insert (${times(ratio(create))}), with ${sum(on(create).commands).toFixed(1)} database commands per request against ${sum(lastOf(main(BASELINE, create)).commands).toFixed(1)} (${describeCommands(on(create).commands)}). ` +
-      'By the code: the 50-job cap counts the owner\'s jobs (the aggregate), then the job and the audit record are inserted, beside the two rate-limit counters. ' +
+      "By the code: the 50-job cap counts the owner's jobs (the aggregate), then the job and the audit record are inserted, beside the two rate-limit counters. " +
       `One at a time at ${plan.jobs} jobs, FerretDB took ${count.toFixed(0)} ms for the count, a scan of every stored job in Go, against our p50 of ${med(OURS, create, (f) => f.p50).toFixed(0)} ms at ${CONNECTIONS} connections.`,
     `API resident memory after the load at ${plan.jobs} jobs: ${(rss.ours / MB).toFixed(0)} MB, against ${(rss.baseline / MB).toFixed(0)} MB for the bare baseline; both run under tsx, whose loader thread counts in both.`,
     `The load generator, the servers and FerretDB share this machine's cores, so the ratios are of the whole stack on it. At ${plan.jobs} jobs the slow endpoints give a handful of requests per run (see the notes), so their p99 is about their maximum.`,

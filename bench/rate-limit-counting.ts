@@ -12,21 +12,38 @@ import { RateLimits } from '../src/lib/rate-limit.js';
 const uri = process.argv[2];
 const dataDir = `.local/bench-db-${process.pid}`;
 const local = uri ? undefined : await startLocalDb(dataDir);
-const conn = await connectDb(uri ?? local!.uri, { MONGODB_SERVER_SELECTION_TIMEOUT_MS: 5000, MONGODB_SOCKET_TIMEOUT_MS: 10_000 }, `bench_${randomUUID().slice(0, 8)}`);
+const conn = await connectDb(
+  uri ?? local!.uri,
+  { MONGODB_SERVER_SELECTION_TIMEOUT_MS: 5000, MONGODB_SOCKET_TIMEOUT_MS: 10_000 },
+  `bench_${randomUUID().slice(0, 8)}`,
+);
 try {
   for (const n of [10, 50, 200]) {
     const table = `bench_${n}`;
     await conn.collection(table).createIndex({ key: 1 }, { unique: true });
-    const shared = new RateLimiterMongo({ storeClient: conn, tableName: table, points: 1_000_000, duration: 60, disableIndexesCreation: true });
+    const shared = new RateLimiterMongo({
+      storeClient: conn,
+      tableName: table,
+      points: 1_000_000,
+      duration: 60,
+      disableIndexesCreation: true,
+    });
     await Promise.all(Array.from({ length: n }, () => shared.consume('k')));
     const doc = await conn.collection(table).findOne({});
     process.stdout.write(`database counter: ${n} parallel consumes recorded as ${doc?.points}\n`);
   }
   // What the API does: the in-process counter beside the shared one cuts a burst at the quota.
-  const limits = new RateLimits(conn, { RATE_LIMIT_WINDOW_SECONDS: 60, RATE_LIMIT_PER_USER: 10, RATE_LIMIT_PER_IP: 0, RATE_LIMIT_RUN_NOW_PER_USER: 0 });
+  const limits = new RateLimits(conn, {
+    RATE_LIMIT_WINDOW_SECONDS: 60,
+    RATE_LIMIT_PER_USER: 10,
+    RATE_LIMIT_PER_IP: 0,
+    RATE_LIMIT_RUN_NOW_PER_USER: 0,
+  });
   await limits.ensureIndexes();
   const outcomes = await Promise.all(Array.from({ length: 50 }, () => limits.consume('user', 'k')));
-  process.stdout.write(`API limiter, quota 10: ${outcomes.filter((o) => o!.allowed).length} of 50 parallel requests allowed\n`);
+  process.stdout.write(
+    `API limiter, quota 10: ${outcomes.filter((o) => o!.allowed).length} of 50 parallel requests allowed\n`,
+  );
 } finally {
   await conn.dropDatabase();
   await conn.close();

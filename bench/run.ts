@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.js';
-import { duration, outputNames, renderResults, type BenchResults, type SuiteRun } from './lib/markdown.js';
+import { type BenchResults, duration, outputNames, renderResults, type SuiteRun } from './lib/markdown.js';
 import { writePlot } from './lib/plot.js';
 import type { SuiteResult } from './lib/report.js';
 
@@ -35,18 +35,25 @@ async function main(): Promise<number> {
   const names = outputNames(options.quick);
   const outDir = resolve(options.outDir);
   const before = options.compare ? { label: options.compare, results: await readResults(options.compare) } : undefined;
-  const results = options.renderOnly ? await readResults(join(outDir, names.json)) : await runSuites(options.ids, options.quick);
+  const results = options.renderOnly
+    ? await readResults(join(outDir, names.json))
+    : await runSuites(options.ids, options.quick);
   await mkdir(outDir, { recursive: true });
   if (!options.renderOnly) await writeFile(join(outDir, names.json), `${JSON.stringify(results, null, 2)}\n`);
   for (const plot of results.suites.flatMap((s) => s.plots ?? [])) await writePlot(plot, join(outDir, names.png(plot)));
   const notes = await readFile(join(outDir, 'NOTES.md'), 'utf8').catch(() => undefined);
   await writeFile(join(outDir, names.markdown), renderResults(results, { notes, before }));
-  const written = [names.markdown, ...(options.renderOnly ? [] : [names.json]), `${results.suites.flatMap((s) => s.plots ?? []).length} plot(s)`];
+  const written = [
+    names.markdown,
+    ...(options.renderOnly ? [] : [names.json]),
+    `${results.suites.flatMap((s) => s.plots ?? []).length} plot(s)`,
+  ];
   log(`wrote ${written.join(', ')} in ${options.outDir}`);
   if (options.renderOnly) return 0;
 
   process.stdout.write(`Total wall time ${duration(results.totalMs)} (budget ${duration(results.budgetMs)}).\n`);
-  if (results.totalMs > results.budgetMs) log(`WARNING: over the ${duration(results.budgetMs)} budget of ${options.quick ? 'a quick' : 'a full'} run`);
+  if (results.totalMs > results.budgetMs)
+    log(`WARNING: over the ${duration(results.budgetMs)} budget of ${options.quick ? 'a quick' : 'a full'} run`);
   const broken = results.runs.filter((r) => r.status === 'failed' || r.status === 'timeout');
   for (const r of broken) log(`WARNING: ${r.id} ${r.status === 'timeout' ? 'timed out' : 'failed'}: ${r.detail}`);
   return broken.length ? 1 : 0;
@@ -62,10 +69,21 @@ function parseOptions() {
       'render-only': { type: 'boolean', default: false },
     },
   });
-  const ids = values.only ? values.only.split(',').map((id) => id.trim()).filter(Boolean) : SUITES;
+  const ids = values.only
+    ? values.only
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean)
+    : SUITES;
   const unknown = ids.filter((id) => !SUITES.includes(id));
   if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(', ')}; the suites are ${SUITES.join(', ')}`);
-  return { quick: values.quick, ids, compare: values.compare, outDir: values['out-dir'], renderOnly: values['render-only'] };
+  return {
+    quick: values.quick,
+    ids,
+    compare: values.compare,
+    outDir: values['out-dir'],
+    renderOnly: values['render-only'],
+  };
 }
 
 async function readResults(path: string): Promise<BenchResults> {
@@ -94,7 +112,11 @@ async function runSuites(ids: string[], quick: boolean): Promise<BenchResults> {
  * the suite before), stopped with everything it started if it runs past `timeoutMs`. A suite alone
  * over the whole run's budget has failed it already; the timeout keeps `npm run bench` bounded.
  */
-async function runSuite(id: string, quick: boolean, timeoutMs: number): Promise<{ run: SuiteRun; result?: SuiteResult }> {
+async function runSuite(
+  id: string,
+  quick: boolean,
+  timeoutMs: number,
+): Promise<{ run: SuiteRun; result?: SuiteResult }> {
   const file = join(root, 'bench', `${id}.ts`);
   if (!existsSync(file)) {
     log(`skipping ${id}: bench/${id}.ts does not exist (yet)`);
@@ -111,7 +133,10 @@ async function runSuite(id: string, quick: boolean, timeoutMs: number): Promise<
     // A suite stopped early could not remove its database; the next run must not start on its data.
     if (end.timedOut || end.code !== 0) await rm(join(root, `.local/bench-${id}-db`), { recursive: true, force: true });
     if (end.timedOut) return { run: { id, status: 'timeout', ms, detail: `stopped after ${duration(timeoutMs)}` } };
-    if (end.code !== 0) return { run: { id, status: 'failed', ms, detail: end.signal ? `killed by ${end.signal}` : `exit code ${end.code}` } };
+    if (end.code !== 0)
+      return {
+        run: { id, status: 'failed', ms, detail: end.signal ? `killed by ${end.signal}` : `exit code ${end.code}` },
+      };
     try {
       return { run: { id, status: 'ok', ms }, result: parseSuiteResult(await readFile(out, 'utf8')) };
     } catch (error) {
@@ -124,7 +149,8 @@ async function runSuite(id: string, quick: boolean, timeoutMs: number): Promise<
 
 function parseSuiteResult(json: string): SuiteResult {
   const result = JSON.parse(json) as SuiteResult;
-  if (typeof result.id !== 'string' || !Array.isArray(result.comparisons)) throw new Error('not a SuiteResult (needs id and comparisons)');
+  if (typeof result.id !== 'string' || !Array.isArray(result.comparisons))
+    throw new Error('not a SuiteResult (needs id and comparisons)');
   return result;
 }
 
@@ -143,7 +169,8 @@ async function runChild(id: string, args: string[], timeoutMs: number): Promise<
   const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const onInterrupt = () => void stopGroup(child.pid!);
   interrupt.signal.addEventListener('abort', onInterrupt);
-  for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => process.stderr.write(`  [${id}] ${line}\n`));
+  for (const stream of [child.stdout, child.stderr])
+    createInterface({ input: stream }).on('line', (line) => process.stderr.write(`  [${id}] ${line}\n`));
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

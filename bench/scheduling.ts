@@ -1,14 +1,15 @@
 // npx tsx bench/scheduling.ts [--quick] [--out file.json]: fire lag against plain Agenda,
 // capacity of one and two workers, start-up, memory and their growth with the number of jobs
 // (issue 5, points 3 to 7). Starts its own FerretDB in .local/bench-scheduling-db and removes it.
-import { capacityRamp, type CapacityStep } from './lib/sched-capacity.js';
-import { openSchedBench, type SchedBench } from './lib/sched-bench.js';
-import { schedFindings } from './lib/sched-findings.js';
-import { lagRound, type LagRound, type Side } from './lib/sched-lag.js';
-import { schedulingResult, type SchedResults } from './lib/sched-report.js';
-import { reconcileCase, type ReconcileTiming } from './lib/sched-startup.js';
+
 import { isMain, suiteMain } from './lib/main.js';
 import type { Suite, SuiteOptions } from './lib/report.js';
+import { openSchedBench, type SchedBench } from './lib/sched-bench.js';
+import { type CapacityStep, capacityRamp } from './lib/sched-capacity.js';
+import { schedFindings } from './lib/sched-findings.js';
+import { type LagRound, lagRound, type Side } from './lib/sched-lag.js';
+import { type SchedResults, schedulingResult } from './lib/sched-report.js';
+import { type ReconcileTiming, reconcileCase } from './lib/sched-startup.js';
 import { quantile } from './lib/stats.js';
 
 /** What a run measures; the full plan fits 9 minutes, the quick one 70 s, on the 2-core machine. */
@@ -73,7 +74,9 @@ async function sameSecond(bench: SchedBench, plan: Plan, log: SuiteOptions['log'
           },
           log,
         );
-        log(`  ${side} ${n} same second: ${r.n - r.notStarted}/${r.n} started, p99 ${Math.round(quantile(r.lagsMs, 0.99))} ms`);
+        log(
+          `  ${side} ${n} same second: ${r.n - r.notStarted}/${r.n} started, p99 ${Math.round(quantile(r.lagsMs, 0.99))} ms`,
+        );
         rounds.push(r);
       }
     }
@@ -86,7 +89,11 @@ async function capacityRamps(bench: SchedBench, plan: Plan, log: SuiteOptions['l
   const one = await capacityRamp(bench, { workers: 1, steps, windowMs, tag: 'w1' }, log);
   if (!plan.capacity.twoWorkers) return [one];
   const best = one.filter((s) => s.pass).length - 1;
-  const two = await capacityRamp(bench, { workers: 2, steps: steps.slice(Math.max(0, best)), windowMs, tag: 'w2' }, log);
+  const two = await capacityRamp(
+    bench,
+    { workers: 2, steps: steps.slice(Math.max(0, best)), windowMs, tag: 'w2' },
+    log,
+  );
   return [one, two];
 }
 
@@ -97,7 +104,14 @@ export const run: Suite = async ({ quick, log }) => {
     const rounds = await sameSecond(bench, plan, log);
     if (plan.spread) {
       for (const side of ['ours', 'baseline'] as Side[]) {
-        rounds.push(await lagRound(bench, side, { n: plan.spread.n, shape: 'spread', deadlineMs: plan.spread.tailMs, tag: `spread${plan.spread.n}` }, log));
+        rounds.push(
+          await lagRound(
+            bench,
+            side,
+            { n: plan.spread.n, shape: 'spread', deadlineMs: plan.spread.tailMs, tag: `spread${plan.spread.n}` },
+            log,
+          ),
+        );
       }
     }
     const capacity = await capacityRamps(bench, plan, log);
@@ -107,11 +121,19 @@ export const run: Suite = async ({ quick, log }) => {
         // The end of an import is only worth timing when the whole import did not finish.
         if (kind === 'fresh-tail' && (!plan.reconcile.tail || reconciles.at(-1)?.finished)) continue;
         const t = await reconcileCase(bench, n, kind, kind === 'restart' ? 120_000 : plan.reconcile.freshDeadlineMs);
-        log(`${kind} reconcile ${n}: ${t.finished ? `${Math.round(t.ms)} ms` : `stopped, ${t.created} created, ${t.perSecond?.toFixed(1) ?? 0}/s`}`);
+        log(
+          `${kind} reconcile ${n}: ${t.finished ? `${Math.round(t.ms)} ms` : `stopped, ${t.created} created, ${t.perSecond?.toFixed(1) ?? 0}/s`}`,
+        );
         reconciles.push(t);
       }
     }
-    const results: SchedResults = { rounds, capacity, reconciles, sameSecondDeadlineMs: plan.sameSecondDeadlineMs, spreadTailMs: plan.spread?.tailMs ?? 0 };
+    const results: SchedResults = {
+      rounds,
+      capacity,
+      reconciles,
+      sameSecondDeadlineMs: plan.sameSecondDeadlineMs,
+      spreadTailMs: plan.spread?.tailMs ?? 0,
+    };
     return schedulingResult(results, schedFindings(results));
   } finally {
     await bench.close();

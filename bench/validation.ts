@@ -66,7 +66,11 @@ function unvalidated<R extends RouteConfig>(route: R, parts: Part[]): R {
     for (const part of parts) c.req.addValidatedData(part, (await asSent[part]!(c)) as object);
     await next();
   });
-  return { ...route, request: undefined, middleware: [...((route.middleware as unknown[] | undefined) ?? []), inputAsSent] } as unknown as R;
+  return {
+    ...route,
+    request: undefined,
+    middleware: [...((route.middleware as unknown[] | undefined) ?? []), inputAsSent],
+  } as unknown as R;
 }
 
 /**
@@ -121,15 +125,26 @@ interface Endpoint {
 function endpoints(jobs: { id: string; owner: string }[]): Endpoint[] {
   const pick = (k: number) => jobs[k % jobs.length]!;
   return [
-    { label: 'GET /jobs/{id}', status: 200, request: (app, k) => app.request(`/jobs/${pick(k).id}`, { headers: { 'x-owner': pick(k).owner } }) },
-    { label: 'GET /jobs?limit=50', status: 200, request: (app, k) => app.request('/jobs?limit=50', { headers: { 'x-owner': pick(k).owner } }) },
+    {
+      label: 'GET /jobs/{id}',
+      status: 200,
+      request: (app, k) => app.request(`/jobs/${pick(k).id}`, { headers: { 'x-owner': pick(k).owner } }),
+    },
+    {
+      label: 'GET /jobs?limit=50',
+      status: 200,
+      request: (app, k) => app.request('/jobs?limit=50', { headers: { 'x-owner': pick(k).owner } }),
+    },
     {
       label: 'POST /jobs',
       status: 201,
       request: (app, k) =>
         app.request('/jobs', {
           method: 'POST',
-          headers: { 'x-owner': `${POST_OWNER_PREFIX}${Math.floor(k / POSTS_PER_OWNER)}`, 'content-type': 'application/json' },
+          headers: {
+            'x-owner': `${POST_OWNER_PREFIX}${Math.floor(k / POSTS_PER_OWNER)}`,
+            'content-type': 'application/json',
+          },
           body: JSON.stringify(jobInput(k)),
         }),
     },
@@ -145,12 +160,27 @@ interface Variant {
 }
 
 /** Microseconds per request (tinybench's median) for one endpoint on one app. */
-async function measure(plan: Plan, variant: Variant, endpoint: Endpoint, calls: { k: number }, afterAll: () => Promise<void>): Promise<number> {
+async function measure(
+  plan: Plan,
+  variant: Variant,
+  endpoint: Endpoint,
+  calls: { k: number },
+  afterAll: () => Promise<void>,
+): Promise<number> {
   // A wrong answer (a 400 from the bypass, a 500) would be timed as fast: check one first.
   const first = await endpoint.request(variant.app, calls.k++);
-  if (first.status !== endpoint.status) throw new Error(`${variant.mode}, validated ${variant.validated}, ${endpoint.label}: ${first.status} ${await first.text()}`);
+  if (first.status !== endpoint.status)
+    throw new Error(
+      `${variant.mode}, validated ${variant.validated}, ${endpoint.label}: ${first.status} ${await first.text()}`,
+    );
   // Time decides, not tinybench's minimum of 64 iterations: a POST on the database takes ~50 ms.
-  const bench = new Bench({ time: plan.time, warmupTime: plan.warmupTime, iterations: 5, warmupIterations: 2, throws: true });
+  const bench = new Bench({
+    time: plan.time,
+    warmupTime: plan.warmupTime,
+    iterations: 5,
+    warmupIterations: 2,
+    throws: true,
+  });
   bench.add(
     endpoint.label,
     async () => {
@@ -176,7 +206,10 @@ async function measureSteps(plan: Plan, job: JobDoc) {
   const bench = new Bench({ time: plan.time, warmupTime: plan.warmupTime, throws: true });
   for (const [name, fn] of Object.entries(steps)) bench.add(name, fn);
   const tasks = await bench.run();
-  return Object.fromEntries(tasks.map((t) => [t.name, t.result!.latency.p50! * 1000])) as Record<keyof typeof steps, number>;
+  return Object.fromEntries(tasks.map((t) => [t.name, t.result!.latency.p50! * 1000])) as Record<
+    keyof typeof steps,
+    number
+  >;
 }
 type Steps = Awaited<ReturnType<typeof measureSteps>>;
 
@@ -202,7 +235,11 @@ export const run: Suite = async ({ quick, log }: SuiteOptions) => {
     const page = (await scheduler.service.list(caller, { limit: 50 })).items;
     const memory = inMemoryService(sampleJob, page);
     const variants: Variant[] = (['database', 'in memory'] as const).flatMap((mode) =>
-      [true, false].map((validated) => ({ mode, validated, app: cronApp(mode === 'database' ? scheduler.service : memory, logger, validated) })),
+      [true, false].map((validated) => ({
+        mode,
+        validated,
+        app: cronApp(mode === 'database' ? scheduler.service : memory, logger, validated),
+      })),
     );
     log(`${JOBS} jobs stored, ${variants.length} apps built`);
 
@@ -212,7 +249,8 @@ export const run: Suite = async ({ quick, log }: SuiteOptions) => {
     // Unmeasured: the first requests compile the code paths, whichever variant comes first.
     for (const variant of variants) {
       for (const endpoint of eps) {
-        for (let i = 0; i < WARM_UP[variant.mode]; i++) await (await endpoint.request(variant.app, calls.k++)).arrayBuffer();
+        for (let i = 0; i < WARM_UP[variant.mode]; i++)
+          await (await endpoint.request(variant.app, calls.k++)).arrayBuffer();
       }
     }
     await cleanUp();
@@ -265,7 +303,15 @@ function report(plan: Plan, eps: Endpoint[], us: Map<string, number[]>, steps: S
   const rows = modes.flatMap((mode) =>
     eps.map((e) => {
       const [withV, withoutV] = [med(of(e, mode, true)), med(of(e, mode, false))];
-      return [e.label, mode, Math.round(withV), Math.round(withoutV), Math.round(withV - withoutV), spread(of(e, mode, true)), spread(of(e, mode, false))];
+      return [
+        e.label,
+        mode,
+        Math.round(withV),
+        Math.round(withoutV),
+        Math.round(withV - withoutV),
+        spread(of(e, mode, true)),
+        spread(of(e, mode, false)),
+      ];
     }),
   );
   const memoryCost = (e: Endpoint) => med(of(e, 'in memory', true)) - med(of(e, 'in memory', false));
@@ -277,13 +323,14 @@ function report(plan: Plan, eps: Endpoint[], us: Map<string, number[]>, steps: S
     title: 'Request validation cost, in process',
     method:
       'The real cron routes and handlers on an OpenAPIHono router of their own, called with `app.request()` (no socket), with their validators and without: ' +
-      'the same route definitions with `request` removed (so @hono/zod-openapi adds no validator) and a middleware in the validators\' place that hands the handler the input as sent. ' +
+      "the same route definitions with `request` removed (so @hono/zod-openapi adds no validator) and a middleware in the validators' place that hands the handler the input as sent. " +
       `Two modes: the real service on a FerretDB holding ${JOBS} jobs, and the service answering from memory, which leaves only the HTTP layer so the difference is the validation alone. ` +
       `tinybench, median time per request, ${plan.rounds} round(s) of ${plan.time} ms per task, with and without interleaved in alternating order; POSTed jobs are deleted after each task. The caller comes from a plain header: token checks are in both variants of the API benchmark, not here.`,
     comparisons,
     tables: [
       {
-        caption: 'Per request (µs, medians over rounds): with and without validation, their difference, and the spread (max - min) over rounds',
+        caption:
+          'Per request (µs, medians over rounds): with and without validation, their difference, and the spread (max - min) over rounds',
         columns: ['endpoint', 'mode', 'with', 'without', 'difference', 'spread with', 'spread without'],
         rows,
       },
@@ -303,11 +350,11 @@ function report(plan: Plan, eps: Endpoint[], us: Map<string, number[]>, steps: S
       `From memory, validation costs ${memoryCost(get).toFixed(0)} µs on GET /jobs/{id} (a string path parameter), ${memoryCost(list).toFixed(0)} µs on the list (a strict query object with a coerced limit) and ${memoryCost(create).toFixed(0)} µs on POST /jobs (a discriminated union over the job types: name, cron parsed in a refinement, time zone checked, the type's payload schema).`,
       `That is ${(share(get) * 100).toFixed(1)} %, ${(share(list) * 100).toFixed(1)} % and ${(share(create) * 100).toFixed(1)} % of the same requests on the database (${JOBS} jobs, one request at a time), ` +
         `where with and without differ by ${eps.map((e) => dbDifference(e).toFixed(0)).join(', ')} µs against a spread over rounds of up to ${Math.max(...eps.flatMap((e) => [spread(of(e, 'database', true)), spread(of(e, 'database', false))]))} µs: ` +
-        'the database\'s variation, not validation, decides those. Validation is not what makes our reads slower than the bare baseline.',
+        "the database's variation, not validation, decides those. Validation is not what makes our reads slower than the bare baseline.",
       '@hono/zod-openapi validates requests only: responses are typed by the route but not checked at run time, so there is no response validation cost to measure.',
       `Beyond validation, each job in a response costs ${steps.toCronJob.toFixed(0)} µs to map, ${steps.nextFire.toFixed(0)} µs of it recomputing nextRunAt with cron-parser (toCronJob, so that it never shows a slot already past) although the document stores one: ` +
         `${((steps.toCronJob * pageSize) / 1000).toFixed(1)} ms of CPU for the list's ${pageSize} jobs here, ${((steps.toCronJob * 50) / 1000).toFixed(1)} ms for a full page of 50, which is why the list from memory costs ${med(of(list, 'in memory', false)).toFixed(0)} µs against ${med(of(get, 'in memory', false)).toFixed(0)} µs for one job. ` +
-        'Using the stored nextRunAt while it is in the future would save most of it; with a database answering in about a millisecond (an indexed query on MongoDB), this mapping would be most of the list\'s cost.',
+        "Using the stored nextRunAt while it is in the future would save most of it; with a database answering in about a millisecond (an indexed query on MongoDB), this mapping would be most of the list's cost.",
       `Of POST's validation, the body schema alone takes ${steps.bodySchema.toFixed(0)} µs, ${steps.checkCron.toFixed(0)} µs of it in checkCron (cron-parser, and the minimum-interval check) and ${steps.timezone.toFixed(0)} µs in isValidTimezone, which builds an Intl.DateTimeFormat on every call. ` +
         'By the code, the service then checks the cron again (with the configured minimum interval) and parses the payload again: the in-memory figures exclude that second pass, which the database figures include in both variants.',
     ],

@@ -24,9 +24,14 @@ async function ensureOasdiff(): Promise<string> {
   // Built in a folder of its own and moved into place, so two runs at once never see half a file.
   const gobin = await mkdtemp(join(tmpdir(), 'oasdiff-build-'));
   try {
-    await promisify(execFile)('go', ['install', OASDIFF], { env: { ...process.env, GOBIN: gobin }, maxBuffer: 16 * 1024 * 1024 });
+    await promisify(execFile)('go', ['install', OASDIFF], {
+      env: { ...process.env, GOBIN: gobin },
+      maxBuffer: 16 * 1024 * 1024,
+    });
   } catch (error) {
-    throw new Error(`could not build oasdiff (Go >= 1.24 is needed): ${(error as { stderr?: string }).stderr ?? (error as Error).message}`);
+    throw new Error(
+      `could not build oasdiff (Go >= 1.24 is needed): ${(error as { stderr?: string }).stderr ?? (error as Error).message}`,
+    );
   }
   mkdirSync(binDir, { recursive: true });
   renameSync(join(gobin, 'oasdiff'), binary);
@@ -56,13 +61,30 @@ if (!base.file) {
   process.exit(0);
 }
 const oasdiff = await ensureOasdiff();
-const result = spawnSync(oasdiff, ['breaking', base.file, values.revision!, '--fail-on', 'MISSING-VERSION-BUMP', '--format', 'text', '--color', 'never'], {
-  encoding: 'utf8',
-});
-const version = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { info: { version: string } }).info.version;
+const result = spawnSync(
+  oasdiff,
+  [
+    'breaking',
+    base.file,
+    values.revision!,
+    '--fail-on',
+    'MISSING-VERSION-BUMP',
+    '--format',
+    'text',
+    '--color',
+    'never',
+  ],
+  {
+    encoding: 'utf8',
+  },
+);
+const version = (file: string) =>
+  (JSON.parse(readFileSync(file, 'utf8')) as { info: { version: string } }).info.version;
 const report = `${result.stdout}${result.stderr}`.trim();
 if (result.status === 0) {
-  process.stdout.write(`no unannounced breaking change (${version(base.file)} -> ${version(values.revision!)})${report && report !== 'No changes detected' ? `:\n${report}` : ''}\n`);
+  process.stdout.write(
+    `no unannounced breaking change (${version(base.file)} -> ${version(values.revision!)})${report && report !== 'No changes detected' ? `:\n${report}` : ''}\n`,
+  );
 } else {
   process.stderr.write(
     `The API contract has breaking changes but info.version's major part was not bumped (${version(base.file)} -> ${version(values.revision!)}).\n` +

@@ -28,12 +28,16 @@ export function packageJson(version: string, openapiFetchVersion: string) {
   const pkg = {
     name: packageName,
     version,
-    description: 'Typed client of the Cron Jobs API, generated from its OpenAPI document. Runs in browsers and React Native.',
+    description:
+      'Typed client of the Cron Jobs API, generated from its OpenAPI document. Runs in browsers and React Native.',
     type: 'module',
     sideEffects: false,
     main: './dist/client.js',
     types: './dist/client.d.ts',
-    exports: { '.': { types: './dist/client.d.ts', import: './dist/client.js', default: './dist/client.js' }, './package.json': './package.json' },
+    exports: {
+      '.': { types: './dist/client.d.ts', import: './dist/client.js', default: './dist/client.js' },
+      './package.json': './package.json',
+    },
     files: ['dist', 'client.ts', 'schema.d.ts', 'README.md'],
     // Exact, like the service's own pin, so the client a test installed is the client shipped.
     dependencies: { 'openapi-fetch': openapiFetchVersion },
@@ -42,7 +46,11 @@ export function packageJson(version: string, openapiFetchVersion: string) {
 }
 
 export const tsconfigJson = `${JSON.stringify(
-  { '//': 'Written by npm run generate; the settings it builds dist/ with.', compilerOptions: buildOptions, files: ['client.ts', 'schema.d.ts'] },
+  {
+    '//': 'Written by npm run generate; the settings it builds dist/ with.',
+    compilerOptions: buildOptions,
+    files: ['client.ts', 'schema.d.ts'],
+  },
   null,
   2,
 )}\n`;

@@ -26,9 +26,14 @@ export function ensureSchemathesis() {
   if (installedVersion() === SCHEMATHESIS_VERSION) return schemathesisBin;
   process.stderr.write(`installing schemathesis ${SCHEMATHESIS_VERSION} into .local/venv...\n`);
   if (!existsSync(join(venv, 'bin', 'pip'))) execFileSync('python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `schemathesis==${SCHEMATHESIS_VERSION}`], { stdio: 'inherit' });
+  execFileSync(
+    join(venv, 'bin', 'pip'),
+    ['install', '--quiet', '--disable-pip-version-check', `schemathesis==${SCHEMATHESIS_VERSION}`],
+    { stdio: 'inherit' },
+  );
   const got = installedVersion();
-  if (got !== SCHEMATHESIS_VERSION) throw new Error(`schemathesis ${SCHEMATHESIS_VERSION} did not install (found ${got ?? 'nothing'})`);
+  if (got !== SCHEMATHESIS_VERSION)
+    throw new Error(`schemathesis ${SCHEMATHESIS_VERSION} did not install (found ${got ?? 'nothing'})`);
   return schemathesisBin;
 }
 

@@ -8,8 +8,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { startLocalDb } from '../src/lib/local-db.js';
-import { uriWithDb } from '../tests/helpers/harness.js';
 import { databaseOutage, killedWorker, severalWorkers, shutdownUnderLoad } from '../tests/faults/scenarios.js';
+import { uriWithDb } from '../tests/helpers/harness.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,20 +42,31 @@ const report = (name: string, figures: unknown) => {
 try {
   if (only.has('several')) {
     const minutes = Number(values.minutes);
-    report('severalWorkers', await severalWorkers({
-      uri: uri('several'),
-      workers: Number(values.workers),
-      jobs: Number(values.jobs),
-      cron: values.cron,
-      spread: Number(values.spread),
-      env: { AGENDA_PROCESS_EVERY_MS: values['process-every'] },
-      durationMs: minutes * 60_000,
-      timeoutMs: minutes * 60_000 + 120_000,
-    }));
+    report(
+      'severalWorkers',
+      await severalWorkers({
+        uri: uri('several'),
+        workers: Number(values.workers),
+        jobs: Number(values.jobs),
+        cron: values.cron,
+        spread: Number(values.spread),
+        env: { AGENDA_PROCESS_EVERY_MS: values['process-every'] },
+        durationMs: minutes * 60_000,
+        timeoutMs: minutes * 60_000 + 120_000,
+      }),
+    );
   }
   if (only.has('kill')) report('killedWorker', await killedWorker({ uri: uri('kill'), lockLifetimeMs: 3000 }));
-  if (only.has('outage')) report('databaseOutage', await databaseOutage({ dataDir: `.local/faults-outage-${process.pid}`, outageMs: Number(values['outage-seconds']) * 1000 }));
-  if (only.has('shutdown')) report('shutdownUnderLoad', await shutdownUnderLoad({ uri: uri('shutdown'), drainMs: 5000, slowJobs: 10 }));
+  if (only.has('outage'))
+    report(
+      'databaseOutage',
+      await databaseOutage({
+        dataDir: `.local/faults-outage-${process.pid}`,
+        outageMs: Number(values['outage-seconds']) * 1000,
+      }),
+    );
+  if (only.has('shutdown'))
+    report('shutdownUnderLoad', await shutdownUnderLoad({ uri: uri('shutdown'), drainMs: 5000, slowJobs: 10 }));
 } finally {
   await shared?.stop();
   if (shared) await rm(`.local/faults-db-${process.pid}`, { recursive: true, force: true });

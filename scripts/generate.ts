@@ -29,7 +29,9 @@ const spec = openApiDocument(app);
 const specText = `${JSON.stringify(spec, null, 2)}\n`;
 
 const types = `${banner}${astToString(await openapiTS(JSON.parse(specText), { alphabetize: true, exportType: true, defaultNonNullable: false }))}`;
-const openapiFetchVersion = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).dependencies['openapi-fetch'];
+const openapiFetchVersion = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).dependencies[
+  'openapi-fetch'
+];
 
 /** The package sources, and dist/ compiled from them with the package's own settings. */
 const sources = { 'generated/client.ts': clientSource, 'generated/schema.d.ts': types };
@@ -49,10 +51,14 @@ if (process.argv.includes('--check')) {
     const current = await readFile(join(root, path), 'utf8').catch(() => undefined);
     if (current !== text) stale.push(path);
   }
-  const extra = (await readdir(join(root, 'generated/dist')).catch(() => [] as string[])).map((f) => `generated/dist/${f}`).filter((f) => !(f in files));
+  const extra = (await readdir(join(root, 'generated/dist')).catch(() => [] as string[]))
+    .map((f) => `generated/dist/${f}`)
+    .filter((f) => !(f in files));
   stale.push(...extra);
   if (stale.length) {
-    process.stderr.write(`The contract drifted from the routes: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.\n`);
+    process.stderr.write(
+      `The contract drifted from the routes: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.\n`,
+    );
     process.exit(1);
   }
   process.stdout.write('contract files are current\n');
@@ -80,13 +86,16 @@ function buildPackage(inputs: Record<string, string>): Record<string, string> {
   const { getSourceFile, fileExists, readFile: read } = host;
   host.fileExists = (f) => memory.has(f) || fileExists(f);
   host.readFile = (f) => memory.get(f) ?? read(f);
-  host.getSourceFile = (f, lang, ...rest) => (memory.has(f) ? ts.createSourceFile(f, memory.get(f)!, lang) : getSourceFile(f, lang, ...rest));
+  host.getSourceFile = (f, lang, ...rest) =>
+    memory.has(f) ? ts.createSourceFile(f, memory.get(f)!, lang) : getSourceFile(f, lang, ...rest);
   const out: Record<string, string> = {};
   host.writeFile = (f, text) => (out[relative(root, f)] = text.endsWith('\n') ? text : `${text}\n`);
   const program = ts.createProgram([...memory.keys()], options, host);
   const diagnostics = [...ts.getPreEmitDiagnostics(program), ...program.emit().diagnostics];
   if (diagnostics.length) {
-    throw new Error(`the client package does not compile:\n${ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' })}`);
+    throw new Error(
+      `the client package does not compile:\n${ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n' })}`,
+    );
   }
   // tsc emits no copy of a .d.ts input; the built client.d.ts imports ./schema.js, so it goes along.
   out['generated/dist/schema.d.ts'] = inputs['generated/schema.d.ts']!;

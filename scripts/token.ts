@@ -34,7 +34,9 @@ if (!values.sub || !(hours > 0)) {
 }
 const config = envOrExit();
 if (!config.JWT_SECRET) {
-  process.stderr.write('JWT_SECRET is unset (JWKS_URL turns the development secret off): get a token from your identity provider.\n');
+  process.stderr.write(
+    'JWT_SECRET is unset (JWKS_URL turns the development secret off): get a token from your identity provider.\n',
+  );
   process.exit(1);
 }
 const exp = Math.floor(Date.now() / 1000) + Math.round(hours * 3600);

@@ -1,19 +1,19 @@
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
-import type { Connection } from 'mongoose';
 import { requestId } from 'hono/request-id';
+import type { Connection } from 'mongoose';
 import type { Env } from './env.js';
 import type { CatalogConfig } from './jobs/catalog.js';
 import { allowedMethods } from './lib/allowed-methods.js';
-import { requireAuth, type AuthConfig } from './lib/auth.js';
-import { corsFor, securityHeaders } from './lib/http-hygiene.js';
+import { type AuthConfig, requireAuth } from './lib/auth.js';
 import type { Guards } from './lib/guards.js';
+import { corsFor, securityHeaders } from './lib/http-hygiene.js';
 import type { Logger } from './lib/logger.js';
-import { countDbError, httpMetrics, metricsHandler, type MetricsConfig } from './lib/metrics.js';
-import { ApiError, fieldErrors, problemCodeForStatus, sendProblem, type FieldError } from './lib/problem.js';
+import { countDbError, httpMetrics, type MetricsConfig, metricsHandler } from './lib/metrics.js';
+import { ApiError, type FieldError, fieldErrors, problemCodeForStatus, sendProblem } from './lib/problem.js';
 import type { AppEnv } from './routes/app-env.js';
 import { registerCronRoutes } from './routes/cron/cron.index.js';
 import { SERVER_OWNED_FIELDS } from './routes/cron/cron.schemas.js';
@@ -41,7 +41,7 @@ export const openApiInfo = {
     title: 'Cron Jobs API',
     version: '2.0.0',
     description:
-      'Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job\'s IANA time zone. Errors are RFC 9457 `application/problem+json`.',
+      "Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
   },
   // Relative: the reference page and clients resolve it against wherever the service runs.
   servers: [{ url: '/', description: 'This server' }],
@@ -52,18 +52,28 @@ export const openApiInfo = {
   ],
 };
 
-const targetToPart: Record<string, FieldError['in']> = { json: 'body', query: 'query', param: 'path', header: 'header' };
+const targetToPart: Record<string, FieldError['in']> = {
+  json: 'body',
+  query: 'query',
+  param: 'path',
+  header: 'header',
+};
 
 // Mongo driver errors that mean "database unreachable" rather than a bug: answered with 503.
 const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NotConnected|Topology|PoolCleared|OperationTimeout)/;
 /** FerretDB on SQLite under overload: a write waited past SQLite's busy timeout. Temporary too. */
 const OVERLOADED = /database is locked|SQLITE_BUSY/;
-const isUnavailable = (error: Error) => UNAVAILABLE.test(error.name) || (error.name === 'MongoServerError' && OVERLOADED.test(error.message));
+const isUnavailable = (error: Error) =>
+  UNAVAILABLE.test(error.name) || (error.name === 'MongoServerError' && OVERLOADED.test(error.message));
 
 /** Served so the reference page works offline: no script is fetched from a CDN. */
 const scalarBundle = (() => {
   let bundle: string | undefined;
-  return () => (bundle ??= readFileSync(createRequire(import.meta.url).resolve('@scalar/api-reference/browser/standalone.js'), 'utf8'));
+  return () =>
+    (bundle ??= readFileSync(
+      createRequire(import.meta.url).resolve('@scalar/api-reference/browser/standalone.js'),
+      'utf8',
+    ));
 })();
 
 /** Builds the HTTP app. Opens no socket and starts no timer: tests and the spec generator import it freely. */
@@ -73,7 +83,12 @@ export function createApp(deps: AppDeps) {
       if (!result.success) {
         const part = targetToPart[result.target] ?? 'body';
         const errors = fieldErrors(part, result.error, part === 'body' ? SERVER_OWNED_FIELDS : undefined);
-        return sendProblem(c, 'invalid-request', `The request ${part} is invalid: ${errors.map((e) => `${e.path || part}: ${e.message}`).join('; ')}.`, errors);
+        return sendProblem(
+          c,
+          'invalid-request',
+          `The request ${part} is invalid: ${errors.map((e) => `${e.path || part}: ${e.message}`).join('; ')}.`,
+          errors,
+        );
       }
     },
   });
@@ -90,7 +105,10 @@ export function createApp(deps: AppDeps) {
     c.set('guards', deps.guards);
     const started = performance.now();
     await next();
-    logger.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
+    logger.info(
+      { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
   });
 
   app.onError((error, c) => {
@@ -98,8 +116,14 @@ export function createApp(deps: AppDeps) {
     if (error instanceof HTTPException && error.status < 500) {
       // Hono's own 4xx: malformed JSON (400) or a body without a JSON content type (415).
       const code = problemCodeForStatus(error.status);
-      const detail = code === 'unsupported-media-type' ? 'Send the body as application/json.' : error.message || 'The request is invalid.';
-      const where = code === 'unsupported-media-type' ? { in: 'header' as const, path: 'Content-Type' } : { in: 'body' as const, path: '' };
+      const detail =
+        code === 'unsupported-media-type'
+          ? 'Send the body as application/json.'
+          : error.message || 'The request is invalid.';
+      const where =
+        code === 'unsupported-media-type'
+          ? { in: 'header' as const, path: 'Content-Type' }
+          : { in: 'body' as const, path: '' };
       return sendProblem(c, code, detail, [{ ...where, message: error.message }]);
     }
     if (isUnavailable(error)) {
@@ -114,7 +138,11 @@ export function createApp(deps: AppDeps) {
     const allow = allowedMethods(app.routes, c.req.path);
     if (allow.length === 0) return sendProblem(c, 'not-found', `No route for ${c.req.method} ${c.req.path}.`);
     c.header('Allow', allow.join(', '));
-    return sendProblem(c, 'method-not-allowed', `${c.req.method} is not served at ${c.req.path}; it takes ${allow.join(', ')}.`);
+    return sendProblem(
+      c,
+      'method-not-allowed',
+      `${c.req.method} is not served at ${c.req.path}; it takes ${allow.join(', ')}.`,
+    );
   });
 
   registerHealthRoutes(app, deps.ready);
@@ -138,9 +166,17 @@ export function createApp(deps: AppDeps) {
   });
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;
-  app.get('/openapi.json', (c) => c.json((spec ??= openApiDocument(app))));
+  app.get('/openapi.json', (c) => {
+    spec ??= openApiDocument(app);
+    return c.json(spec);
+  });
   app.get('/metrics', metricsHandler(deps.config, deps.conn));
-  app.get('/reference/scalar.js', (c) => c.body(scalarBundle(), 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=3600' }));
+  app.get('/reference/scalar.js', (c) =>
+    c.body(scalarBundle(), 200, {
+      'Content-Type': 'text/javascript; charset=utf-8',
+      'Cache-Control': 'public, max-age=3600',
+    }),
+  );
   app.get(
     '/reference',
     Scalar({
@@ -160,7 +196,6 @@ export function createApp(deps: AppDeps) {
 
   return app;
 }
-
 
 /** The OpenAPI 3.1 document, from the route definitions alone. */
 export function openApiDocument(app: ReturnType<typeof createApp>) {

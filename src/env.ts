@@ -4,9 +4,7 @@ import { z } from 'zod';
 /** The development secret, documented in the README so the walk-through works out of the box. */
 export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
-const flag = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((v) => v === 'true' || v === '1');
+const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 /** Per-type overrides of the run policy, e.g. {"sendEmail":{"timeoutMs":30000,"maxAttempts":5}}. */
 const jobTypePolicies = z
@@ -39,7 +37,10 @@ const schema = z
     HOST: z.string().min(1).default('127.0.0.1'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
-    MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').optional(),
+    MONGODB_URI: z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      .optional(),
     /** How long a database call waits for a reachable server before failing (the API then answers 503). */
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
     /** How long a database reply may take, for a database that stops answering. */
@@ -60,7 +61,10 @@ const schema = z
     /** Browser origins allowed by CORS, comma-separated; empty: no CORS headers (native apps need none). */
     CORS_ORIGINS: z
       .string()
-      .regex(/^\s*https?:\/\/[^/\s,]+(\s*,\s*https?:\/\/[^/\s,]+)*\s*$/, 'must be origins like https://app.example.com, comma-separated')
+      .regex(
+        /^\s*https?:\/\/[^/\s,]+(\s*,\s*https?:\/\/[^/\s,]+)*\s*$/,
+        'must be origins like https://app.example.com, comma-separated',
+      )
       .transform((v) => v.split(',').map((o) => o.trim()))
       .optional()
       .transform((v) => v ?? []),
@@ -68,10 +72,16 @@ const schema = z
     CRON_ALLOW_SECONDS: flag.default(false),
     CRON_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
 
-    SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+    SMTP_URL: z
+      .string()
+      .regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://')
+      .optional(),
     MAIL_FROM: z.string().min(3).default('Cron Jobs <no-reply@localhost>'),
     OUTBOX_DIR: z.string().min(1).default('.local/outbox'),
-    SESSIONS_COLLECTION: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/).default('sessions'),
+    SESSIONS_COLLECTION: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.]*$/)
+      .default('sessions'),
 
     AGENDA_PROCESS_EVERY_MS: z.coerce.number().int().min(100).default(5000),
     /** How often a worker re-checks that Agenda matches cron_jobs; 0 turns it off. */
@@ -92,12 +102,28 @@ const schema = z
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     MAX_JOBS_PER_OWNER: z.coerce.number().int().min(1).default(50),
     /** Idempotency-Key records are kept this long (the draft asks for at least a day). */
-    IDEMPOTENCY_KEY_TTL_HOURS: z.coerce.number().int().min(24).max(24 * 30).default(24),
+    IDEMPOTENCY_KEY_TTL_HOURS: z.coerce
+      .number()
+      .int()
+      .min(24)
+      .max(24 * 30)
+      .default(24),
     /** sendEmail recipients: addresses at these domains (comma-separated, exact match)... */
     EMAIL_ALLOWED_DOMAINS: z
       .string()
-      .transform((s) => s.split(',').map((d) => d.trim().toLowerCase()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a comma-separated list of domains such as example.com')))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((d) => d.trim().toLowerCase())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z
+            .string()
+            .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a comma-separated list of domains such as example.com'),
+        ),
+      )
       .default([]),
     /** ...and the caller's own address, from the token's `email` claim. */
     EMAIL_ALLOW_OWN_ADDRESS: flag.default(true),
@@ -106,7 +132,11 @@ const schema = z
   .superRefine(
     (env, ctx) => {
       if (env.NODE_ENV === 'production' && !env.JWT_SECRET && !env.JWKS_URL) {
-        ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required when NODE_ENV=production (or set JWKS_URL)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['JWT_SECRET'],
+          message: 'is required when NODE_ENV=production (or set JWKS_URL)',
+        });
       }
       if (env.JWKS_URL) {
         for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {

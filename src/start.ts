@@ -1,10 +1,10 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
-import { envOrExit, type Env } from './env.js';
+import { type Env, envOrExit } from './env.js';
 import { connectDb, pingDb } from './lib/db.js';
 import { openGuards } from './lib/guards.js';
-import { startLocalDb, type LocalDb } from './lib/local-db.js';
+import { type LocalDb, startLocalDb } from './lib/local-db.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { metricsEnabled } from './lib/metrics.js';
 import { openScheduler, type Scheduler } from './scheduler/index.js';
@@ -70,7 +70,14 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
   if (roles.includes('api')) {
     const guards = await openGuards(conn, config, logger);
     parts.stopGuards = guards.stop;
-    const app = createApp({ config, logger, service: parts.scheduler.service, guards, ready: () => pingDb(conn), conn });
+    const app = createApp({
+      config,
+      logger,
+      service: parts.scheduler.service,
+      guards,
+      ready: () => pingDb(conn),
+      conn,
+    });
     parts.server = await listen(app.fetch, config, logger);
   }
   if (roles.includes('worker')) await parts.scheduler.startWorker();
@@ -92,13 +99,21 @@ async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, 
       const base = `http://${info.address}:${info.port}`;
       const metrics = metricsEnabled(config) ? `${base}/metrics` : undefined;
       logger.info(
-        { url: base, api: `${base}/api/cron`, reference: `${base}/reference`, spec: `${base}/openapi.json`, metrics: metrics ?? 'off (set METRICS_TOKEN)' },
+        {
+          url: base,
+          api: `${base}/api/cron`,
+          reference: `${base}/reference`,
+          spec: `${base}/openapi.json`,
+          metrics: metrics ?? 'off (set METRICS_TOKEN)',
+        },
         `API listening: API ${base}/api/cron, reference ${base}/reference${metrics ? `, metrics ${metrics}` : ''}`,
       );
       ok(server as Server);
     });
     // EADDRINUSE and the like: a clear start-up failure, not an unhandled 'error' event.
-    server.once('error', (error) => fail(new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)));
+    server.once('error', (error) =>
+      fail(new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
+    );
   });
 }
 

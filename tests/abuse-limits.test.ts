@@ -8,7 +8,7 @@ import { connectDb, pingDb } from '../src/lib/db.js';
 import { openGuards } from '../src/lib/guards.js';
 import { openScheduler } from '../src/scheduler/index.js';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 // OWASP API4: rate limits per address, per user and for run-now, counted in the database;
 // a cap on jobs per owner; the minimum interval of each type; page size and body size.
@@ -33,14 +33,22 @@ async function call(
   const headers: Record<string, string> = { ...o.headers };
   if (o.sub) headers.Authorization = `Bearer ${await h.token(o.sub, { admin: !!o.admin })}`;
   if (o.body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(baseUrl + url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+  const response = await fetch(baseUrl + url, {
+    method,
+    headers,
+    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+  });
   const text = await response.text();
   const body = text ? JSON.parse(text) : undefined;
   assertMatchesSpec(spec, method, response.status, response.headers.get('Content-Type'), body);
   return { status: response.status, headers: response.headers, body };
 }
 
-const listAs = (h: Harness, sub?: string, headers?: Record<string, string>) => call(h, h.baseUrl, 'GET', '/api/cron/jobs', '/api/cron/jobs', { ...(sub ? { sub } : {}), ...(headers ? { headers } : {}) });
+const listAs = (h: Harness, sub?: string, headers?: Record<string, string>) =>
+  call(h, h.baseUrl, 'GET', '/api/cron/jobs', '/api/cron/jobs', {
+    ...(sub ? { sub } : {}),
+    ...(headers ? { headers } : {}),
+  });
 
 function expectRateLimited(answer: Answer, policy: string) {
   expect(answer.status).toBe(429);
@@ -56,7 +64,9 @@ function expectRateLimited(answer: Answer, policy: string) {
 describe('per-user limit', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { RATE_LIMIT_PER_USER: '4', RATE_LIMIT_PER_IP: '1000', RATE_LIMIT_WINDOW_SECONDS: '60' } });
+    h = await startHarness({
+      env: { RATE_LIMIT_PER_USER: '4', RATE_LIMIT_PER_IP: '1000', RATE_LIMIT_WINDOW_SECONDS: '60' },
+    });
   });
   afterAll(() => h.stop());
 
@@ -70,7 +80,10 @@ describe('per-user limit', () => {
     }
     expectRateLimited(await listAs(h, sub), 'user');
     // Every operation counts against the same quota, writes included.
-    expectRateLimited(await call(h, h.baseUrl, 'POST', '/api/cron/jobs', '/api/cron/jobs', { sub, body: bodies.sendEmail() }), 'user');
+    expectRateLimited(
+      await call(h, h.baseUrl, 'POST', '/api/cron/jobs', '/api/cron/jobs', { sub, body: bodies.sendEmail() }),
+      'user',
+    );
     expect(await h.scheduler.models.CronJob.countDocuments({ ownerId: sub })).toBe(0);
   });
 
@@ -98,7 +111,8 @@ describe('per-address limit', () => {
   });
 
   it('with TRUST_PROXY_HOPS=1 the address is the one our proxy appended, not what the client wrote before it', async () => {
-    for (let i = 0; i < 3; i++) expect((await listAs(h, user(), { 'X-Forwarded-For': `10.9.9.${i}, 203.0.113.50` })).status).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await listAs(h, user(), { 'X-Forwarded-For': `10.9.9.${i}, 203.0.113.50` })).status).toBe(200);
     expect((await listAs(h, user(), { 'X-Forwarded-For': '10.9.9.99, 203.0.113.50' })).status).toBe(429);
     expect((await listAs(h, user(), { 'X-Forwarded-For': '203.0.113.51' })).status).toBe(200);
   });
@@ -107,14 +121,17 @@ describe('per-address limit', () => {
 describe('run-now limit', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { RATE_LIMIT_RUN_NOW_PER_USER: '2', RATE_LIMIT_PER_USER: '100', RATE_LIMIT_PER_IP: '1000' } });
+    h = await startHarness({
+      env: { RATE_LIMIT_RUN_NOW_PER_USER: '2', RATE_LIMIT_PER_USER: '100', RATE_LIMIT_PER_IP: '1000' },
+    });
   });
   afterAll(() => h.stop());
 
   it('is stricter than the others, and only run-now counts against it', async () => {
     const sub = user();
     const { data: job } = await h.client(sub).POST('/api/cron/jobs', { body: bodies.generateReport() });
-    const runNow = () => call(h, h.baseUrl, 'POST', `/api/cron/jobs/${job!.id}/run-now`, '/api/cron/jobs/{id}/run-now', { sub });
+    const runNow = () =>
+      call(h, h.baseUrl, 'POST', `/api/cron/jobs/${job!.id}/run-now`, '/api/cron/jobs/{id}/run-now', { sub });
     for (let i = 0; i < 2; i++) {
       const ok = await runNow();
       expect(ok.status).toBe(202);
@@ -135,7 +152,13 @@ describe('limits shared by two API instances on one database', () => {
     const conn = await connectDb(inject('mongoUri'), h.config, h.dbName);
     const scheduler = await openScheduler(conn, h.config, h.logger);
     const guards = await openGuards(conn, h.config, h.logger);
-    const app = createApp({ config: h.config, logger: h.logger, service: scheduler.service, guards, ready: () => pingDb(conn) });
+    const app = createApp({
+      config: h.config,
+      logger: h.logger,
+      service: scheduler.service,
+      guards,
+      ready: () => pingDb(conn),
+    });
     const server = await new Promise<ReturnType<typeof serve>>((ok) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
     });
@@ -173,7 +196,9 @@ describe('limits shared by two API instances on one database', () => {
 describe('windows and switches', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { RATE_LIMIT_PER_USER: '2', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_WINDOW_SECONDS: '1' } });
+    h = await startHarness({
+      env: { RATE_LIMIT_PER_USER: '2', RATE_LIMIT_PER_IP: '0', RATE_LIMIT_WINDOW_SECONDS: '1' },
+    });
   });
   afterAll(() => h.stop());
 
@@ -184,10 +209,13 @@ describe('windows and switches', () => {
     const limited = await listAs(h, sub);
     expect(limited.status).toBe(429);
     expect(limited.headers.get('Retry-After')).toBe('1');
-    const again = await waitFor(async () => {
-      const answer = await listAs(h, sub);
-      return answer.status === 200 && answer;
-    }, { timeoutMs: 5_000, intervalMs: 250, what: 'the window to reset' });
+    const again = await waitFor(
+      async () => {
+        const answer = await listAs(h, sub);
+        return answer.status === 200 && answer;
+      },
+      { timeoutMs: 5_000, intervalMs: 250, what: 'the window to reset' },
+    );
     expect(again.headers.get('RateLimit')).toMatch(/^"user";r=1;t=1$/);
   });
 
@@ -207,46 +235,85 @@ describe('job cap, minimum interval per type, page size', () => {
   it('refuses the job over MAX_JOBS_PER_OWNER with 409 job-limit-reached; deleting one makes room', async () => {
     const api = h.client(user('cap'));
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await api.POST('/api/cron/jobs', { body: bodies.generateReport() })).data!.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await api.POST('/api/cron/jobs', { body: bodies.generateReport() })).data!.id);
     const over = await api.POST('/api/cron/jobs', { body: bodies.generateReport() });
     expect(over.response.status).toBe(409);
     expect(over.error).toMatchObject({ type: '/problems/job-limit-reached', title: 'Job limit reached' });
     expect((over.error as Problem).detail).toMatch(/3 jobs.*\(3\)/);
-    expect((await h.client(user('cap')).POST('/api/cron/jobs', { body: bodies.generateReport() })).response.status).toBe(201);
+    expect(
+      (await h.client(user('cap')).POST('/api/cron/jobs', { body: bodies.generateReport() })).response.status,
+    ).toBe(201);
     await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: ids[0]! } } });
     expect((await api.POST('/api/cron/jobs', { body: bodies.generateReport() })).response.status).toBe(201);
   });
 
   it.each([
     ['purgeSessions', bodies.purgeSessions],
-    ['cleanupOldAuditLogs', () => ({ name: `cleanup-${randomUUID()}`, type: 'cleanupOldAuditLogs' as const, cron: '0 4 * * *', payload: { olderThanDays: 90 } })],
-  ] as const)('%s keeps its own minimum interval of 3600 s over the service-wide one (1 s in tests)', async (_type, body) => {
-    const api = h.client(user('interval'), { admin: true });
-    const refused = await api.POST('/api/cron/jobs', { body: { ...body(), cron: '*/30 * * * *' } });
-    expect(refused.response.status).toBe(400);
-    expect((refused.error as Problem).errors).toContainEqual({ in: 'body', path: 'cron', message: 'fires every 1800 s at the shortest; the minimum interval is 3600 s' });
-    const { data: job, response } = await api.POST('/api/cron/jobs', { body: { ...body(), cron: '0 * * * *' } });
-    expect(response.status).toBe(201);
-    const patched = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { cron: '*/5 * * * *' } });
-    expect(patched.response.status).toBe(400);
-    expect((patched.error as Problem).errors).toContainEqual(expect.objectContaining({ path: 'cron', message: expect.stringMatching(/minimum interval is 3600 s/) }));
-    // The same frequent cron is fine for a type without a minimum of its own.
-    expect((await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport(), cron: '*/5 * * * *' } })).response.status).toBe(201);
-  });
+    [
+      'cleanupOldAuditLogs',
+      () => ({
+        name: `cleanup-${randomUUID()}`,
+        type: 'cleanupOldAuditLogs' as const,
+        cron: '0 4 * * *',
+        payload: { olderThanDays: 90 },
+      }),
+    ],
+  ] as const)(
+    '%s keeps its own minimum interval of 3600 s over the service-wide one (1 s in tests)',
+    async (_type, body) => {
+      const api = h.client(user('interval'), { admin: true });
+      const refused = await api.POST('/api/cron/jobs', { body: { ...body(), cron: '*/30 * * * *' } });
+      expect(refused.response.status).toBe(400);
+      expect((refused.error as Problem).errors).toContainEqual({
+        in: 'body',
+        path: 'cron',
+        message: 'fires every 1800 s at the shortest; the minimum interval is 3600 s',
+      });
+      const { data: job, response } = await api.POST('/api/cron/jobs', { body: { ...body(), cron: '0 * * * *' } });
+      expect(response.status).toBe(201);
+      const patched = await api.PATCH('/api/cron/jobs/{id}', {
+        params: { path: { id: job!.id } },
+        body: { cron: '*/5 * * * *' },
+      });
+      expect(patched.response.status).toBe(400);
+      expect((patched.error as Problem).errors).toContainEqual(
+        expect.objectContaining({ path: 'cron', message: expect.stringMatching(/minimum interval is 3600 s/) }),
+      );
+      // The same frequent cron is fine for a type without a minimum of its own.
+      expect(
+        (await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport(), cron: '*/5 * * * *' } })).response
+          .status,
+      ).toBe(201);
+    },
+  );
 
   it('a type change onto a type with a longer minimum checks the existing cron against it', async () => {
     const api = h.client(user('interval'), { admin: true });
-    const { data: job } = await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport(), cron: '*/10 * * * *' } });
-    const changed = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { type: 'purgeSessions', payload: { inactiveDays: 30 } } });
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: { ...bodies.generateReport(), cron: '*/10 * * * *' },
+    });
+    const changed = await api.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id: job!.id } },
+      body: { type: 'purgeSessions', payload: { inactiveDays: 30 } },
+    });
     expect(changed.response.status).toBe(400);
-    expect((changed.error as Problem).errors).toContainEqual(expect.objectContaining({ path: 'cron', message: expect.stringMatching(/minimum interval is 3600 s/) }));
+    expect((changed.error as Problem).errors).toContainEqual(
+      expect.objectContaining({ path: 'cron', message: expect.stringMatching(/minimum interval is 3600 s/) }),
+    );
   });
 
   it('pages hold 20 jobs unless asked, at most 100: limit=101 is 400 at limit', async () => {
     const api = h.client(user('page'), { admin: true });
     // Another owner's many jobs, made directly: the cap of 3 is for the API.
     const owner = user('many');
-    await h.scheduler.models.CronJob.insertMany(Array.from({ length: 105 }, (_, i) => ({ ...bodies.generateReport(`bulk-${i}`), timezone: 'UTC', ownerId: owner })));
+    await h.scheduler.models.CronJob.insertMany(
+      Array.from({ length: 105 }, (_, i) => ({
+        ...bodies.generateReport(`bulk-${i}`),
+        timezone: 'UTC',
+        ownerId: owner,
+      })),
+    );
     expect((await api.GET('/api/cron/jobs', { params: { query: { ownerId: owner } } })).data!.items).toHaveLength(20);
     const full = await api.GET('/api/cron/jobs', { params: { query: { ownerId: owner, limit: 100 } } });
     expect(full.data!.items).toHaveLength(100);

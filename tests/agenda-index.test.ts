@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda } from 'agenda';
-import { describe, expect, it, inject } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { parseEnv } from '../src/env.js';
 import { connectDb } from '../src/lib/db.js';
 import { AGENDA_COLLECTION, createAgenda } from '../src/scheduler/agenda.js';

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { sign } from 'hono/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCronClient, type CronClient, type Problem } from '../generated/client.js';
+import { type CronClient, createCronClient, type Problem } from '../generated/client.js';
 import { assertMatchesSpec, contractCheck } from './helpers/contract.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -26,7 +26,12 @@ function expectProblem(res: Answer, status: number, code: string): Problem {
   expect(res.response.status).toBe(status);
   expect(res.response.headers.get('Content-Type')).toMatch(/^application\/problem\+json/);
   const problem = res.error as Problem;
-  expect(problem).toMatchObject({ type: `/problems/${code}`, status, title: expect.any(String), detail: expect.stringMatching(/\S/) });
+  expect(problem).toMatchObject({
+    type: `/problems/${code}`,
+    status,
+    title: expect.any(String),
+    detail: expect.stringMatching(/\S/),
+  });
   return problem;
 }
 
@@ -35,7 +40,9 @@ async function allIds(api: CronClient, query: { ownerId?: string } = {}): Promis
   const ids: string[] = [];
   let cursor: string | undefined;
   do {
-    const { data } = await api.GET('/api/cron/jobs', { params: { query: { ...query, limit: 100, ...(cursor ? { cursor } : {}) } } });
+    const { data } = await api.GET('/api/cron/jobs', {
+      params: { query: { ...query, limit: 100, ...(cursor ? { cursor } : {}) } },
+    });
     ids.push(...data!.items.map((j) => j.id));
     cursor = data!.nextCursor ?? undefined;
   } while (cursor);
@@ -50,28 +57,50 @@ describe('authentication', () => {
     ['a Basic scheme', async () => 'Basic xyz', /Bearer/],
     ['Bearer without a token', async () => 'Bearer ', /Bearer/],
     ['a token that is not a JWT', async () => 'Bearer not.a.jwt', /invalid/],
-    ['a token signed with another secret', async () => `Bearer ${await h.token(owner(), { secret: 'another-secret-that-is-32-chars-long!!' })}`, /invalid/],
+    [
+      'a token signed with another secret',
+      async () => `Bearer ${await h.token(owner(), { secret: 'another-secret-that-is-32-chars-long!!' })}`,
+      /invalid/,
+    ],
     ['an expired token', async () => `Bearer ${await h.token(owner(), { expiresInSeconds: -60 })}`, /expired/],
     ['a token without exp', async () => `Bearer ${await sign({ sub: owner() }, h.config.JWT_SECRET, 'HS256')}`, /exp/],
-    ['a token without sub', async () => `Bearer ${await sign({ exp: inAMinute() }, h.config.JWT_SECRET, 'HS256')}`, /sub/],
+    [
+      'a token without sub',
+      async () => `Bearer ${await sign({ exp: inAMinute() }, h.config.JWT_SECRET, 'HS256')}`,
+      /sub/,
+    ],
     ['a token with an empty sub', async () => `Bearer ${await h.token('')}`, /sub/],
-    ['a token signed with HS512', async () => `Bearer ${await sign({ sub: owner(), exp: inAMinute() }, h.config.JWT_SECRET, 'HS512')}`, /invalid/],
-    ['an unsigned alg "none" token', async () => {
-      const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-      return `Bearer ${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: owner(), exp: inAMinute(), role: 'admin' })}.`;
-    }, /invalid/],
+    [
+      'a token signed with HS512',
+      async () => `Bearer ${await sign({ sub: owner(), exp: inAMinute() }, h.config.JWT_SECRET, 'HS512')}`,
+      /invalid/,
+    ],
+    [
+      'an unsigned alg "none" token',
+      async () => {
+        const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+        return `Bearer ${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: owner(), exp: inAMinute(), role: 'admin' })}.`;
+      },
+      /invalid/,
+    ],
   ];
 
   it.each(rows)('answers 401 for %s', async (_label, header, detail) => {
     const value = await header();
-    const response = await fetch(`${h.baseUrl}/api/cron/jobs`, { headers: value === undefined ? {} : { Authorization: value } });
+    const response = await fetch(`${h.baseUrl}/api/cron/jobs`, {
+      headers: value === undefined ? {} : { Authorization: value },
+    });
     const body = await response.json();
     assertMatchesSpec('/api/cron/jobs', 'GET', response.status, response.headers.get('Content-Type'), body);
     expect(expectProblem({ response, error: body }, 401, 'unauthorized').detail).toMatch(detail);
   });
 
   it('checks the token before the body: an invalid body without a token is 401, not 400', async () => {
-    const response = await fetch(`${h.baseUrl}/api/cron/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"type":"nope"}' });
+    const response = await fetch(`${h.baseUrl}/api/cron/jobs`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"type":"nope"}',
+    });
     const body = await response.json();
     assertMatchesSpec('/api/cron/jobs', 'POST', response.status, response.headers.get('Content-Type'), body);
     expectProblem({ response, error: body }, 401, 'unauthorized');
@@ -87,8 +116,16 @@ describe("another owner's job is invisible", () => {
   const missing = () => randomUUID().replace(/-/g, '').slice(0, 24);
   const ops: [string, (api: CronClient, id: string) => Promise<Answer>][] = [
     ['GET', (api, id) => api.GET('/api/cron/jobs/{id}', { params: { path: { id } } })],
-    ['PUT', (api, id) => api.PUT('/api/cron/jobs/{id}', { params: { path: { id } }, body: bodies.generateReport('taken-over') })],
-    ['PATCH', (api, id) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false, name: 'taken-over' } })],
+    [
+      'PUT',
+      (api, id) =>
+        api.PUT('/api/cron/jobs/{id}', { params: { path: { id } }, body: bodies.generateReport('taken-over') }),
+    ],
+    [
+      'PATCH',
+      (api, id) =>
+        api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false, name: 'taken-over' } }),
+    ],
     ['DELETE', (api, id) => api.DELETE('/api/cron/jobs/{id}', { params: { path: { id } } })],
     ['run-now', (api, id) => api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id } } })],
     ['runs', (api, id) => api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id } } })],
@@ -102,13 +139,18 @@ describe("another owner's job is invisible", () => {
     const absentId = missing();
     const absent = expectProblem(await call(stranger, absentId), 404, 'not-found');
     // Equal but for the id asked for and the request's own id.
-    const masked = (p: Problem, id: string) => ({ ...JSON.parse(JSON.stringify(p).replaceAll(id, '<id>')), requestId: '<request>' });
+    const masked = (p: Problem, id: string) => ({
+      ...JSON.parse(JSON.stringify(p).replaceAll(id, '<id>')),
+      requestId: '<request>',
+    });
     expect(masked(theirs, job.id)).toEqual(masked(absent, absentId));
 
     const api = h.client(sub);
     expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } })).data).toEqual(job);
     expect((await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: job.id } } })).data!.items).toEqual([]);
-    expect((await h.scheduler.models.CronJob.findById(job.id, { nextRunAt: 1 }).lean())?.nextRunAt?.toISOString()).toBe(job.nextRunAt);
+    expect((await h.scheduler.models.CronJob.findById(job.id, { nextRunAt: 1 }).lean())?.nextRunAt?.toISOString()).toBe(
+      job.nextRunAt,
+    );
   });
 });
 
@@ -129,7 +171,10 @@ describe('admins', () => {
     const admin = h.client(owner('admin'), { admin: true });
     const got = await admin.GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } });
     expect(got.data).toEqual(job);
-    const patched = await admin.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { enabled: false } });
+    const patched = await admin.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id: job.id } },
+      body: { enabled: false },
+    });
     expect(patched.response.status).toBe(200);
     expect(patched.data).toMatchObject({ id: job.id, ownerId: sub, enabled: false, status: 'paused' });
     const seen = await h.client(sub).GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } });
@@ -171,7 +216,10 @@ describe('users', () => {
 
   it.each([
     ['purgeSessions', bodies.purgeSessions()],
-    ['cleanupOldAuditLogs', { name: 'cleanup', type: 'cleanupOldAuditLogs' as const, cron: '0 4 * * *', payload: { olderThanDays: 90 } }],
+    [
+      'cleanupOldAuditLogs',
+      { name: 'cleanup', type: 'cleanupOldAuditLogs' as const, cron: '0 4 * * *', payload: { olderThanDays: 90 } },
+    ],
   ])('get 403 creating an admin-only %s job, and nothing is stored', async (type, body) => {
     const sub = owner();
     const api = h.client(sub);
@@ -183,7 +231,10 @@ describe('users', () => {
     const sub = owner();
     const job = await create(sub);
     const api = h.client(sub);
-    const res = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { type: 'purgeSessions', payload: { inactiveDays: 30 } } });
+    const res = await api.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id: job.id } },
+      body: { type: 'purgeSessions', payload: { inactiveDays: 30 } },
+    });
     expectProblem(res, 403, 'forbidden');
     expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job.id } } })).data).toEqual(job);
   });
@@ -192,10 +243,16 @@ describe('users', () => {
     const sub = owner();
     const job = await create(sub);
     const admin = h.client('some-admin', { admin: true });
-    const retyped = await admin.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { type: 'purgeSessions', payload: { inactiveDays: 30 } } });
+    const retyped = await admin.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id: job.id } },
+      body: { type: 'purgeSessions', payload: { inactiveDays: 30 } },
+    });
     expect(retyped.data).toMatchObject({ type: 'purgeSessions', ownerId: sub });
     const api = h.client(sub);
-    const paused = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { enabled: false } });
+    const paused = await api.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id: job.id } },
+      body: { enabled: false },
+    });
     expect(paused.data).toMatchObject({ enabled: false, type: 'purgeSessions' });
     expect((await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: job.id } } })).response.status).toBe(204);
   });

@@ -18,7 +18,9 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 /** Runs the CI check (oasdiff underneath) and returns its exit code and output. */
 async function check(...args: string[]): Promise<{ code: number; output: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)('npx', ['tsx', 'scripts/check-breaking.ts', ...args], { timeout: 600_000 });
+    const { stdout, stderr } = await promisify(execFile)('npx', ['tsx', 'scripts/check-breaking.ts', ...args], {
+      timeout: 600_000,
+    });
     return { code: 0, output: stdout + stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -30,7 +32,12 @@ async function check(...args: string[]): Promise<{ code: number; output: string 
 async function brokenCopy(version: string): Promise<string> {
   const doc = JSON.parse(await readFile(spec, 'utf8'));
   delete doc.paths['/api/cron/jobs/{id}/run-now'];
-  doc.paths['/api/cron/jobs'].get.parameters.push({ name: 'tenant', in: 'query', required: true, schema: { type: 'string' } });
+  doc.paths['/api/cron/jobs'].get.parameters.push({
+    name: 'tenant',
+    in: 'query',
+    required: true,
+    schema: { type: 'string' },
+  });
   doc.info.version = version;
   const file = join(dir, `broken-${version}.json`);
   await writeFile(file, JSON.stringify(doc));

@@ -25,7 +25,10 @@ const mongo = new MongoClient(uriWithDb(inject('mongoUri'), dbName));
 let stopService = () => {};
 afterAll(async () => {
   stopService();
-  await mongo.db(dbName).dropDatabase().catch(() => undefined);
+  await mongo
+    .db(dbName)
+    .dropDatabase()
+    .catch(() => undefined);
   await mongo.close();
 });
 
@@ -54,21 +57,35 @@ describe('under Bun', () => {
     const exited = once(child, 'exit').then(([code]) => code as number | null);
 
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 30_000, what: `the service under Bun; output: ${output}` });
+    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, {
+      timeoutMs: 30_000,
+      what: `the service under Bun; output: ${output}`,
+    });
     // The process serving is really Bun, not a Node that happened to be on the PATH.
     expect(readlinkSync(`/proc/${child.pid}/exe`)).toBe(realpathSync(bun));
-    const api = createCronClient({ baseUrl: base, getToken: () => sign({ sub: 'bun-user', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256') });
+    const api = createCronClient({
+      baseUrl: base,
+      getToken: () => sign({ sub: 'bun-user', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256'),
+    });
     api.use(contractCheck);
 
     const { data: job, response } = await api.POST('/api/cron/jobs', {
-      body: { name: 'bun-smoke', type: 'generateReport', cron: '*/2 * * * * *', payload: { type: 'runs', period: 'day' } },
+      body: {
+        name: 'bun-smoke',
+        type: 'generateReport',
+        cron: '*/2 * * * * *',
+        payload: { type: 'runs', period: 'day' },
+      },
     });
     expect(response.status).toBe(201);
     const { data: page } = await api.GET('/api/cron/jobs', { params: { query: {} } });
     expect(page!.items.map((j) => j.id)).toEqual([job!.id]);
 
     const run = await waitFor(
-      async () => (await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: job!.id } } })).data?.items.find((r) => r.status === 'succeeded'),
+      async () =>
+        (await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: job!.id } } })).data?.items.find(
+          (r) => r.status === 'succeeded',
+        ),
       { what: 'a scheduled run to succeed under Bun' },
     );
     expect(run).toMatchObject({ trigger: 'schedule', error: null });

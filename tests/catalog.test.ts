@@ -3,12 +3,14 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronJobInput, JobTypeInfo } from '../generated/client.js';
 import { jobTypes } from '../src/jobs/registry.js';
-import { startHarness, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness } from './helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
   // A configured override must show in the catalog, as it applies to the runs.
-  h = await startHarness({ env: { CRON_MIN_INTERVAL_SECONDS: '120', JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":7,"timeoutMs":45000}}' } });
+  h = await startHarness({
+    env: { CRON_MIN_INTERVAL_SECONDS: '120', JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":7,"timeoutMs":45000}}' },
+  });
 });
 afterAll(() => h.stop());
 
@@ -39,11 +41,20 @@ describe('GET /api/cron/job-types', () => {
   it('every example is accepted by the service as the payload of a new job', async () => {
     const admin = h.client('cat-creator', { admin: true });
     for (const type of await catalog('cat-creator', true)) {
-      const body = { name: `from-catalog-${type.name}`, type: type.name, cron: '0 4 * * *', payload: type.example } as CronJobInput;
+      const body = {
+        name: `from-catalog-${type.name}`,
+        type: type.name,
+        cron: '0 4 * * *',
+        payload: type.example,
+      } as CronJobInput;
       const { data, error } = await admin.POST('/api/cron/jobs', { body });
       expect(error, type.name).toBeUndefined();
       // The job gets the defaults the catalog announced.
-      expect(data, type.name).toMatchObject({ type: type.name, overlap: type.defaults.overlap, misfirePolicy: type.defaults.misfirePolicy });
+      expect(data, type.name).toMatchObject({
+        type: type.name,
+        overlap: type.defaults.overlap,
+        misfirePolicy: type.defaults.misfirePolicy,
+      });
     }
   });
 
@@ -53,9 +64,18 @@ describe('GET /api/cron/job-types', () => {
       label: 'Send an email',
       roles: ['user', 'admin'],
       minIntervalSeconds: 120, // the service's rule, larger than the type's none
-      defaults: { retry: { maxAttempts: 7, backoffMs: 5000 }, timeoutMs: 45000, overlap: 'forbid', misfirePolicy: expect.any(String) },
+      defaults: {
+        retry: { maxAttempts: 7, backoffMs: 5000 },
+        timeoutMs: 45000,
+        overlap: 'forbid',
+        misfirePolicy: expect.any(String),
+      },
     });
-    expect(byName.purgeSessions).toMatchObject({ roles: ['admin'], minIntervalSeconds: 3600, defaults: { retry: { maxAttempts: 2 }, timeoutMs: 600000 } });
+    expect(byName.purgeSessions).toMatchObject({
+      roles: ['admin'],
+      minIntervalSeconds: 3600,
+      defaults: { retry: { maxAttempts: 2 }, timeoutMs: 600000 },
+    });
     for (const type of Object.values(byName)) {
       expect(type.label.length, type.name).toBeGreaterThan(0);
       expect(type.description.length, type.name).toBeGreaterThan(0);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness } from './helpers/harness.js';
 
 const run = promisify(execFile);
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -60,18 +60,37 @@ describe('the client package', () => {
     const [tarball] = (await readdir(dir)).filter((f) => f.endsWith('.tgz'));
     expect(tarball).toMatch(/^cron-jobs-client-\d+\.\d+\.\d+\.tgz$/);
 
-    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'mobile-sample', private: true, type: 'module' }));
+    await writeFile(
+      join(dir, 'package.json'),
+      JSON.stringify({ name: 'mobile-sample', private: true, type: 'module' }),
+    );
     await writeFile(
       join(dir, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022', 'DOM', 'DOM.AsyncIterable'], types: [], strict: true, noEmit: false, outDir: 'out' },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          lib: ['ES2022', 'DOM', 'DOM.AsyncIterable'],
+          types: [],
+          strict: true,
+          noEmit: false,
+          outDir: 'out',
+        },
         files: ['sample.ts'],
       }),
     );
     await writeFile(join(dir, 'sample.ts'), sample);
     // Its one dependency (openapi-fetch) comes from the npm cache the project's own install filled.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `./${tarball}`], { cwd: dir, timeout: 120_000 });
-    expect((await readdir(join(dir, 'node_modules/@cron-jobs/client/dist'))).sort()).toEqual(['client.d.ts', 'client.js', 'schema.d.ts']);
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', `./${tarball}`], {
+      cwd: dir,
+      timeout: 120_000,
+    });
+    expect((await readdir(join(dir, 'node_modules/@cron-jobs/client/dist'))).sort()).toEqual([
+      'client.d.ts',
+      'client.js',
+      'schema.d.ts',
+    ]);
 
     const compiled = await run(process.execPath, [tsc, '-p', dir], { cwd: dir }).catch((e: { stdout: string }) => e);
     expect(compiled.stdout).toBe('');

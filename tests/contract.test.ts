@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { validate } from '@scalar/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROBLEMS, problemType, type ProblemCode } from '../src/lib/problem.js';
+import { PROBLEMS, type ProblemCode, problemType } from '../src/lib/problem.js';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { startHarness, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness } from './helpers/harness.js';
 
 const committed = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'));
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
@@ -21,7 +21,9 @@ afterAll(() => h.stop());
 
 describe('the contract', () => {
   it('the committed openapi.json and generated/ are what the routes produce now', async () => {
-    const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/generate.ts', '--check'], { timeout: 110_000 });
+    const { stdout } = await promisify(execFile)('npx', ['tsx', 'scripts/generate.ts', '--check'], {
+      timeout: 110_000,
+    });
     expect(stdout).toContain('contract files are current');
   }, 120_000);
 
@@ -50,37 +52,53 @@ describe('the contract', () => {
         expect(op.responses['401'], where).toBeDefined();
       }
       for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
-        if (Number(status) >= 400) expect(Object.keys(response.content), `${where} ${status}`).toEqual(['application/problem+json']);
+        if (Number(status) >= 400)
+          expect(Object.keys(response.content), `${where} ${status}`).toEqual(['application/problem+json']);
       }
     }
-    expect(committed.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(committed.components.securitySchemes.bearerAuth).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+      bearerFormat: 'JWT',
+    });
   });
 
   it('gives every operation a description and an example of every request body and response', () => {
-    const schemaOf = (schema: { $ref?: string }) => (schema.$ref ? committed.components.schemas[schema.$ref.split('/').pop()!] : schema);
+    const schemaOf = (schema: { $ref?: string }) =>
+      schema.$ref ? committed.components.schemas[schema.$ref.split('/').pop()!] : schema;
     const hasExample = (media: { example?: unknown; examples?: object; schema: { $ref?: string } }) =>
-      media.example !== undefined || Object.keys(media.examples ?? {}).length > 0 || schemaOf(media.schema).example !== undefined;
+      media.example !== undefined ||
+      Object.keys(media.examples ?? {}).length > 0 ||
+      schemaOf(media.schema).example !== undefined;
     for (const { path, method, op } of operations) {
       const where = `${method.toUpperCase()} ${path}`;
       expect(op.description, where).toMatch(/\S{3}/);
-      for (const [type, media] of Object.entries((op.requestBody?.content ?? {}) as Record<string, any>)) expect(hasExample(media), `${where} request ${type}`).toBe(true);
+      for (const [type, media] of Object.entries((op.requestBody?.content ?? {}) as Record<string, any>))
+        expect(hasExample(media), `${where} request ${type}`).toBe(true);
       for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
-        for (const [type, media] of Object.entries((response.content ?? {}) as Record<string, any>)) expect(hasExample(media), `${where} ${status} ${type}`).toBe(true);
+        for (const [type, media] of Object.entries((response.content ?? {}) as Record<string, any>))
+          expect(hasExample(media), `${where} ${status} ${type}`).toBe(true);
       }
     }
     expect(committed.components.securitySchemes.bearerAuth.description).toMatch(/sub/);
   });
 
-  it('publishes each job type\'s payload schema as its own request variant', () => {
-    const variants = committed.components.schemas.CronJobInput.oneOf.map((v: { $ref: string }) => v.$ref.split('/').pop());
+  it("publishes each job type's payload schema as its own request variant", () => {
+    const variants = committed.components.schemas.CronJobInput.oneOf.map((v: { $ref: string }) =>
+      v.$ref.split('/').pop(),
+    );
     expect(variants).toEqual(['SendEmailJob', 'PurgeSessionsJob', 'GenerateReportJob', 'CleanupOldAuditLogsJob']);
     expect(committed.components.schemas.PurgeSessionsJob.properties.payload.required).toEqual(['inactiveDays']);
     expect(committed.components.schemas.SendEmailJob.additionalProperties).toBe(false);
   });
 
   it('the contract checker rejects a body the spec does not describe', () => {
-    expect(() => assertMatchesSpec('/api/cron/jobs/{id}', 'get', 200, 'application/json', { id: 1 })).toThrow(/does not match/);
-    expect(() => assertMatchesSpec('/api/cron/jobs/{id}', 'get', 418, 'application/json', {})).toThrow(/does not document/);
+    expect(() => assertMatchesSpec('/api/cron/jobs/{id}', 'get', 200, 'application/json', { id: 1 })).toThrow(
+      /does not match/,
+    );
+    expect(() => assertMatchesSpec('/api/cron/jobs/{id}', 'get', 418, 'application/json', {})).toThrow(
+      /does not document/,
+    );
     expect(() => assertMatchesSpec('/healthz', 'get', 200, 'application/json', { status: 'ok' })).not.toThrow();
   });
 
@@ -102,7 +120,12 @@ describe('the contract', () => {
       const res = await fetch(new URL(problemType(code as ProblemCode), h.baseUrl));
       const body = await res.json();
       assertMatchesSpec('/problems/{code}', 'get', res.status, res.headers.get('content-type'), body);
-      expect(body).toMatchObject({ type: `/problems/${code}`, status, title, description: expect.stringMatching(/\S/) });
+      expect(body).toMatchObject({
+        type: `/problems/${code}`,
+        status,
+        title,
+        description: expect.stringMatching(/\S/),
+      });
     }
     const unknown = await fetch(`${h.baseUrl}/problems/teapot`);
     expect(unknown.status).toBe(400);

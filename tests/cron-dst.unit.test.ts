@@ -31,7 +31,8 @@ function fires(cron: string, zone: string, from: string, to: string) {
 }
 
 const locals = (list: { local: string }[]) => list.map((f) => f.local);
-const gapsSeconds = (list: { utc: string }[]) => list.slice(1).map((f, i) => (Date.parse(f.utc) - Date.parse(list[i]!.utc)) / 1000);
+const gapsSeconds = (list: { utc: string }[]) =>
+  list.slice(1).map((f, i) => (Date.parse(f.utc) - Date.parse(list[i]!.utc)) / 1000);
 
 describe('cronKind: the hour field decides the DST rule', () => {
   it.each([
@@ -109,7 +110,12 @@ describe('fixed-time cron in the fall-back repeated hour: fires once, at the fir
 
   it('"*/15 1 * * *" in New York fires 01:00-01:45 EDT only: four fires, not eight', () => {
     const list = fires('*/15 1 * * *', NY, '2026-11-01T04:00:00Z', '2026-11-02T05:00:00Z');
-    expect(locals(list)).toEqual(['2026-11-01T01:00:00-04:00', '2026-11-01T01:15:00-04:00', '2026-11-01T01:30:00-04:00', '2026-11-01T01:45:00-04:00']);
+    expect(locals(list)).toEqual([
+      '2026-11-01T01:00:00-04:00',
+      '2026-11-01T01:15:00-04:00',
+      '2026-11-01T01:30:00-04:00',
+      '2026-11-01T01:45:00-04:00',
+    ]);
     expect(list.every((f) => f.dst === 'repeated-once')).toBe(true);
   });
 
@@ -168,18 +174,28 @@ describe('interval crons follow real elapsed time: no gap, no double', () => {
     [NY, '2026-11-01T06:00:00Z'],
     [BERLIN, '2026-03-29T01:00:00Z'],
     [BERLIN, '2026-10-25T01:00:00Z'],
-  ])('seconds: "*/10 * * * * *" in %s around %s fires every 10 real seconds (120 fires in 20 minutes)', (zone, change) => {
-    const list = fires('*/10 * * * * *', zone, new Date(Date.parse(change) - 600_000).toISOString(), new Date(Date.parse(change) + 600_000).toISOString());
-    expect(list).toHaveLength(120);
-    expect(new Set(gapsSeconds(list))).toEqual(new Set([10]));
-  });
+  ])(
+    'seconds: "*/10 * * * * *" in %s around %s fires every 10 real seconds (120 fires in 20 minutes)',
+    (zone, change) => {
+      const list = fires(
+        '*/10 * * * * *',
+        zone,
+        new Date(Date.parse(change) - 600_000).toISOString(),
+        new Date(Date.parse(change) + 600_000).toISOString(),
+      );
+      expect(list).toHaveLength(120);
+      expect(new Set(gapsSeconds(list))).toEqual(new Set([10]));
+    },
+  );
 });
 
 describe('zones without DST: Asia/Kolkata (+05:30) and UTC', () => {
   it('Kolkata "30 2 * * *" fires 365 times in 2026, every one at 02:30+05:30 (21:00Z the day before), 86400 s apart', () => {
     const list = fires('30 2 * * *', KOLKATA, '2025-12-31T18:30:00Z', '2026-12-31T18:30:00Z');
     expect(list).toHaveLength(365);
-    expect(list.every((f) => f.local.endsWith('T02:30:00+05:30') && f.utc.endsWith('T21:00:00.000Z') && f.dst === null)).toBe(true);
+    expect(
+      list.every((f) => f.local.endsWith('T02:30:00+05:30') && f.utc.endsWith('T21:00:00.000Z') && f.dst === null),
+    ).toBe(true);
     expect(new Set(gapsSeconds(list))).toEqual(new Set([86400]));
   });
 
@@ -219,17 +235,25 @@ describe('slotsBetween(after, until, limit): the slots s with after < s <= until
   });
 
   it('is empty when no slot is due, when until <= after, and for limit 0', () => {
-    expect(slotsBetween('0 * * * *', 'UTC', at('2026-05-01T10:00:00Z'), at('2026-05-01T10:59:59.999Z'), 10)).toEqual([]);
+    expect(slotsBetween('0 * * * *', 'UTC', at('2026-05-01T10:00:00Z'), at('2026-05-01T10:59:59.999Z'), 10)).toEqual(
+      [],
+    );
     expect(slotsBetween('0 * * * *', 'UTC', at('2026-05-01T12:00:00Z'), at('2026-05-01T10:00:00Z'), 10)).toEqual([]);
     expect(slotsBetween('0 * * * *', 'UTC', at('2026-05-01T10:00:00Z'), at('2026-05-01T12:00:00Z'), 0)).toEqual([]);
   });
 
   it('a worker down across the New York spring-forward misses 02:30 shifted to 03:30 EDT, and it is listed', () => {
-    expect(slotsBetween('30 2 * * *', NY, at('2026-03-07T12:00:00Z'), at('2026-03-08T12:00:00Z'), 10)).toEqual([at('2026-03-08T07:30:00Z')]);
+    expect(slotsBetween('30 2 * * *', NY, at('2026-03-07T12:00:00Z'), at('2026-03-08T12:00:00Z'), 10)).toEqual([
+      at('2026-03-08T07:30:00Z'),
+    ]);
   });
 
   it('across the Berlin fall-back, "*/30 * * * *" lists both passes of 02:00-02:30 and nothing twice', () => {
-    expect(slotsBetween('*/30 * * * *', BERLIN, at('2026-10-24T23:45:00Z'), at('2026-10-25T01:45:00Z'), 10).map((d) => localIso(d, BERLIN))).toEqual([
+    expect(
+      slotsBetween('*/30 * * * *', BERLIN, at('2026-10-24T23:45:00Z'), at('2026-10-25T01:45:00Z'), 10).map((d) =>
+        localIso(d, BERLIN),
+      ),
+    ).toEqual([
       '2026-10-25T02:00:00+02:00',
       '2026-10-25T02:30:00+02:00',
       '2026-10-25T02:00:00+01:00',
@@ -286,7 +310,9 @@ describe.each(Object.entries(CHANGES))('agrees with the policy oracle in %s', (z
     const expected = oracleFires(cron, zone, from, to);
     expect(expected.length).toBeGreaterThan(0);
     expect(fires(cron, zone, from, to).map(({ utc, dst }) => ({ at: utc, dst }))).toEqual(expected);
-    expect(slotsBetween(cron, zone, at(from), at(to), 100_000).map((d) => d.toISOString())).toEqual(expected.map((f) => f.at));
+    expect(slotsBetween(cron, zone, at(from), at(to), 100_000).map((d) => d.toISOString())).toEqual(
+      expected.map((f) => f.at),
+    );
     const wrong: string[] = [];
     expected.forEach((fire, i) => {
       const t = Date.parse(fire.at);
@@ -296,7 +322,8 @@ describe.each(Object.entries(CHANGES))('agrees with the policy oracle in %s', (z
         [t - 1, expected[i - 1]?.at],
       ];
       for (const [probe, want] of checks) {
-        if (want && slotAt(cron, zone, new Date(probe)).toISOString() !== want) wrong.push(`slotAt(${new Date(probe).toISOString()}) != ${want}`);
+        if (want && slotAt(cron, zone, new Date(probe)).toISOString() !== want)
+          wrong.push(`slotAt(${new Date(probe).toISOString()}) != ${want}`);
       }
     });
     expect(wrong).toEqual([]);
@@ -315,38 +342,53 @@ const RARE_CRONS = [
   '0 12 13 2 5', // 13 February or any Friday in February: day-of-month OR day-of-week, as in Vixie cron
 ];
 
-describe.each([NY, BERLIN, 'America/Santiago', 'Australia/Lord_Howe', KOLKATA])('rare crons over 30 years in %s agree with the oracle', (zone) => {
-  it.each(RARE_CRONS)('%s', (cron) => {
-    const [from, to] = ['2020-01-01T00:00:00Z', '2050-01-01T00:00:00Z'];
-    const expected = oracleFires(cron, zone, from, to);
-    expect(expected.length).toBeGreaterThan(7);
-    expect(fires(cron, zone, from, to).map(({ utc, dst }) => ({ at: utc, dst }))).toEqual(expected);
-    expect(slotsBetween(cron, zone, at(from), at(to), 100_000).map((d) => d.toISOString())).toEqual(expected.map((f) => f.at));
-    const wrong = expected.flatMap((fire, i) => {
-      const t = Date.parse(fire.at);
-      const before = slotAt(cron, zone, new Date(t - 1)).toISOString();
-      const exact = slotAt(cron, zone, new Date(t)).toISOString();
-      return [i > 0 && before !== expected[i - 1]!.at ? `before ${fire.at}: ${before}` : '', exact !== fire.at ? `at ${fire.at}: ${exact}` : ''].filter(Boolean);
+describe.each([NY, BERLIN, 'America/Santiago', 'Australia/Lord_Howe', KOLKATA])(
+  'rare crons over 30 years in %s agree with the oracle',
+  (zone) => {
+    it.each(RARE_CRONS)('%s', (cron) => {
+      const [from, to] = ['2020-01-01T00:00:00Z', '2050-01-01T00:00:00Z'];
+      const expected = oracleFires(cron, zone, from, to);
+      expect(expected.length).toBeGreaterThan(7);
+      expect(fires(cron, zone, from, to).map(({ utc, dst }) => ({ at: utc, dst }))).toEqual(expected);
+      expect(slotsBetween(cron, zone, at(from), at(to), 100_000).map((d) => d.toISOString())).toEqual(
+        expected.map((f) => f.at),
+      );
+      const wrong = expected.flatMap((fire, i) => {
+        const t = Date.parse(fire.at);
+        const before = slotAt(cron, zone, new Date(t - 1)).toISOString();
+        const exact = slotAt(cron, zone, new Date(t)).toISOString();
+        return [
+          i > 0 && before !== expected[i - 1]!.at ? `before ${fire.at}: ${before}` : '',
+          exact !== fire.at ? `at ${fire.at}: ${exact}` : '',
+        ].filter(Boolean);
+      });
+      expect(wrong).toEqual([]);
     });
-    expect(wrong).toEqual([]);
-  });
-});
+  },
+);
 
 describe('cron-parser 5.10.6 on its own (why cron.ts walks the wall clock itself)', () => {
-  const parse = (cron: string, tz: string, currentDate: string) => CronExpressionParser.parse(cron, { tz, currentDate, strict: false });
+  const parse = (cron: string, tz: string, currentDate: string) =>
+    CronExpressionParser.parse(cron, { tz, currentDate, strict: false });
 
   it('chained next() loses shifted times: "0,30 2 * * *" in New York goes from 03:00 EDT straight to the next day', () => {
     const first = parse('0,30 2 * * *', NY, '2026-03-08T05:00:00Z').next();
     expect(first.toISOString()).toBe('2026-03-08T07:00:00.000Z');
-    expect(parse('0,30 2 * * *', NY, first.toDate().toISOString()).next().toISOString()).toBe('2026-03-09T06:00:00.000Z');
+    expect(parse('0,30 2 * * *', NY, first.toDate().toISOString()).next().toISOString()).toBe(
+      '2026-03-09T06:00:00.000Z',
+    );
     // cron.ts: 03:00 and 03:30 EDT.
     expect(nextFire('0,30 2 * * *', NY, at('2026-03-08T07:00:00Z'))).toEqual(at('2026-03-08T07:30:00Z'));
   });
 
   it('next() gives up at a half-hour fall-back: "0 * * * *" in Lord Howe on 2026-04-05 exceeds its loop limit', () => {
-    expect(() => parse('0 * * * *', 'Australia/Lord_Howe', '2026-04-04T14:00:00Z').next()).toThrow(/loop limit exceeded/);
+    expect(() => parse('0 * * * *', 'Australia/Lord_Howe', '2026-04-04T14:00:00Z').next()).toThrow(
+      /loop limit exceeded/,
+    );
     // cron.ts: 01:00 +11 (14:00Z), then 02:00 +10:30 (15:30Z), real time.
-    expect(nextFire('0 * * * *', 'Australia/Lord_Howe', at('2026-04-04T14:00:00Z'))).toEqual(at('2026-04-04T15:30:00Z'));
+    expect(nextFire('0 * * * *', 'Australia/Lord_Howe', at('2026-04-04T14:00:00Z'))).toEqual(
+      at('2026-04-04T15:30:00Z'),
+    );
   });
 
   it('prev() does not mirror next(): it skips the shifted 02:30 of 2026-03-08 and takes the second 01:30 of 2026-11-01', () => {

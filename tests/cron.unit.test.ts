@@ -1,6 +1,14 @@
 import { CronExpressionParser } from 'cron-parser';
 import { describe, expect, it } from 'vitest';
-import { checkCron, isValidTimezone, minGapSeconds, nextFire, nextFires, slotAt, type CronRules } from '../src/scheduler/cron.js';
+import {
+  type CronRules,
+  checkCron,
+  isValidTimezone,
+  minGapSeconds,
+  nextFire,
+  nextFires,
+  slotAt,
+} from '../src/scheduler/cron.js';
 
 // Pure cron maths: no database, no clock (fixed instants throughout, except where the `after = now` default is the subject).
 
@@ -43,15 +51,21 @@ describe('checkCron: shape', () => {
   });
 
   it('refuses four and seven fields with a message naming the count', () => {
-    expect(checkCron('0 8 * *', 'UTC', DEFAULTS)).toBe('expected 5 fields (minute hour day-of-month month day-of-week), got 4');
-    expect(checkCron('0 0 8 * * * 2026', 'UTC', DEFAULTS)).toBe('expected 5 fields (minute hour day-of-month month day-of-week), got 7');
+    expect(checkCron('0 8 * *', 'UTC', DEFAULTS)).toBe(
+      'expected 5 fields (minute hour day-of-month month day-of-week), got 4',
+    );
+    expect(checkCron('0 0 8 * * * 2026', 'UTC', DEFAULTS)).toBe(
+      'expected 5 fields (minute hour day-of-month month day-of-week), got 7',
+    );
     // Seven stays refused even where six are allowed.
     expect(checkCron('0 0 8 * * * 2026', 'UTC', WITH_SECONDS)).toMatch(/got 7$/);
   });
 
   it('refuses macros such as @daily and @hourly', () => {
     for (const macro of ['@daily', '@hourly', '@weekly', ' @yearly']) {
-      expect(checkCron(macro, 'UTC', WITH_SECONDS)).toBe('macros such as @daily are not accepted; write the five fields');
+      expect(checkCron(macro, 'UTC', WITH_SECONDS)).toBe(
+        'macros such as @daily are not accepted; write the five fields',
+      );
     }
   });
 
@@ -93,7 +107,9 @@ describe('checkCron: minimum interval', () => {
   });
 
   it('uses the shortest gap, not the typical one: "0,1 * * * *" is refused with a 120 s minimum', () => {
-    expect(checkCron('0,1 * * * *', 'UTC', { allowSeconds: false, minIntervalSeconds: 120 })).toMatch(/^fires every 60 s at the shortest/);
+    expect(checkCron('0,1 * * * *', 'UTC', { allowSeconds: false, minIntervalSeconds: 120 })).toMatch(
+      /^fires every 60 s at the shortest/,
+    );
   });
 
   it('counts the wrap over midnight: "0 23,0 * * *" is refused with a two-hour minimum', () => {
@@ -139,26 +155,43 @@ describe('minGapSeconds (parsed with CronExpressionParser.parse)', () => {
     expect(gapOf(cron)).toBe(7200);
     expect(checkCron(cron, 'America/New_York', { allowSeconds: false, minIntervalSeconds: 7200 })).toBeUndefined();
     const fires = firesBetween(cron, 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-08T11:00:00Z');
-    expect(fires.slice(0, 3)).toEqual(['2026-03-08T05:00:00.000Z', '2026-03-08T07:00:00.000Z', '2026-03-08T08:00:00.000Z']);
+    expect(fires.slice(0, 3)).toEqual([
+      '2026-03-08T05:00:00.000Z',
+      '2026-03-08T07:00:00.000Z',
+      '2026-03-08T08:00:00.000Z',
+    ]);
     const gaps = fires.slice(1).map((d, i) => (Date.parse(d) - Date.parse(fires[i]!)) / 1000);
     expect(Math.min(...gaps)).toBe(gapOf(cron) - 3600);
   });
 });
 
 describe('isValidTimezone', () => {
-  it.each(['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'America/Argentina/Buenos_Aires', 'Etc/GMT+5', 'US/Eastern'])(
-    'accepts %s',
-    (zone) => {
-      expect(isValidTimezone(zone)).toBe(true);
-    },
-  );
+  it.each([
+    'UTC',
+    'Europe/Berlin',
+    'America/New_York',
+    'Asia/Kolkata',
+    'America/Argentina/Buenos_Aires',
+    'Etc/GMT+5',
+    'US/Eastern',
+  ])('accepts %s', (zone) => {
+    expect(isValidTimezone(zone)).toBe(true);
+  });
 
-  it.each(['Mars/Olympus', '', '../etc', 'Europe/Berlin; rm', '+01:00', 'UTC lowercase?', 'Europe/', '/Europe/Berlin', 'Europe//Berlin', ' UTC'])(
-    'refuses %j',
-    (zone) => {
-      expect(isValidTimezone(zone)).toBe(false);
-    },
-  );
+  it.each([
+    'Mars/Olympus',
+    '',
+    '../etc',
+    'Europe/Berlin; rm',
+    '+01:00',
+    'UTC lowercase?',
+    'Europe/',
+    '/Europe/Berlin',
+    'Europe//Berlin',
+    ' UTC',
+  ])('refuses %j', (zone) => {
+    expect(isValidTimezone(zone)).toBe(false);
+  });
 
   it('accepts lower-case names, as Intl does, and they schedule exactly like the canonical spelling', () => {
     expect(isValidTimezone('utc')).toBe(true);
@@ -215,12 +248,16 @@ describe('DST, America/New_York (2026-03-08 02:00 EST -> 03:00 EDT; 2026-11-01 0
       '2026-03-09T06:30:00.000Z',
     ]);
     // Local day 2026-03-08 runs from 05:00Z (00:00 EST) to 04:00Z next day (00:00 EDT).
-    expect(firesBetween('30 2 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T04:00:00Z')).toEqual(['2026-03-08T07:30:00.000Z']);
+    expect(firesBetween('30 2 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T04:00:00Z')).toEqual([
+      '2026-03-08T07:30:00.000Z',
+    ]);
   });
 
   it('fall back: "30 1 * * *" (01:30 happens twice) fires once that day, at the first occurrence, 01:30 EDT = 05:30Z (not 01:30 EST = 06:30Z)', () => {
     // Local day 2026-11-01 runs from 04:00Z (00:00 EDT) to 05:00Z next day (00:00 EST).
-    expect(firesBetween('30 1 * * *', 'America/New_York', '2026-11-01T04:00:00Z', '2026-11-02T05:00:00Z')).toEqual(['2026-11-01T05:30:00.000Z']);
+    expect(firesBetween('30 1 * * *', 'America/New_York', '2026-11-01T04:00:00Z', '2026-11-02T05:00:00Z')).toEqual([
+      '2026-11-01T05:30:00.000Z',
+    ]);
     expect(isoOf(nextFires('30 1 * * *', 'America/New_York', 3, at('2026-10-31T00:00:00Z')))).toEqual([
       '2026-10-31T05:30:00.000Z',
       '2026-11-01T05:30:00.000Z',
@@ -266,18 +303,24 @@ describe('DST, America/New_York (2026-03-08 02:00 EST -> 03:00 EDT; 2026-11-01 0
       '2026-03-08T07:45:00.000Z',
     ]);
     // From the last of them the next fire is 02:00 EDT the day after.
-    expect(nextFire('*/15 2 * * *', 'America/New_York', at('2026-03-08T07:45:00.300Z'))).toEqual(at('2026-03-09T06:00:00Z'));
+    expect(nextFire('*/15 2 * * *', 'America/New_York', at('2026-03-08T07:45:00.300Z'))).toEqual(
+      at('2026-03-09T06:00:00Z'),
+    );
   });
 
   it('nextFires and one chain of nextFire calls agree: "*/15 2 * * *" from before the New York spring-forward', () => {
     // Regression: chaining cron-parser itself from 07:00Z (03:00 EDT) jumped to the next day, so
     // the shifted 02:15, 02:30 and 02:45 never fired.
     const from = at('2026-03-08T05:00:00Z');
-    expect(isoOf(nextFires('*/15 2 * * *', 'America/New_York', 6, from))).toEqual(firesBetween('*/15 2 * * *', 'America/New_York', from.toISOString(), '2026-03-09T06:30:00Z'));
+    expect(isoOf(nextFires('*/15 2 * * *', 'America/New_York', 6, from))).toEqual(
+      firesBetween('*/15 2 * * *', 'America/New_York', from.toISOString(), '2026-03-09T06:30:00Z'),
+    );
   });
 
   it('spring forward: "30 2,3 * * *" fires once that day at 03:30 EDT (07:30Z): the moved 02:30 and 03:30 coincide', () => {
-    expect(firesBetween('30 2,3 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T04:00:00Z')).toEqual(['2026-03-08T07:30:00.000Z']);
+    expect(firesBetween('30 2,3 * * *', 'America/New_York', '2026-03-08T05:00:00Z', '2026-03-09T04:00:00Z')).toEqual([
+      '2026-03-08T07:30:00.000Z',
+    ]);
   });
 });
 
@@ -289,12 +332,16 @@ describe('DST, Europe/Berlin (2026-03-29 02:00 CET -> 03:00 CEST; 2026-10-25 03:
       '2026-03-30T00:30:00.000Z',
     ]);
     // Local day 2026-03-29 runs from 23:00Z the day before to 22:00Z.
-    expect(firesBetween('30 2 * * *', 'Europe/Berlin', '2026-03-28T23:00:00Z', '2026-03-29T22:00:00Z')).toEqual(['2026-03-29T01:30:00.000Z']);
+    expect(firesBetween('30 2 * * *', 'Europe/Berlin', '2026-03-28T23:00:00Z', '2026-03-29T22:00:00Z')).toEqual([
+      '2026-03-29T01:30:00.000Z',
+    ]);
   });
 
   it('fall back: "30 2 * * *" (02:30 happens twice) fires once that day, at the first occurrence, 02:30 CEST = 00:30Z (not 02:30 CET = 01:30Z)', () => {
     // Local day 2026-10-25 runs from 22:00Z the day before to 23:00Z.
-    expect(firesBetween('30 2 * * *', 'Europe/Berlin', '2026-10-24T22:00:00Z', '2026-10-25T23:00:00Z')).toEqual(['2026-10-25T00:30:00.000Z']);
+    expect(firesBetween('30 2 * * *', 'Europe/Berlin', '2026-10-24T22:00:00Z', '2026-10-25T23:00:00Z')).toEqual([
+      '2026-10-25T00:30:00.000Z',
+    ]);
     expect(isoOf(nextFires('30 2 * * *', 'Europe/Berlin', 3, at('2026-10-24T00:00:00Z')))).toEqual([
       '2026-10-24T00:30:00.000Z',
       '2026-10-25T00:30:00.000Z',
@@ -343,7 +390,8 @@ function slotMismatches(cron: string, timezone: string, from: string, to: string
     if (late.getTime() !== fire.getTime()) bad.push(`at ${fire.toISOString()}+250ms: ${late.toISOString()}`);
     if (i > 0) {
       const before = slotAt(cron, timezone, new Date(fire.getTime() - 1));
-      if (before.getTime() !== fires[i - 1]!.getTime()) bad.push(`at ${fire.toISOString()}-1ms: ${before.toISOString()}, expected ${fires[i - 1]!.toISOString()}`);
+      if (before.getTime() !== fires[i - 1]!.getTime())
+        bad.push(`at ${fire.toISOString()}-1ms: ${before.toISOString()}, expected ${fires[i - 1]!.toISOString()}`);
     }
   });
   return bad;
@@ -364,13 +412,21 @@ describe('slotAt agrees with nextFire across DST', () => {
     // Regression: cron-parser's prev() skips the non-existent 02:30 instead of
     // moving it to 03:30 as next() does, so the 2026-03-08 fire is keyed on the 2026-03-07 slot and
     // the runner drops it as a duplicate.
-    expect(slotAt('30 2 * * *', 'America/New_York', at('2026-03-08T07:30:00.250Z'))).toEqual(at('2026-03-08T07:30:00Z'));
-    expect(slotMismatches('30 2 * * *', 'America/New_York', '2026-03-06T00:00:00Z', '2026-03-10T00:00:00Z')).toEqual([]);
+    expect(slotAt('30 2 * * *', 'America/New_York', at('2026-03-08T07:30:00.250Z'))).toEqual(
+      at('2026-03-08T07:30:00Z'),
+    );
+    expect(slotMismatches('30 2 * * *', 'America/New_York', '2026-03-06T00:00:00Z', '2026-03-10T00:00:00Z')).toEqual(
+      [],
+    );
   });
 
   it('New York spring forward: the single 07:00Z fire of "*/15 2 * * *" on 2026-03-08 is its own slot, not 2026-03-07T07:45Z', () => {
-    expect(slotAt('*/15 2 * * *', 'America/New_York', at('2026-03-08T07:00:00.250Z'))).toEqual(at('2026-03-08T07:00:00Z'));
-    expect(slotMismatches('*/15 2 * * *', 'America/New_York', '2026-03-07T00:00:00Z', '2026-03-10T00:00:00Z')).toEqual([]);
+    expect(slotAt('*/15 2 * * *', 'America/New_York', at('2026-03-08T07:00:00.250Z'))).toEqual(
+      at('2026-03-08T07:00:00Z'),
+    );
+    expect(slotMismatches('*/15 2 * * *', 'America/New_York', '2026-03-07T00:00:00Z', '2026-03-10T00:00:00Z')).toEqual(
+      [],
+    );
   });
 
   it('Berlin spring forward: the 01:30Z fire of "30 2 * * *" on 2026-03-29 is its own slot, not 2026-03-28T01:30Z', () => {
@@ -382,7 +438,9 @@ describe('slotAt agrees with nextFire across DST', () => {
     // Regression: prev() takes the second 01:30 (EST, 06:30Z), which next() never fires; a fire
     // handled more than an hour late, or the tail of that day, maps to a slot that does not exist.
     expect(slotAt('30 1 * * *', 'America/New_York', at('2026-11-01T12:00:00Z'))).toEqual(at('2026-11-01T05:30:00Z'));
-    expect(slotMismatches('30 1 * * *', 'America/New_York', '2026-10-30T00:00:00Z', '2026-11-03T00:00:00Z')).toEqual([]);
+    expect(slotMismatches('30 1 * * *', 'America/New_York', '2026-10-30T00:00:00Z', '2026-11-03T00:00:00Z')).toEqual(
+      [],
+    );
   });
 
   it('Berlin fall back: after the single 00:30Z fire of "30 2 * * *", slotAt gives 00:30Z, never the unfired 01:30Z (02:30 CET)', () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -10,7 +10,8 @@ afterAll(() => h.stop());
 /** The Agenda jobs of one cron job: its queued runs only (the dispatcher fires every schedule). */
 const agendaJobsOf = (jobId: string) => h.conn.collection('agendaJobs').find({ 'data.jobId': jobId }).toArray();
 /** The next fire the dispatcher goes by, as stored. */
-const storedNextRun = async (jobId: string) => (await h.scheduler.models.CronJob.findById(jobId, { nextRunAt: 1 }).lean())?.nextRunAt?.toISOString() ?? null;
+const storedNextRun = async (jobId: string) =>
+  (await h.scheduler.models.CronJob.findById(jobId, { nextRunAt: 1 }).lean())?.nextRunAt?.toISOString() ?? null;
 
 describe('jobs CRUD through the generated client', () => {
   it('creates a job, schedules it for the dispatcher and reads it back', async () => {
@@ -19,7 +20,16 @@ describe('jobs CRUD through the generated client', () => {
     const created = await api.POST('/api/cron/jobs', { body });
     expect(created.response.status).toBe(201);
     const job = created.data!;
-    expect(job).toMatchObject({ name: body.name, type: 'sendEmail', cron: '0 8 * * *', timezone: 'Europe/Berlin', enabled: true, ownerId: 'crud-owner', status: 'idle', lastRunAt: null });
+    expect(job).toMatchObject({
+      name: body.name,
+      type: 'sendEmail',
+      cron: '0 8 * * *',
+      timezone: 'Europe/Berlin',
+      enabled: true,
+      ownerId: 'crud-owner',
+      status: 'idle',
+      lastRunAt: null,
+    });
     expect(job.payload).toEqual(body.payload);
     // 08:00 on the Berlin clock, whatever the season.
     const berlin = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit' });
@@ -41,7 +51,7 @@ describe('jobs CRUD through the generated client', () => {
     expect(await storedNextRun(paused!.id)).toBeNull();
   });
 
-  it('lists only the caller\'s jobs, filters by enabled and type, and pages with a cursor', async () => {
+  it("lists only the caller's jobs, filters by enabled and type, and pages with a cursor", async () => {
     const api = h.client('crud-lister');
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) {
@@ -54,7 +64,9 @@ describe('jobs CRUD through the generated client', () => {
     let cursor: string | undefined;
     let pages = 0;
     do {
-      const { data } = await api.GET('/api/cron/jobs', { params: { query: { limit: 2, ...(cursor ? { cursor } : {}) } } });
+      const { data } = await api.GET('/api/cron/jobs', {
+        params: { query: { limit: 2, ...(cursor ? { cursor } : {}) } },
+      });
       seen.push(...data!.items.map((j) => j.id));
       cursor = data!.nextCursor ?? undefined;
       pages++;
@@ -66,7 +78,9 @@ describe('jobs CRUD through the generated client', () => {
     expect(reports.data!.items.map((j) => j.name)).toEqual(['r1', 'r3']);
     const paused = await api.GET('/api/cron/jobs', { params: { query: { enabled: 'false' } } });
     expect(paused.data!.items.map((j) => j.name)).toEqual(['e4']);
-    const enabledEmails = await api.GET('/api/cron/jobs', { params: { query: { enabled: 'true', type: 'sendEmail' } } });
+    const enabledEmails = await api.GET('/api/cron/jobs', {
+      params: { query: { enabled: 'true', type: 'sendEmail' } },
+    });
     expect(enabledEmails.data!.items.map((j) => j.name)).toEqual(['e0', 'e2']);
   });
 
@@ -78,7 +92,13 @@ describe('jobs CRUD through the generated client', () => {
       body: { ...bodies.generateReport('replaced'), cron: '30 9 * * *', timezone: 'Asia/Kolkata' },
     });
     expect(replaced.response.status).toBe(200);
-    expect(replaced.data).toMatchObject({ name: 'replaced', type: 'generateReport', cron: '30 9 * * *', timezone: 'Asia/Kolkata', payload: { type: 'runs', period: 'week' } });
+    expect(replaced.data).toMatchObject({
+      name: 'replaced',
+      type: 'generateReport',
+      cron: '30 9 * * *',
+      timezone: 'Asia/Kolkata',
+      payload: { type: 'runs', period: 'week' },
+    });
     // 09:30 in Kolkata (UTC+5:30) is 04:00 UTC.
     expect(replaced.data!.nextRunAt).toMatch(/T04:00:00.000Z$/);
     expect(await storedNextRun(job!.id)).toBe(replaced.data!.nextRunAt);
@@ -89,7 +109,13 @@ describe('jobs CRUD through the generated client', () => {
     const { data: job } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail() });
     const id = job!.id;
     const paused = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } });
-    expect(paused.data).toMatchObject({ enabled: false, status: 'paused', nextRunAt: null, cron: job!.cron, payload: job!.payload });
+    expect(paused.data).toMatchObject({
+      enabled: false,
+      status: 'paused',
+      nextRunAt: null,
+      cron: job!.cron,
+      payload: job!.payload,
+    });
     expect(await storedNextRun(id)).toBeNull();
 
     const resumed = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: true } });
@@ -97,7 +123,10 @@ describe('jobs CRUD through the generated client', () => {
     expect(resumed.data!.nextRunAt).not.toBeNull();
     expect(await storedNextRun(id)).toBe(resumed.data!.nextRunAt);
 
-    const renamed = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { name: 'renamed', cron: '15 * * * *' } });
+    const renamed = await api.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id } },
+      body: { name: 'renamed', cron: '15 * * * *' },
+    });
     expect(renamed.data).toMatchObject({ name: 'renamed', cron: '15 * * * *', enabled: true });
     expect(new Date(renamed.data!.nextRunAt!).getUTCMinutes()).toBe(15);
     expect(await storedNextRun(id)).toBe(renamed.data!.nextRunAt);
@@ -137,7 +166,9 @@ describe('jobs CRUD through the generated client', () => {
 
     // Renaming onto a taken name is the same conflict.
     const { data: other } = await h.client('dup-a').POST('/api/cron/jobs', { body: bodies.sendEmail('other-name') });
-    const rename = await h.client('dup-a').PATCH('/api/cron/jobs/{id}', { params: { path: { id: other!.id } }, body: { name: 'same-name' } });
+    const rename = await h
+      .client('dup-a')
+      .PATCH('/api/cron/jobs/{id}', { params: { path: { id: other!.id } }, body: { name: 'same-name' } });
     expect(rename.response.status).toBe(409);
   });
 
@@ -145,12 +176,23 @@ describe('jobs CRUD through the generated client', () => {
     const strict = await startHarness({ env: { CRON_MIN_INTERVAL_SECONDS: '3600' } });
     try {
       // Created when every 5 minutes was allowed.
-      const legacy = await strict.scheduler.models.CronJob.create({ ...bodies.sendEmail('legacy'), cron: '*/5 * * * *', ownerId: 'legacy-owner' });
+      const legacy = await strict.scheduler.models.CronJob.create({
+        ...bodies.sendEmail('legacy'),
+        cron: '*/5 * * * *',
+        ownerId: 'legacy-owner',
+      });
       const api = strict.client('legacy-owner');
       const id = String(legacy._id);
-      expect((await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } })).data).toMatchObject({ enabled: false });
-      expect((await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { name: 'legacy-renamed' } })).data).toMatchObject({ name: 'legacy-renamed' });
-      const refused = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { cron: '*/10 * * * *' } });
+      expect(
+        (await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } })).data,
+      ).toMatchObject({ enabled: false });
+      expect(
+        (await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { name: 'legacy-renamed' } })).data,
+      ).toMatchObject({ name: 'legacy-renamed' });
+      const refused = await api.PATCH('/api/cron/jobs/{id}', {
+        params: { path: { id } },
+        body: { cron: '*/10 * * * *' },
+      });
       expect(refused.response.status).toBe(400);
       expect(refused.error).toMatchObject({ errors: [{ in: 'body', path: 'cron' }] });
     } finally {

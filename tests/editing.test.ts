@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextFire } from '../src/scheduler/cron.js';
-import { startHarness, waitFor, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 /** A mail server that takes `delayMs` to accept each message, so a sendEmail run lasts that long. */
 async function slowSmtp(delayMs: number) {
@@ -16,7 +16,10 @@ async function slowSmtp(delayMs: number) {
     },
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`, close: () => new Promise<void>((ok) => server.close(() => ok())) };
+  return {
+    url: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
 }
 
 let smtp: Awaited<ReturnType<typeof slowSmtp>>;
@@ -31,13 +34,16 @@ afterAll(async () => {
 });
 
 const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({ scheduledFor: 1 }).lean();
-const nextRunOf = async (id: string) => (await h.scheduler.models.CronJob.findById(id, { nextRunAt: 1 }).lean())?.nextRunAt ?? null;
+const nextRunOf = async (id: string) =>
+  (await h.scheduler.models.CronJob.findById(id, { nextRunAt: 1 }).lean())?.nextRunAt ?? null;
 const mail = { to: 'e@example.com', subject: 'slow', template: 'plain' as const, params: { body: 'x' } };
 
 /** Creates a sendEmail job every 2 s and waits until one of its runs is in progress. */
 async function jobMidRun(owner: string) {
   const api = h.client(owner);
-  const { data: job } = await api.POST('/api/cron/jobs', { body: { name: owner, type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: mail } });
+  const { data: job } = await api.POST('/api/cron/jobs', {
+    body: { name: owner, type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: mail },
+  });
   await waitFor(async () => (await runsOf(job!.id)).some((r) => r.status === 'running'), { what: 'a run in progress' });
   return { api, id: job!.id };
 }
@@ -59,8 +65,13 @@ describe('editing a job while it runs', () => {
     await new Promise((r) => setTimeout(r, 4500));
     const runs = await runsOf(id);
     expect(runs).toHaveLength(settled);
-    expect(runs.every((r) => r.scheduledFor.getUTCSeconds() % 2 === 0 && r.scheduledFor.getTime() > Date.now() - 60_000)).toBe(true);
-    expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id } } })).data).toMatchObject({ status: 'idle', cron: '0 0 1 1 *' });
+    expect(
+      runs.every((r) => r.scheduledFor.getUTCSeconds() % 2 === 0 && r.scheduledFor.getTime() > Date.now() - 60_000),
+    ).toBe(true);
+    expect((await api.GET('/api/cron/jobs/{id}', { params: { path: { id } } })).data).toMatchObject({
+      status: 'idle',
+      cron: '0 0 1 1 *',
+    });
   });
 
   it('a new type takes effect at once: the old schedule is not left locked, the new type fires', async () => {
@@ -71,9 +82,12 @@ describe('editing a job while it runs', () => {
     });
     expect(edited.response.status).toBe(200);
     // Within seconds, not after a 10-minute lock expiry, the job fires as generateReport.
-    const report = await waitFor(async () => (await runsOf(id)).find((r) => r.type === 'generateReport' && r.status === 'succeeded'), {
-      what: 'a generateReport run',
-    });
+    const report = await waitFor(
+      async () => (await runsOf(id)).find((r) => r.type === 'generateReport' && r.status === 'succeeded'),
+      {
+        what: 'a generateReport run',
+      },
+    );
     expect(report.trigger).toBe('schedule');
     await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } });
     await waitFor(async () => (await runsOf(id)).every((r) => r.status !== 'running'), { what: 'runs to settle' });
@@ -86,16 +100,30 @@ describe('editing a job while it runs', () => {
     const inProgress = (await runsOf(id)).find((r) => r.status === 'running')!;
     const put = await api.PUT('/api/cron/jobs/{id}', {
       params: { path: { id } },
-      body: { name: 'edit-mid-run', type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: { ...mail, subject: 'replaced' } },
+      body: {
+        name: 'edit-mid-run',
+        type: 'sendEmail',
+        cron: '*/2 * * * * *',
+        timezone: 'UTC',
+        payload: { ...mail, subject: 'replaced' },
+      },
     });
     expect(put.response.status).toBe(200);
-    const patch = await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { payload: { ...mail, subject: 'patched' }, overlap: 'forbid' } });
+    const patch = await api.PATCH('/api/cron/jobs/{id}', {
+      params: { path: { id } },
+      body: { payload: { ...mail, subject: 'patched' }, overlap: 'forbid' },
+    });
     expect(patch.response.status).toBe(200);
     // The slots after the edit each get their record, and runs go on under the edited payload.
-    const runs = await waitFor(async () => {
-      const all = await runsOf(id);
-      return all.filter((r) => r.scheduledFor > inProgress.scheduledFor && r.status === 'succeeded').length >= 2 && all;
-    }, { what: 'two runs after the edit' });
+    const runs = await waitFor(
+      async () => {
+        const all = await runsOf(id);
+        return (
+          all.filter((r) => r.scheduledFor > inProgress.scheduledFor && r.status === 'succeeded').length >= 2 && all
+        );
+      },
+      { what: 'two runs after the edit' },
+    );
     const ofSlot = runs.filter((r) => r.scheduledFor.getTime() === inProgress.scheduledFor.getTime());
     expect(ofSlot.map((r) => r.status)).toEqual(['succeeded']);
     const job = await h.scheduler.models.CronJob.findById(id).lean();
@@ -111,7 +139,9 @@ describe('editing a job while it runs', () => {
     await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { name: 'renamed-mid-run' } });
     // A change that does not touch the schedule leaves it alone: slots are still counted from the same instant.
     expect((await h.scheduler.models.CronJob.findById(id, { slotsFrom: 1 }).lean())!.slotsFrom).toEqual(before);
-    const finished = await waitFor(async () => (await runsOf(id)).find((r) => r.status === 'succeeded'), { what: 'the run to succeed' });
+    const finished = await waitFor(async () => (await runsOf(id)).find((r) => r.status === 'succeeded'), {
+      what: 'the run to succeed',
+    });
     expect(finished.error).toBeNull();
     await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id } } });
   });

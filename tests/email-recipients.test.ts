@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronJobInput, Problem } from '../generated/client.js';
-import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 // sendEmail may only write to the allowed domains or to the author's own (verified) address:
 // checked when the payload is set, and again by the worker before it sends.
@@ -17,7 +17,9 @@ function expectRefused(res: { response: Response; error?: unknown }) {
   expect(res.response.status).toBe(403);
   const problem = res.error as Problem;
   expect(problem).toMatchObject({ type: '/problems/payload-not-allowed', title: 'Payload not allowed' });
-  expect(problem.errors).toEqual([{ in: 'body', path: 'payload.to', message: expect.stringMatching(/^recipient not allowed/) }]);
+  expect(problem.errors).toEqual([
+    { in: 'body', path: 'payload.to', message: expect.stringMatching(/^recipient not allowed/) },
+  ]);
   return problem;
 }
 
@@ -28,12 +30,15 @@ describe('with EMAIL_ALLOWED_DOMAINS=corp.example and the own address allowed (t
   });
   afterAll(() => h.stop());
 
-  const as = (email?: string, verified?: boolean) => h.client(user(), { claims: { ...(email ? { email } : {}), ...(verified === undefined ? {} : { email_verified: verified }) } });
+  const as = (email?: string, verified?: boolean) =>
+    h.client(user(), {
+      claims: { ...(email ? { email } : {}), ...(verified === undefined ? {} : { email_verified: verified }) },
+    });
 
   it.each([
     ['an address at an allowed domain, without an email claim', undefined, 'anyone@corp.example'],
     ['an allowed domain in another case', undefined, 'Anyone@CORP.example'],
-    ['the caller\'s own address from the token', 'alice@home.test', 'alice@home.test'],
+    ["the caller's own address from the token", 'alice@home.test', 'alice@home.test'],
     ['the own address in another case', 'Alice@Home.test', 'alice@home.TEST'],
   ])('accepts %s', async (_label, email, address) => {
     const res = await as(email).POST('/api/cron/jobs', { body: to(address) });
@@ -43,11 +48,13 @@ describe('with EMAIL_ALLOWED_DOMAINS=corp.example and the own address allowed (t
   it.each([
     ['a stranger at another domain', 'alice@home.test', 'bob@elsewhere.test'],
     ['a subdomain of an allowed domain (exact match only)', undefined, 'x@mail.corp.example'],
-    ['someone else at the caller\'s own domain', 'alice@home.test', 'bob@home.test'],
+    ["someone else at the caller's own domain", 'alice@home.test', 'bob@home.test'],
     ['the claimed address when the token says it is unverified', 'alice@home.test', 'alice@home.test'],
   ])('refuses %s with 403 naming payload.to, and stores nothing', async (label, email, address) => {
     const sub = user();
-    const api = h.client(sub, { claims: { ...(email ? { email } : {}), ...(label.includes('unverified') ? { email_verified: false } : {}) } });
+    const api = h.client(sub, {
+      claims: { ...(email ? { email } : {}), ...(label.includes('unverified') ? { email_verified: false } : {}) },
+    });
     const problem = expectRefused(await api.POST('/api/cron/jobs', { body: to(address) }));
     expect(problem.detail).toMatch(/corp\.example/);
     expect(await h.scheduler.models.CronJob.countDocuments({ ownerId: sub })).toBe(0);
@@ -63,7 +70,10 @@ describe('with EMAIL_ALLOWED_DOMAINS=corp.example and the own address allowed (t
     expectRefused(await api.PUT('/api/cron/jobs/{id}', { params: { path }, body: to('mallory@evil.test') }));
     expect((await api.GET('/api/cron/jobs/{id}', { params: { path } })).data).toEqual(job);
     // Another field of the job can still be changed (rules are checked when the payload is set).
-    expect((await h.client(sub).PATCH('/api/cron/jobs/{id}', { params: { path }, body: { name: 'renamed' } })).response.status).toBe(200);
+    expect(
+      (await h.client(sub).PATCH('/api/cron/jobs/{id}', { params: { path }, body: { name: 'renamed' } })).response
+        .status,
+    ).toBe(200);
   });
 
   it('the worker checks again before sending: a recipient that is no longer allowed fails the run and nothing is sent', async () => {
@@ -75,10 +85,13 @@ describe('with EMAIL_ALLOWED_DOMAINS=corp.example and the own address allowed (t
     // What a configuration change (or a write that bypassed the API) leaves behind.
     await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { 'payload.to': 'eve@elsewhere.test' } });
     const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
-    const run = await waitFor(async () => {
-      const r = await h.scheduler.models.Run.findById(queued!.id).lean();
-      return r && ['succeeded', 'failed'].includes(r.status) && r;
-    }, { what: 'the run to finish' });
+    const run = await waitFor(
+      async () => {
+        const r = await h.scheduler.models.Run.findById(queued!.id).lean();
+        return r && ['succeeded', 'failed'].includes(r.status) && r;
+      },
+      { what: 'the run to finish' },
+    );
     expect(run.status).toBe('failed');
     expect(run.error).toMatch(/not sent: recipient not allowed/);
     const files = await readdir(h.config.OUTBOX_DIR);
@@ -89,10 +102,13 @@ describe('with EMAIL_ALLOWED_DOMAINS=corp.example and the own address allowed (t
     const api = as();
     const { data: job } = await api.POST('/api/cron/jobs', { body: to('ops@corp.example') });
     const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
-    const run = await waitFor(async () => {
-      const r = await h.scheduler.models.Run.findById(queued!.id).lean();
-      return r && ['succeeded', 'failed'].includes(r.status) && r;
-    }, { what: 'the run to finish' });
+    const run = await waitFor(
+      async () => {
+        const r = await h.scheduler.models.Run.findById(queued!.id).lean();
+        return r && ['succeeded', 'failed'].includes(r.status) && r;
+      },
+      { what: 'the run to finish' },
+    );
     expect(run.status).toBe('succeeded');
     expect((await readdir(h.config.OUTBOX_DIR)).filter((f) => f.includes(String(run._id)))).toHaveLength(1);
   });
@@ -106,7 +122,11 @@ describe('with no allowed domains and EMAIL_ALLOW_OWN_ADDRESS=false', () => {
   afterAll(() => h.stop());
 
   it('even the own address is refused, and the message says email is off', async () => {
-    const problem = expectRefused(await h.client(user(), { claims: { email: 'alice@home.test' } }).POST('/api/cron/jobs', { body: to('alice@home.test') }));
+    const problem = expectRefused(
+      await h
+        .client(user(), { claims: { email: 'alice@home.test' } })
+        .POST('/api/cron/jobs', { body: to('alice@home.test') }),
+    );
     expect(problem.errors![0]!.message).toMatch(/nobody/);
   });
 });

@@ -61,12 +61,16 @@ describe('parseEnv: defaults', () => {
   });
 
   it('reads per-type run policy overrides as JSON and refuses bad ones', () => {
-    expect(parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"timeoutMs":2000,"maxAttempts":1}}' }).JOB_TYPE_POLICIES).toEqual({
+    expect(
+      parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"timeoutMs":2000,"maxAttempts":1}}' }).JOB_TYPE_POLICIES,
+    ).toEqual({
       sendEmail: { timeoutMs: 2000, maxAttempts: 1 },
     });
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{nope' })).toThrow(/JOB_TYPE_POLICIES: must be JSON/);
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"retries":2}}' })).toThrow(/JOB_TYPE_POLICIES/);
-    expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":0}}' })).toThrow(/JOB_TYPE_POLICIES\.sendEmail\.maxAttempts/);
+    expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":0}}' })).toThrow(
+      /JOB_TYPE_POLICIES\.sendEmail\.maxAttempts/,
+    );
   });
 
   it('has no metrics token by default, and refuses a short one', () => {
@@ -76,8 +80,14 @@ describe('parseEnv: defaults', () => {
   });
 
   it('reads the abuse limits and the email allowlist, and refuses bad ones', () => {
-    expect(parseEnv({ EMAIL_ALLOWED_DOMAINS: ' Example.com, corp.example.org ,' }).EMAIL_ALLOWED_DOMAINS).toEqual(['example.com', 'corp.example.org']);
-    expect(parseEnv({ RATE_LIMIT_PER_USER: '0', MAX_JOBS_PER_OWNER: '5' })).toMatchObject({ RATE_LIMIT_PER_USER: 0, MAX_JOBS_PER_OWNER: 5 });
+    expect(parseEnv({ EMAIL_ALLOWED_DOMAINS: ' Example.com, corp.example.org ,' }).EMAIL_ALLOWED_DOMAINS).toEqual([
+      'example.com',
+      'corp.example.org',
+    ]);
+    expect(parseEnv({ RATE_LIMIT_PER_USER: '0', MAX_JOBS_PER_OWNER: '5' })).toMatchObject({
+      RATE_LIMIT_PER_USER: 0,
+      MAX_JOBS_PER_OWNER: 5,
+    });
     expect(() => parseEnv({ EMAIL_ALLOWED_DOMAINS: 'example.com,not a domain' })).toThrow(/EMAIL_ALLOWED_DOMAINS/);
     expect(() => parseEnv({ IDEMPOTENCY_KEY_TTL_HOURS: '1' })).toThrow(/IDEMPOTENCY_KEY_TTL_HOURS/);
     expect(() => parseEnv({ MAX_JOBS_PER_OWNER: '0' })).toThrow(/MAX_JOBS_PER_OWNER/);
@@ -89,8 +99,20 @@ describe('parseEnv: defaults', () => {
   });
 
   it('reads the values it is given', () => {
-    const env = parseEnv({ PORT: '8080', HOST: '0.0.0.0', LOG_LEVEL: 'debug', CRON_MIN_INTERVAL_SECONDS: '300', MONGODB_URI: 'mongodb+srv://db.example.com/app' });
-    expect(env).toMatchObject({ PORT: 8080, HOST: '0.0.0.0', LOG_LEVEL: 'debug', CRON_MIN_INTERVAL_SECONDS: 300, MONGODB_URI: 'mongodb+srv://db.example.com/app' });
+    const env = parseEnv({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      LOG_LEVEL: 'debug',
+      CRON_MIN_INTERVAL_SECONDS: '300',
+      MONGODB_URI: 'mongodb+srv://db.example.com/app',
+    });
+    expect(env).toMatchObject({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      LOG_LEVEL: 'debug',
+      CRON_MIN_INTERVAL_SECONDS: 300,
+      MONGODB_URI: 'mongodb+srv://db.example.com/app',
+    });
   });
 });
 
@@ -109,7 +131,9 @@ describe('parseEnv: JWT_SECRET in production', () => {
   });
 
   it('a secret shorter than 32 characters throws naming JWT_SECRET, in production and outside it', () => {
-    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET.slice(1) })).toMatch(/JWT_SECRET: must be at least 32 characters/);
+    expect(errorOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET.slice(1) })).toMatch(
+      /JWT_SECRET: must be at least 32 characters/,
+    );
     expect(errorOf({ JWT_SECRET: 'short' })).toMatch(/JWT_SECRET: must be at least 32 characters/);
   });
 });
@@ -137,7 +161,8 @@ describe('parseEnv: bad values name the variable', () => {
     const message = errorOf({ PORT: 'abc', CRON_ALLOW_SECONDS: 'maybe', MONGODB_URI: 'http://x', LOG_LEVEL: 'loud' });
     const lines = message.split('\n').slice(1);
     expect(lines).toHaveLength(4);
-    for (const name of ['PORT', 'CRON_ALLOW_SECONDS', 'MONGODB_URI', 'LOG_LEVEL']) expect(message).toContain(`  ${name}: `);
+    for (const name of ['PORT', 'CRON_ALLOW_SECONDS', 'MONGODB_URI', 'LOG_LEVEL'])
+      expect(message).toContain(`  ${name}: `);
   });
 
   it('a missing production JWT_SECRET is listed together with the other bad variables', () => {
@@ -154,7 +179,10 @@ describe('parseEnv: unset and flags', () => {
   it('an empty string counts as unset: PORT="" gives 3000', () => {
     expect(parseEnv({ PORT: '' }).PORT).toBe(3000);
     expect(parseEnv({ PORT: undefined }).PORT).toBe(3000);
-    expect(parseEnv({ CRON_ALLOW_SECONDS: '', LOG_LEVEL: '' })).toMatchObject({ CRON_ALLOW_SECONDS: false, LOG_LEVEL: 'info' });
+    expect(parseEnv({ CRON_ALLOW_SECONDS: '', LOG_LEVEL: '' })).toMatchObject({
+      CRON_ALLOW_SECONDS: false,
+      LOG_LEVEL: 'info',
+    });
   });
 
   it('a whitespace-only PORT is not read as port 0 (it counts as unset: 3000)', () => {
@@ -174,11 +202,18 @@ describe('parseEnv: unset and flags', () => {
 });
 
 describe('parseEnv: token verification and CORS', () => {
-  const jwks = { JWKS_URL: 'https://id.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://id.example.com/', JWT_AUDIENCE: 'cron-jobs' };
+  const jwks = {
+    JWKS_URL: 'https://id.example.com/.well-known/jwks.json',
+    JWT_ISSUER: 'https://id.example.com/',
+    JWT_AUDIENCE: 'cron-jobs',
+  };
 
   it('JWKS_URL without JWT_SECRET turns the development secret off, in any NODE_ENV', () => {
     expect(parseEnv(jwks).JWT_SECRET).toBeUndefined();
-    expect(parseEnv({ ...jwks, NODE_ENV: 'production' })).toMatchObject({ JWT_SECRET: undefined, JWKS_URL: jwks.JWKS_URL });
+    expect(parseEnv({ ...jwks, NODE_ENV: 'production' })).toMatchObject({
+      JWT_SECRET: undefined,
+      JWKS_URL: jwks.JWKS_URL,
+    });
   });
 
   it('JWKS_URL with an explicit JWT_SECRET keeps both', () => {
@@ -201,7 +236,10 @@ describe('parseEnv: token verification and CORS', () => {
   });
 
   it('CORS_ORIGINS is a comma-separated list of origins', () => {
-    expect(parseEnv({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).CORS_ORIGINS).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(parseEnv({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173' }).CORS_ORIGINS).toEqual([
+      'https://app.example.com',
+      'http://localhost:5173',
+    ]);
     expect(errorOf({ CORS_ORIGINS: 'https://app.example.com/path' })).toContain('  CORS_ORIGINS: ');
     expect(errorOf({ CORS_ORIGINS: '*' })).toContain('  CORS_ORIGINS: ');
   });

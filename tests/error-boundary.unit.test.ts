@@ -1,10 +1,10 @@
+import { sign } from 'hono/jwt';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { parseEnv } from '../src/env.js';
 import type { Guards } from '../src/lib/guards.js';
 import { createLogger, scrub } from '../src/lib/logger.js';
 import type { CronJobService } from '../src/scheduler/service.js';
-import { sign } from 'hono/jwt';
 
 // Unit tests of the app's error boundary and the logger: what a failure shows the caller
 // (nothing of the failure) and what it leaves in the log (the details, without credentials).
@@ -33,7 +33,10 @@ async function listJobs(app: ReturnType<typeof createApp>) {
 
 describe('error boundary', () => {
   it('a driver error is a 500 that names nothing of it; the log has it, under the request id', async () => {
-    const error = driverError('MongoServerError', 'E11000 duplicate key error collection: cronjobs.cron_jobs index: owner_name dup key: { ownerId: "x" }');
+    const error = driverError(
+      'MongoServerError',
+      'E11000 duplicate key error collection: cronjobs.cron_jobs index: owner_name dup key: { ownerId: "x" }',
+    );
     const { app, lines } = appThrowing(error);
     const { response, text, token } = await listJobs(app);
     expect(response.status).toBe(500);
@@ -50,13 +53,18 @@ describe('error boundary', () => {
 
     const entries = lines.map((l) => JSON.parse(l));
     const logged = entries.find((e) => e.msg === 'unhandled error');
-    expect(logged).toMatchObject({ requestId: body.requestId, err: { message: expect.stringContaining('E11000'), stack: expect.stringContaining('at ') } });
+    expect(logged).toMatchObject({
+      requestId: body.requestId,
+      err: { message: expect.stringContaining('E11000'), stack: expect.stringContaining('at ') },
+    });
     for (const entry of entries) expect(entry.requestId).toBe(body.requestId);
     expect(lines.join('\n')).not.toContain(token);
   });
 
   it('a lost database is a 503 without the connection string; the log has it with the password scrubbed', async () => {
-    const { app, lines } = appThrowing(driverError('MongoNetworkError', 'connection 3 to mongodb://admin:hunter2@db.internal:27017/cronjobs closed'));
+    const { app, lines } = appThrowing(
+      driverError('MongoNetworkError', 'connection 3 to mongodb://admin:hunter2@db.internal:27017/cronjobs closed'),
+    );
     const { response, text } = await listJobs(app);
     expect(response.status).toBe(503);
     expect(text).not.toMatch(/mongodb:|hunter2|db\.internal|Mongo/);
@@ -66,7 +74,12 @@ describe('error boundary', () => {
   });
 
   it('an overloaded FerretDB (SQLite busy) is a 503 to retry, not a 500, and names nothing of it', async () => {
-    const { app } = appThrowing(driverError('MongoServerError', '[collection.go:177 sqlite.(*collection).UpdateAll.func1] database is locked (5) (SQLITE_BUSY)'));
+    const { app } = appThrowing(
+      driverError(
+        'MongoServerError',
+        '[collection.go:177 sqlite.(*collection).UpdateAll.func1] database is locked (5) (SQLITE_BUSY)',
+      ),
+    );
     const { response, text } = await listJobs(app);
     expect(response.status).toBe(503);
     expect(JSON.parse(text)).toMatchObject({ type: '/problems/unavailable' });
@@ -87,7 +100,12 @@ describe('log redaction', () => {
     const logger = createLogger(config, { write: (line: string) => void lines.push(line) });
     const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
     logger.info(
-      { authorization: `Bearer ${jwt}`, headers: { cookie: 'sid=1', Authorization: 'Bearer y' }, config: { SMTP_URL: 'smtp://u:pw@mail', JWT_SECRET: 'x'.repeat(32) }, token: 't' },
+      {
+        authorization: `Bearer ${jwt}`,
+        headers: { cookie: 'sid=1', Authorization: 'Bearer y' },
+        config: { SMTP_URL: 'smtp://u:pw@mail', JWT_SECRET: 'x'.repeat(32) },
+        token: 't',
+      },
       `verifying ${jwt} for smtp://mailer:s3cret@mail.example.com`,
     );
     const entry = JSON.parse(lines[0]!);

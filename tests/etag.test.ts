@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronJob, Problem } from '../generated/client.js';
 import { ifMatchSatisfied } from '../src/lib/etag.js';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // ETag on job responses, optional If-Match on PUT, PATCH and DELETE, 412 on a mismatch.
 
@@ -15,11 +15,21 @@ afterAll(() => h.stop());
 
 const user = () => `etag-${randomUUID().slice(0, 8)}`;
 
-async function send(sub: string, method: string, url: string, spec: string, o: { body?: unknown; ifMatch?: string } = {}) {
+async function send(
+  sub: string,
+  method: string,
+  url: string,
+  spec: string,
+  o: { body?: unknown; ifMatch?: string } = {},
+) {
   const headers: Record<string, string> = { Authorization: `Bearer ${await h.token(sub)}` };
   if (o.ifMatch !== undefined) headers['If-Match'] = o.ifMatch;
   if (o.body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(h.baseUrl + url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+  const response = await fetch(h.baseUrl + url, {
+    method,
+    headers,
+    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+  });
   const text = await response.text();
   const body = text ? JSON.parse(text) : undefined;
   assertMatchesSpec(spec, method, response.status, response.headers.get('Content-Type'), body);
@@ -34,7 +44,10 @@ async function newJob(sub: string) {
 
 function expectPreconditionFailed(answer: { status: number; body: unknown }) {
   expect(answer.status).toBe(412);
-  expect(answer.body).toMatchObject({ type: '/problems/precondition-failed', errors: [{ in: 'header', path: 'If-Match' }] });
+  expect(answer.body).toMatchObject({
+    type: '/problems/precondition-failed',
+    errors: [{ in: 'header', path: 'If-Match' }],
+  });
 }
 
 describe('ETag', () => {
@@ -56,7 +69,11 @@ describe('ETag', () => {
     const sub = user();
     const { job, etag, url } = await newJob(sub);
     // What the runner writes after a run (it does not touch updatedAt).
-    await h.scheduler.models.CronJob.updateOne({ _id: job.id }, { $set: { lastRunAt: new Date(), status: 'failed', consecutiveFailures: 1 } }, { timestamps: false });
+    await h.scheduler.models.CronJob.updateOne(
+      { _id: job.id },
+      { $set: { lastRunAt: new Date(), status: 'failed', consecutiveFailures: 1 } },
+      { timestamps: false },
+    );
     const after = await send(sub, 'GET', url, one);
     expect((after.body as CronJob).status).toBe('failed');
     expect(after.etag).toBe(etag);
@@ -64,17 +81,23 @@ describe('ETag', () => {
 });
 
 describe('If-Match', () => {
-  it.each(['PUT', 'PATCH'] as const)('%s with the current ETag succeeds; with the old one afterwards it is 412 and changes nothing', async (method) => {
-    const sub = user();
-    const { etag, url } = await newJob(sub);
-    const body = method === 'PUT' ? { ...bodies.sendEmail(), name: 'first edit' } : { name: 'first edit' };
-    const ok = await send(sub, method, url, one, { body, ifMatch: etag });
-    expect(ok.status).toBe(200);
-    const before = await send(sub, 'GET', url, one);
-    const stale = await send(sub, method, url, one, { body: method === 'PUT' ? { ...bodies.sendEmail(), name: 'lost update' } : { name: 'lost update' }, ifMatch: etag });
-    expectPreconditionFailed(stale);
-    expect(await send(sub, 'GET', url, one)).toEqual(before);
-  });
+  it.each(['PUT', 'PATCH'] as const)(
+    '%s with the current ETag succeeds; with the old one afterwards it is 412 and changes nothing',
+    async (method) => {
+      const sub = user();
+      const { etag, url } = await newJob(sub);
+      const body = method === 'PUT' ? { ...bodies.sendEmail(), name: 'first edit' } : { name: 'first edit' };
+      const ok = await send(sub, method, url, one, { body, ifMatch: etag });
+      expect(ok.status).toBe(200);
+      const before = await send(sub, 'GET', url, one);
+      const stale = await send(sub, method, url, one, {
+        body: method === 'PUT' ? { ...bodies.sendEmail(), name: 'lost update' } : { name: 'lost update' },
+        ifMatch: etag,
+      });
+      expectPreconditionFailed(stale);
+      expect(await send(sub, 'GET', url, one)).toEqual(before);
+    },
+  );
 
   it('DELETE with a stale ETag is 412 and the job stays; with the current one it goes', async () => {
     const sub = user();
@@ -91,13 +114,17 @@ describe('If-Match', () => {
     const { etag, url } = await newJob(sub);
     const afterStar = await send(sub, 'PATCH', url, one, { body: { name: 'star' }, ifMatch: '*' });
     expect(afterStar.status).toBe(200);
-    expect((await send(sub, 'PATCH', url, one, { body: { name: 'listed' }, ifMatch: `${etag}, ${afterStar.etag}` })).status).toBe(200);
+    expect(
+      (await send(sub, 'PATCH', url, one, { body: { name: 'listed' }, ifMatch: `${etag}, ${afterStar.etag}` })).status,
+    ).toBe(200);
     const { etag: now } = await send(sub, 'GET', url, one);
     expectPreconditionFailed(await send(sub, 'PATCH', url, one, { body: { name: 'weak' }, ifMatch: `W/${now}` }));
-    expectPreconditionFailed(await send(sub, 'PATCH', url, one, { body: { name: 'unquoted' }, ifMatch: now!.replace(/"/g, '') }));
+    expectPreconditionFailed(
+      await send(sub, 'PATCH', url, one, { body: { name: 'unquoted' }, ifMatch: now!.replace(/"/g, '') }),
+    );
   });
 
-  it('without If-Match the writes behave as before; another owner\'s job is 404 whatever If-Match says', async () => {
+  it("without If-Match the writes behave as before; another owner's job is 404 whatever If-Match says", async () => {
     const sub = user();
     const { url } = await newJob(sub);
     expect((await send(sub, 'PATCH', url, one, { body: { name: 'no precondition' } })).status).toBe(200);

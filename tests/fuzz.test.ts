@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain .mjs script without types (it runs before dependencies exist)
 import { ensureSchemathesis, SCHEMATHESIS_VERSION } from '../scripts/ensure-schemathesis.mjs';
-import { startHarness, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness } from './helpers/harness.js';
 
 /**
  * Schemathesis against the real service: every default check (all of them), all phases
@@ -40,7 +40,13 @@ function run(args: string[]): Promise<{ code: number | null; output: string }> {
       // Schemathesis and Hypothesis keep caches in the working directory: inside .local, not the repo.
       cwd: `${root}.local/fuzz`,
       // No __pycache__ beside the hooks in the repo.
-      env: { ...process.env, PYTHONPATH: `${root}tests/fuzz`, PYTHONDONTWRITEBYTECODE: '1', SCHEMATHESIS_HOOKS: 'hooks', NO_COLOR: '1' },
+      env: {
+        ...process.env,
+        PYTHONPATH: `${root}tests/fuzz`,
+        PYTHONDONTWRITEBYTECODE: '1',
+        SCHEMATHESIS_HOOKS: 'hooks',
+        NO_COLOR: '1',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -58,22 +64,35 @@ describe('contract fuzzing (Schemathesis)', () => {
     await mkdir(`${root}.local/fuzz`, { recursive: true });
     const started = Date.now();
     const { code, output } = await run([
-      '--config-file', `${root}tests/fuzz/schemathesis.toml`,
-      'run', `${h.baseUrl}/openapi.json`,
-      '--checks', 'all',
-      '--phases', 'examples,coverage,fuzzing,stateful',
-      '--max-examples', String(MAX_EXAMPLES),
-      '--seed', String(SEED),
-      '--generation-database', 'none',
-      '--header', `Authorization: Bearer ${token}`,
+      '--config-file',
+      `${root}tests/fuzz/schemathesis.toml`,
+      'run',
+      `${h.baseUrl}/openapi.json`,
+      '--checks',
+      'all',
+      '--phases',
+      'examples,coverage,fuzzing,stateful',
+      '--max-examples',
+      String(MAX_EXAMPLES),
+      '--seed',
+      String(SEED),
+      '--generation-database',
+      'none',
+      '--header',
+      `Authorization: Bearer ${token}`,
       '--no-color',
     ]);
     const seconds = Math.round((Date.now() - started) / 1000);
     const cases = Number(/(\d+) generated/.exec(output)?.[1] ?? NaN);
     const summary = output.slice(output.indexOf('=== SUMMARY'));
     await mkdir(`${root}.local/fuzz`, { recursive: true });
-    await writeFile(`${root}.local/fuzz/summary.txt`, `schemathesis ${SCHEMATHESIS_VERSION}, ${cases} cases, ${seconds} s\n\n${output}`);
-    console.log(`schemathesis ${SCHEMATHESIS_VERSION}: ${cases} generated test cases in ${seconds} s, exit ${code}\n${summary}`);
+    await writeFile(
+      `${root}.local/fuzz/summary.txt`,
+      `schemathesis ${SCHEMATHESIS_VERSION}, ${cases} cases, ${seconds} s\n\n${output}`,
+    );
+    console.log(
+      `schemathesis ${SCHEMATHESIS_VERSION}: ${cases} generated test cases in ${seconds} s, exit ${code}\n${summary}`,
+    );
 
     // The whole report on failure: which check, the response, a curl to reproduce it.
     expect(code, output).toBe(0);

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { startLocalDb, type LocalDb } from '../src/lib/local-db.js';
+import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // Security headers, CORS from configuration, request ids in problems and log lines, and what
 // the log must never hold, against the real service.
@@ -48,7 +48,11 @@ describe('CORS allowlist (CORS_ORIGINS)', () => {
   it('answers a preflight from an allowed origin, for the bearer header', async () => {
     const response = await fetch(`${h.baseUrl}/api/cron/jobs`, {
       method: 'OPTIONS',
-      headers: { Origin: ALLOWED, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type' },
+      headers: {
+        Origin: ALLOWED,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type',
+      },
     });
     expect(response.status).toBe(204);
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe(ALLOWED);
@@ -60,12 +64,23 @@ describe('CORS allowlist (CORS_ORIGINS)', () => {
   });
 
   it('lets an allowed origin read answers and the request id', async () => {
-    const response = await fetch(`${h.baseUrl}/api/cron/jobs`, { headers: { Origin: 'http://localhost:5173', Authorization: `Bearer ${await h.token('cors-user')}` } });
+    const response = await fetch(`${h.baseUrl}/api/cron/jobs`, {
+      headers: { Origin: 'http://localhost:5173', Authorization: `Bearer ${await h.token('cors-user')}` },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('http://localhost:5173');
     // Everything a browser client needs to read: ids, versions, limits, replays.
     const exposed = (response.headers.get('Access-Control-Expose-Headers') ?? '').toLowerCase().split(/\s*,\s*/);
-    for (const header of ['x-request-id', 'etag', 'location', 'retry-after', 'ratelimit', 'ratelimit-policy', 'idempotent-replayed']) expect(exposed).toContain(header);
+    for (const header of [
+      'x-request-id',
+      'etag',
+      'location',
+      'retry-after',
+      'ratelimit',
+      'ratelimit-policy',
+      'idempotent-replayed',
+    ])
+      expect(exposed).toContain(header);
   });
 
   it('gives another origin no CORS grant, on a preflight or a request', async () => {
@@ -86,10 +101,24 @@ describe('request ids and the log', () => {
     lines.length = 0;
     const requests: [string, RequestInit][] = [
       ['/api/cron/jobs', { headers: { Authorization: `Bearer ${forged}` } }],
-      ['/api/cron/jobs', { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{"name":""}' }],
+      [
+        '/api/cron/jobs',
+        {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+          body: '{"name":""}',
+        },
+      ],
       ['/api/cron/jobs/6650f1c2a8b4e9d2c4a1b2c3', { headers: { Authorization: `Bearer ${token}` } }],
       ['/nowhere', {}],
-      ['/api/cron/jobs', { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{"name":' }],
+      [
+        '/api/cron/jobs',
+        {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+          body: '{"name":',
+        },
+      ],
     ];
     const ids: string[] = [];
     for (const [path, init] of requests) {
@@ -100,7 +129,11 @@ describe('request ids and the log', () => {
       expect(await response.json()).toMatchObject({ requestId: id });
       ids.push(id);
     }
-    const ok = await fetch(`${h.baseUrl}/api/cron/jobs`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: JSON.stringify(bodies.sendEmail()) });
+    const ok = await fetch(`${h.baseUrl}/api/cron/jobs`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(bodies.sendEmail()),
+    });
     expect(ok.status).toBe(201);
     ids.push(ok.headers.get('X-Request-Id')!);
 
@@ -113,7 +146,7 @@ describe('request ids and the log', () => {
     expect(lines.join('\n')).not.toContain('AAAA');
   });
 
-  it('keeps a well-formed X-Request-Id from the caller (a gateway\'s), and replaces one that is not', async () => {
+  it("keeps a well-formed X-Request-Id from the caller (a gateway's), and replaces one that is not", async () => {
     const mine = await fetch(`${h.baseUrl}/nowhere`, { headers: { 'X-Request-Id': 'gateway-1234' } });
     expect(mine.headers.get('X-Request-Id')).toBe('gateway-1234');
     expect(await mine.json()).toMatchObject({ requestId: 'gateway-1234' });

@@ -4,7 +4,7 @@ import type { CronJob, Problem, Run } from '../generated/client.js';
 import { sweepExpired } from '../src/lib/expiry.js';
 import { IDEMPOTENCY_COLLECTION, IdempotencyStore, requestFingerprint } from '../src/lib/idempotency.js';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) on POST /jobs and run-now.
 
@@ -24,19 +24,31 @@ interface Answer {
   body: unknown;
 }
 
-async function send(sub: string, method: string, url: string, spec: string, o: { body?: unknown; key?: string } = {}): Promise<Answer> {
+async function send(
+  sub: string,
+  method: string,
+  url: string,
+  spec: string,
+  o: { body?: unknown; key?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { Authorization: `Bearer ${await h.token(sub)}` };
   if (o.key !== undefined) headers['Idempotency-Key'] = o.key;
   if (o.body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(h.baseUrl + url, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+  const response = await fetch(h.baseUrl + url, {
+    method,
+    headers,
+    ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+  });
   const text = await response.text();
   const body = text ? JSON.parse(text) : undefined;
   assertMatchesSpec(spec, method, response.status, response.headers.get('Content-Type'), body);
   return { status: response.status, headers: response.headers, text, body };
 }
 
-const create = (sub: string, body: unknown, key?: string) => send(sub, 'POST', '/api/cron/jobs', '/api/cron/jobs', { body, ...(key !== undefined ? { key } : {}) });
-const runNow = (sub: string, id: string, key?: string) => send(sub, 'POST', `/api/cron/jobs/${id}/run-now`, '/api/cron/jobs/{id}/run-now', key !== undefined ? { key } : {});
+const create = (sub: string, body: unknown, key?: string) =>
+  send(sub, 'POST', '/api/cron/jobs', '/api/cron/jobs', { body, ...(key !== undefined ? { key } : {}) });
+const runNow = (sub: string, id: string, key?: string) =>
+  send(sub, 'POST', `/api/cron/jobs/${id}/run-now`, '/api/cron/jobs/{id}/run-now', key !== undefined ? { key } : {});
 
 describe('POST /jobs with an Idempotency-Key', () => {
   it('a repeat with the same key and body replays the first response (status, body, ETag) and creates nothing more', async () => {
@@ -71,7 +83,10 @@ describe('POST /jobs with an Idempotency-Key', () => {
     await create(sub, bodies.sendEmail('first'), key);
     const other = await create(sub, bodies.sendEmail('second'), key);
     expect(other.status).toBe(422);
-    expect(other.body).toMatchObject({ type: '/problems/idempotency-key-reused', errors: [{ in: 'header', path: 'Idempotency-Key' }] });
+    expect(other.body).toMatchObject({
+      type: '/problems/idempotency-key-reused',
+      errors: [{ in: 'header', path: 'Idempotency-Key' }],
+    });
     expect((await h.scheduler.models.CronJob.find({ ownerId: sub }).lean()).map((j) => j.name)).toEqual(['first']);
   });
 
@@ -96,7 +111,10 @@ describe('POST /jobs with an Idempotency-Key', () => {
     expect(taken.kind).toBe('new');
     const busy = await create(sub, body, key);
     expect(busy.status).toBe(409);
-    expect(busy.body).toMatchObject({ type: '/problems/idempotency-key-in-use', errors: [{ in: 'header', path: 'Idempotency-Key' }] });
+    expect(busy.body).toMatchObject({
+      type: '/problems/idempotency-key-in-use',
+      errors: [{ in: 'header', path: 'Idempotency-Key' }],
+    });
     expect(await h.scheduler.models.CronJob.countDocuments({ ownerId: sub })).toBe(0);
     await store.release((taken as { id: string }).id);
     expect((await create(sub, body, key)).status).toBe(201);
@@ -127,10 +145,17 @@ describe('POST /jobs with an Idempotency-Key', () => {
     expect((await create(sub, body)).status).toBe(409);
   });
 
-  it.each([['empty', ''], ['too long', 'k'.repeat(256)], ['with a space', 'a b'], ['not ASCII', 'cl\u00e9']])('a key that is %s is 400 in the header', async (_label, key) => {
+  it.each([
+    ['empty', ''],
+    ['too long', 'k'.repeat(256)],
+    ['with a space', 'a b'],
+    ['not ASCII', 'cl\u00e9'],
+  ])('a key that is %s is 400 in the header', async (_label, key) => {
     const answer = await create(user(), bodies.generateReport(), key);
     expect(answer.status).toBe(400);
-    expect((answer.body as Problem).errors).toContainEqual(expect.objectContaining({ in: 'header', path: expect.stringMatching(/^idempotency-key$/i) }));
+    expect((answer.body as Problem).errors).toContainEqual(
+      expect.objectContaining({ in: 'header', path: expect.stringMatching(/^idempotency-key$/i) }),
+    );
   });
 });
 

@@ -3,7 +3,7 @@ import mongoose from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronJob } from '../generated/client.js';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // A corpus of NoSQL operator-injection attempts (OWASP API8/API10 style), each sent by an
 // attacker with a valid token of their own. Every one must be answered 4xx problem+json, none
@@ -22,19 +22,52 @@ beforeAll(async () => {
   for (const body of [bodies.sendEmail('victim-secret-digest'), bodies.generateReport('victim-secret-report')]) {
     victimJobs.push((await api.POST('/api/cron/jobs', { body })).data!);
   }
-  attackerJob = (await h.client(attacker).POST('/api/cron/jobs', { body: bodies.generateReport('attacker-own') })).data!;
+  attackerJob = (await h.client(attacker).POST('/api/cron/jobs', { body: bodies.generateReport('attacker-own') }))
+    .data!;
 });
 afterAll(() => h.stop());
 
-type Attempt = { method: string; url: () => string; spec: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string>; admin?: boolean };
+type Attempt = {
+  method: string;
+  url: () => string;
+  spec: string | null;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+  admin?: boolean;
+};
 
 const job = () => bodies.sendEmail(`inj-${randomUUID().slice(0, 8)}`);
 const mail = bodies.sendEmail().payload;
-const post = (body: unknown): Attempt => ({ method: 'POST', url: () => '/api/cron/jobs', spec: '/api/cron/jobs', body });
-const patchOwn = (body: unknown): Attempt => ({ method: 'PATCH', url: () => `/api/cron/jobs/${attackerJob.id}`, spec: '/api/cron/jobs/{id}', body });
-const putOwn = (body: unknown): Attempt => ({ method: 'PUT', url: () => `/api/cron/jobs/${attackerJob.id}`, spec: '/api/cron/jobs/{id}', body });
-const list = (query: string, admin = false): Attempt => ({ method: 'GET', url: () => `/api/cron/jobs?${query}`, spec: '/api/cron/jobs', admin });
-const runs = (query: string): Attempt => ({ method: 'GET', url: () => `/api/cron/jobs/${attackerJob.id}/runs?${query}`, spec: '/api/cron/jobs/{id}/runs' });
+const post = (body: unknown): Attempt => ({
+  method: 'POST',
+  url: () => '/api/cron/jobs',
+  spec: '/api/cron/jobs',
+  body,
+});
+const patchOwn = (body: unknown): Attempt => ({
+  method: 'PATCH',
+  url: () => `/api/cron/jobs/${attackerJob.id}`,
+  spec: '/api/cron/jobs/{id}',
+  body,
+});
+const putOwn = (body: unknown): Attempt => ({
+  method: 'PUT',
+  url: () => `/api/cron/jobs/${attackerJob.id}`,
+  spec: '/api/cron/jobs/{id}',
+  body,
+});
+const list = (query: string, admin = false): Attempt => ({
+  method: 'GET',
+  url: () => `/api/cron/jobs?${query}`,
+  spec: '/api/cron/jobs',
+  admin,
+});
+const runs = (query: string): Attempt => ({
+  method: 'GET',
+  url: () => `/api/cron/jobs/${attackerJob.id}/runs?${query}`,
+  spec: '/api/cron/jobs/{id}/runs',
+});
 const byId = (method: string, id: () => string, suffix = '', spec = `/api/cron/jobs/{id}${suffix}`): Attempt => ({
   method,
   url: () => `/api/cron/jobs/${id()}${suffix}`,
@@ -64,7 +97,15 @@ const corpus: [label: string, attempt: Attempt][] = [
   ['a $-key deep in an array', post({ ...job(), payload: { ...mail, params: { list: [[{ $expr: 1 }]] } } })],
   ['top-level $set', post({ ...job(), $set: { ownerId: victim } })],
   ['top-level $unset', post({ ...job(), $unset: { ownerId: 1 } })],
-  ['__proto__ pollution', { method: 'POST', url: () => '/api/cron/jobs', spec: '/api/cron/jobs', rawBody: JSON.stringify(job()).replace(/^\{/, '{"__proto__":{"isAdmin":true},') }],
+  [
+    '__proto__ pollution',
+    {
+      method: 'POST',
+      url: () => '/api/cron/jobs',
+      spec: '/api/cron/jobs',
+      rawBody: JSON.stringify(job()).replace(/^\{/, '{"__proto__":{"isAdmin":true},'),
+    },
+  ],
   ['constructor.prototype pollution', post({ ...job(), constructor: { prototype: { isAdmin: true } } })],
   ['nesting 40 levels deep', post({ ...job(), payload: { ...mail, params: { deep: nested(40) } } })],
   ['ownerId of the victim', post({ ...job(), ownerId: victim })],
@@ -113,20 +154,37 @@ const corpus: [label: string, attempt: Attempt][] = [
 ];
 
 /** What the attacker must not learn: the victim's owner id, job names and ids (bar an id they sent themselves). */
-const secrets = (url: string) => [victim, ...victimJobs.flatMap((j) => [j.name, ...(url.includes(j.id) ? [] : [j.id])])];
+const secrets = (url: string) => [
+  victim,
+  ...victimJobs.flatMap((j) => [j.name, ...(url.includes(j.id) ? [] : [j.id])]),
+];
 
 describe(`NoSQL operator injection: ${corpus.length} attempts`, () => {
   it.each(corpus)('%s is answered 4xx problem+json revealing nothing', async (_label, attempt) => {
-    const headers: Record<string, string> = { Authorization: `Bearer ${await h.token(attacker, { admin: !!attempt.admin })}`, ...attempt.headers };
+    const headers: Record<string, string> = {
+      Authorization: `Bearer ${await h.token(attacker, { admin: !!attempt.admin })}`,
+      ...attempt.headers,
+    };
     let body: string | undefined = attempt.rawBody;
     if (attempt.body !== undefined) body = JSON.stringify(attempt.body);
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const response = await fetch(h.baseUrl + attempt.url(), { method: attempt.method, headers, ...(body !== undefined ? { body } : {}) });
+    const response = await fetch(h.baseUrl + attempt.url(), {
+      method: attempt.method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
     const text = await response.text();
     expect(response.status, text).toBeGreaterThanOrEqual(400);
     expect(response.status, text).toBeLessThan(500);
     expect(response.headers.get('Content-Type')).toMatch(/^application\/problem\+json/);
-    if (attempt.spec) assertMatchesSpec(attempt.spec, attempt.method, response.status, response.headers.get('Content-Type'), JSON.parse(text));
+    if (attempt.spec)
+      assertMatchesSpec(
+        attempt.spec,
+        attempt.method,
+        response.status,
+        response.headers.get('Content-Type'),
+        JSON.parse(text),
+      );
     for (const secret of secrets(attempt.url())) expect(text).not.toContain(secret);
   });
 
@@ -151,4 +209,3 @@ describe('mongoose sanitizeFilter', () => {
     await expect(CronJob.find({ $where: 'true' }).lean()).rejects.toThrow(/\$where is not allowed with sanitizeFilter/);
   });
 });
-

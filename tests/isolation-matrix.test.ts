@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
-import { makeKey, signWith, startJwksServer, type JwksServer, type SigningKey } from './helpers/jwks.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
+import { type JwksServer, makeKey, type SigningKey, signWith, startJwksServer } from './helpers/jwks.js';
 
 /**
  * OWASP API1/API5: every operation of the spec x every kind of caller, each cell with the
@@ -19,7 +19,15 @@ const spec = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.m
 const ISSUER = 'https://id.matrix.local/';
 const AUDIENCE = 'cron-jobs-api';
 
-const IDENTITIES = ['owner', 'another user', 'admin', 'no token', 'expired token', 'wrong audience', 'wrong key'] as const;
+const IDENTITIES = [
+  'owner',
+  'another user',
+  'admin',
+  'no token',
+  'expired token',
+  'wrong audience',
+  'wrong key',
+] as const;
 type Identity = (typeof IDENTITIES)[number];
 const REFUSED: Identity[] = ['no token', 'expired token', 'wrong audience', 'wrong key'];
 
@@ -39,16 +47,25 @@ const resolve = (schema: { $ref?: string }): Record<string, unknown> =>
   schema.$ref ? spec.components.schemas[schema.$ref.split('/').pop()!] : (schema as Record<string, unknown>);
 
 /** A request body for the operation: the example its schema publishes. */
-function exampleBody(op: { operationId: string; requestBody?: { content: Record<string, { schema: { $ref?: string }; example?: unknown }> } }) {
+function exampleBody(op: {
+  operationId: string;
+  requestBody?: { content: Record<string, { schema: { $ref?: string }; example?: unknown }> };
+}) {
   if (!op.requestBody) return undefined;
   const media = op.requestBody.content['application/json'];
   const example = media?.example ?? (media && resolve(media.schema).example);
-  if (example === undefined) throw new Error(`${op.operationId}: its JSON body schema publishes no example; add one so the isolation matrix can call it`);
+  if (example === undefined)
+    throw new Error(
+      `${op.operationId}: its JSON body schema publishes no example; add one so the isolation matrix can call it`,
+    );
   return example;
 }
 
 /** Path parameters other than the job id, from their schema's example or first enum value. */
-function fillPath(path: string, params: { name: string; in: string; schema: { example?: string; enum?: string[] } }[] = []) {
+function fillPath(
+  path: string,
+  params: { name: string; in: string; schema: { example?: string; enum?: string[] } }[] = [],
+) {
   return path.replace(/\{(\w+)\}/g, (_, name: string) => {
     if (name === 'id') return '{id}';
     const schema = params.find((p) => p.in === 'path' && p.name === name)?.schema ?? {};
@@ -59,29 +76,38 @@ function fillPath(path: string, params: { name: string; in: string; schema: { ex
 }
 
 /** Required query parameters, from their schema's example or first enum value. */
-function requiredQuery(operationId: string, params: { name: string; in: string; required?: boolean; schema: { example?: unknown; enum?: unknown[] } }[] = []) {
+function requiredQuery(
+  operationId: string,
+  params: { name: string; in: string; required?: boolean; schema: { example?: unknown; enum?: unknown[] } }[] = [],
+) {
   const required = params.filter((p) => p.in === 'query' && p.required);
   if (required.length === 0) return undefined;
   return Object.fromEntries(
     required.map((p) => {
       const value = p.schema.example ?? p.schema.enum?.[0];
-      if (value === undefined) throw new Error(`${operationId}: required query parameter ${p.name} has no example or enum to call it with`);
+      if (value === undefined)
+        throw new Error(`${operationId}: required query parameter ${p.name} has no example or enum to call it with`);
       return [p.name, String(value)];
     }),
   );
 }
 
-const operations: Operation[] = Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(([path, item]) =>
-  Object.entries(item).map(([method, op]) => ({
-    method: method.toUpperCase(),
-    path: fillPath(path, op.parameters),
-    operationId: op.operationId,
-    secured: (op.security ?? spec.security ?? []).length > 0,
-    success: Math.min(...Object.keys(op.responses).map(Number).filter((s) => s >= 200 && s < 300)),
-    onJob: /\{id\}/.test(path),
-    body: exampleBody(op),
-    query: requiredQuery(op.operationId, op.parameters),
-  })),
+const operations: Operation[] = Object.entries(spec.paths as Record<string, Record<string, any>>).flatMap(
+  ([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path: fillPath(path, op.parameters),
+      operationId: op.operationId,
+      secured: (op.security ?? spec.security ?? []).length > 0,
+      success: Math.min(
+        ...Object.keys(op.responses)
+          .map(Number)
+          .filter((s) => s >= 200 && s < 300),
+      ),
+      onJob: /\{id\}/.test(path),
+      body: exampleBody(op),
+      query: requiredQuery(op.operationId, op.parameters),
+    })),
 );
 
 /**
@@ -113,9 +139,16 @@ function expectedStatus(op: Operation, who: Identity): number {
 }
 
 const rows: { label: string; op: Operation; who: Identity; status: number }[] = [
-  ...operations.flatMap((op) => IDENTITIES.map((who) => ({ label: `${op.method} ${op.path}`, op, who, status: expectedStatus(op, who) }))),
+  ...operations.flatMap((op) =>
+    IDENTITIES.map((who) => ({ label: `${op.method} ${op.path}`, op, who, status: expectedStatus(op, who) })),
+  ),
   ...SPECIAL_CASES.flatMap((c) =>
-    IDENTITIES.map((who) => ({ label: c.label, op: c, who, status: c.expected[who] ?? (REFUSED.includes(who) ? 401 : NaN) })),
+    IDENTITIES.map((who) => ({
+      label: c.label,
+      op: c,
+      who,
+      status: c.expected[who] ?? (REFUSED.includes(who) ? 401 : NaN),
+    })),
   ),
 ];
 
@@ -162,7 +195,11 @@ async function send(method: string, path: string, token: string | undefined, bod
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const response = await fetch(`${h.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(`${h.baseUrl}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await response.text();
   return { response, body: text ? JSON.parse(text) : undefined };
 }
@@ -170,34 +207,48 @@ async function send(method: string, path: string, token: string | undefined, bod
 describe('isolation matrix', () => {
   it('covers every operation of the spec with every identity', () => {
     const ids = new Set(rows.map((r) => r.op.operationId));
-    const inSpec = Object.values(spec.paths as Record<string, Record<string, { operationId: string }>>).flatMap((item) => Object.values(item).map((o) => o.operationId));
+    const inSpec = Object.values(spec.paths as Record<string, Record<string, { operationId: string }>>).flatMap(
+      (item) => Object.values(item).map((o) => o.operationId),
+    );
     expect([...ids].sort()).toEqual([...new Set(inSpec)].sort());
     expect(rows.filter((r) => Number.isNaN(r.status))).toEqual([]);
     expect(rows.length).toBe((operations.length + SPECIAL_CASES.length) * IDENTITIES.length);
   });
 
-  it.each(rows.map((r) => [r.label, r.who, r.status, r] as const))('%s as %s -> %i', async (_label, who, status, row) => {
-    const owner = `matrix-${randomUUID().slice(0, 8)}`;
-    const ownerToken = (await authorization('owner', owner))!;
-    let path = row.op.path;
-    let before: { id: string } | undefined;
-    if (row.op.onJob) {
-      const created = await send('POST', '/api/cron/jobs', ownerToken, bodies.sendEmail('matrix job'));
-      expect(created.response.status).toBe(201);
-      before = created.body;
-      path = path.replace('{id}', created.body.id);
-    }
-    const query = row.op.query ? `?${new URLSearchParams(Object.entries(row.op.query).map(([k, v]) => [k, v.replace('<owner>', owner)] as [string, string]))}` : '';
+  it.each(rows.map((r) => [r.label, r.who, r.status, r] as const))(
+    '%s as %s -> %i',
+    async (_label, who, status, row) => {
+      const owner = `matrix-${randomUUID().slice(0, 8)}`;
+      const ownerToken = (await authorization('owner', owner))!;
+      let path = row.op.path;
+      let before: { id: string } | undefined;
+      if (row.op.onJob) {
+        const created = await send('POST', '/api/cron/jobs', ownerToken, bodies.sendEmail('matrix job'));
+        expect(created.response.status).toBe(201);
+        before = created.body;
+        path = path.replace('{id}', created.body.id);
+      }
+      const query = row.op.query
+        ? `?${new URLSearchParams(Object.entries(row.op.query).map(([k, v]) => [k, v.replace('<owner>', owner)] as [string, string]))}`
+        : '';
 
-    const { response, body } = await send(row.op.method, `${path}${query}`, await authorization(who, owner), row.op.body);
-    expect({ status: response.status, type: body?.type }).toMatchObject({ status });
-    const templated = Object.keys(spec.paths).find((p) => new RegExp(`^${p.replace(/\{\w+\}/g, '[^/]+')}$`).test(path))!;
-    assertMatchesSpec(templated, row.op.method, response.status, response.headers.get('Content-Type'), body);
+      const { response, body } = await send(
+        row.op.method,
+        `${path}${query}`,
+        await authorization(who, owner),
+        row.op.body,
+      );
+      expect({ status: response.status, type: body?.type }).toMatchObject({ status });
+      const templated = Object.keys(spec.paths).find((p) =>
+        new RegExp(`^${p.replace(/\{\w+\}/g, '[^/]+')}$`).test(path),
+      )!;
+      assertMatchesSpec(templated, row.op.method, response.status, response.headers.get('Content-Type'), body);
 
-    // A refused call changes nothing: the owner still sees the job exactly as it was.
-    if (before && status >= 400) {
-      const after = await send('GET', `/api/cron/jobs/${before.id}`, ownerToken);
-      expect(after.body).toEqual(before);
-    }
-  });
+      // A refused call changes nothing: the owner still sees the job exactly as it was.
+      if (before && status >= 400) {
+        const after = await send('GET', `/api/cron/jobs/${before.id}`, ownerToken);
+        expect(after.body).toEqual(before);
+      }
+    },
+  );
 });

@@ -2,8 +2,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEVELOPMENT_JWT_SECRET } from '../src/env.js';
 import { assertMatchesSpec } from './helpers/contract.js';
-import { startHarness, type Harness } from './helpers/harness.js';
-import { makeKey, signWith, startJwksServer, type JwksServer, type SigningKey } from './helpers/jwks.js';
+import { type Harness, startHarness } from './helpers/harness.js';
+import { type JwksServer, makeKey, type SigningKey, signWith, startJwksServer } from './helpers/jwks.js';
 
 // Tokens from an identity provider's key set (JWKS) next to HS256, against the real service.
 
@@ -40,7 +40,13 @@ afterAll(async () => {
 
 const now = () => Math.floor(Date.now() / 1000);
 const sub = () => `jwt-${randomUUID().slice(0, 8)}`;
-const claims = (extra: Record<string, unknown> = {}) => ({ sub: sub(), iss: ISSUER, aud: AUDIENCE, exp: now() + 300, ...extra });
+const claims = (extra: Record<string, unknown> = {}) => ({
+  sub: sub(),
+  iss: ISSUER,
+  aud: AUDIENCE,
+  exp: now() + 300,
+  ...extra,
+});
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
 /** GET /api/cron/jobs with the token; the answer checked against the spec. */
@@ -82,7 +88,12 @@ describe('key set tokens', () => {
     const created = await fetch(`${h.baseUrl}/api/cron/jobs`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'jwks job', type: 'generateReport', cron: '0 6 * * 1', payload: { type: 'runs', period: 'week' } }),
+      body: JSON.stringify({
+        name: 'jwks job',
+        type: 'generateReport',
+        cron: '0 6 * * 1',
+        payload: { type: 'runs', period: 'week' },
+      }),
     });
     expect(created.status).toBe(201);
     expect(await created.json()).toMatchObject({ ownerId: owner });
@@ -131,9 +142,15 @@ describe('key set tokens', () => {
 
   it('refuses algorithm confusion: HS256 signed with the public key as the HMAC secret', async () => {
     const { createPublicKey } = await import('node:crypto');
-    const pem = createPublicKey({ key: rsa.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' });
+    const pem = createPublicKey({ key: rsa.publicJwk as import('node:crypto').JsonWebKey, format: 'jwk' }).export({
+      type: 'spki',
+      format: 'pem',
+    });
     for (const secret of [pem, JSON.stringify(rsa.publicJwk)]) {
-      await expect401(hmacToken({ alg: 'HS256', typ: 'JWT', kid: rsa.kid }, claims({ role: 'admin' }), secret), /signature/);
+      await expect401(
+        hmacToken({ alg: 'HS256', typ: 'JWT', kid: rsa.kid }, claims({ role: 'admin' }), secret),
+        /signature/,
+      );
     }
   });
 });
@@ -172,10 +189,14 @@ describe('a service configured with JWKS_URL and no JWT_SECRET', () => {
     try {
       expect(keysOnly.config.JWT_SECRET).toBeUndefined();
       const forged = hmacToken({ alg: 'HS256', typ: 'JWT' }, claims({ role: 'admin' }), DEVELOPMENT_JWT_SECRET);
-      const response = await fetch(`${keysOnly.baseUrl}/api/cron/jobs`, { headers: { Authorization: `Bearer ${forged}` } });
+      const response = await fetch(`${keysOnly.baseUrl}/api/cron/jobs`, {
+        headers: { Authorization: `Bearer ${forged}` },
+      });
       expect(response.status).toBe(401);
       expect(((await response.json()) as { detail: string }).detail).toMatch(/alg/);
-      const good = await fetch(`${keysOnly.baseUrl}/api/cron/jobs`, { headers: { Authorization: `Bearer ${await signWith(rsa, claims())}` } });
+      const good = await fetch(`${keysOnly.baseUrl}/api/cron/jobs`, {
+        headers: { Authorization: `Bearer ${await signWith(rsa, claims())}` },
+      });
       expect(good.status).toBe(200);
     } finally {
       await keysOnly.stop();

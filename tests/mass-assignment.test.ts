@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CronJobInput, CronJobPatch, Problem } from '../generated/client.js';
 import { SERVER_OWNED_MESSAGE } from '../src/lib/problem.js';
 import { SERVER_OWNED_FIELDS } from '../src/routes/cron/cron.schemas.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // OWASP API3 (mass assignment): a body may carry only what an owner writes. Every field the
 // service owns is refused on every write, by name, and nothing is changed.
@@ -44,7 +44,9 @@ describe('server-owned fields', () => {
   it.each(fields)('POST with "%s" is 400 naming it as server-owned, and creates nothing', async (field) => {
     const sub = `ma-${randomUUID().slice(0, 8)}`;
     const api = h.client(sub);
-    const res = await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail(), [field]: attempts[field] } as CronJobInput });
+    const res = await api.POST('/api/cron/jobs', {
+      body: { ...bodies.sendEmail(), [field]: attempts[field] } as CronJobInput,
+    });
     expect(res.response.status).toBe(400);
     const problem = res.error as Problem;
     expect(problem.type).toBe('/problems/invalid-request');
@@ -53,14 +55,28 @@ describe('server-owned fields', () => {
     expect((await api.GET('/api/cron/jobs', {})).data!.items).toEqual([]);
   });
 
-  it.each(fields.flatMap((field) => [['PUT', field], ['PATCH', field]] as const))('%s with "%s" is 400 naming it, and the job is unchanged', async (method, field) => {
+  it.each(
+    fields.flatMap(
+      (field) =>
+        [
+          ['PUT', field],
+          ['PATCH', field],
+        ] as const,
+    ),
+  )('%s with "%s" is 400 naming it, and the job is unchanged', async (method, field) => {
     const api = h.client(`ma-${randomUUID().slice(0, 8)}`);
     const { data: job } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail() });
     const path = { id: job!.id };
     const res =
       method === 'PUT'
-        ? await api.PUT('/api/cron/jobs/{id}', { params: { path }, body: { ...bodies.sendEmail(), [field]: attempts[field] } as CronJobInput })
-        : await api.PATCH('/api/cron/jobs/{id}', { params: { path }, body: { enabled: false, [field]: attempts[field] } as CronJobPatch });
+        ? await api.PUT('/api/cron/jobs/{id}', {
+            params: { path },
+            body: { ...bodies.sendEmail(), [field]: attempts[field] } as CronJobInput,
+          })
+        : await api.PATCH('/api/cron/jobs/{id}', {
+            params: { path },
+            body: { enabled: false, [field]: attempts[field] } as CronJobPatch,
+          });
     expect(res.response.status).toBe(400);
     expect((res.error as Problem).errors).toEqual([{ in: 'body', path: field, message: SERVER_OWNED_MESSAGE }]);
     expect((await api.GET('/api/cron/jobs/{id}', { params: { path } })).data).toEqual(job);
@@ -69,7 +85,9 @@ describe('server-owned fields', () => {
   it('an unknown field is still called unknown, and a nested "ownerId" inside the payload is not server-owned but unknown', async () => {
     const api = h.client(`ma-${randomUUID().slice(0, 8)}`);
     const b = bodies.sendEmail();
-    const res = await api.POST('/api/cron/jobs', { body: { ...b, colour: 'red', payload: { ...b.payload, ownerId: 'x' } } as CronJobInput });
+    const res = await api.POST('/api/cron/jobs', {
+      body: { ...b, colour: 'red', payload: { ...b.payload, ownerId: 'x' } } as CronJobInput,
+    });
     expect(res.response.status).toBe(400);
     expect((res.error as Problem).errors).toEqual(
       expect.arrayContaining([

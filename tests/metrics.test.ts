@@ -4,7 +4,7 @@ import { parseEnv } from '../src/env.js';
 import type { Guards } from '../src/lib/guards.js';
 import { createLogger } from '../src/lib/logger.js';
 import type { CronJobService } from '../src/scheduler/service.js';
-import { startHarness, waitFor, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 const METRICS_TOKEN = 'metrics-test-token-0123456789';
 let h: Harness;
@@ -35,10 +35,21 @@ describe('/metrics', () => {
   it('exposes request durations, runs by outcome, fire lag, active and locked jobs and database errors after real traffic', async () => {
     const api = h.client('metrics-user');
     const { data: job } = await api.POST('/api/cron/jobs', {
-      body: { name: 'every-second', type: 'generateReport', cron: '* * * * * *', payload: { type: 'runs', period: 'day' } },
+      body: {
+        name: 'every-second',
+        type: 'generateReport',
+        cron: '* * * * * *',
+        payload: { type: 'runs', period: 'day' },
+      },
     });
     const { data: paused } = await api.POST('/api/cron/jobs', {
-      body: { name: 'paused', type: 'generateReport', cron: '0 6 * * *', enabled: false, payload: { type: 'runs', period: 'day' } },
+      body: {
+        name: 'paused',
+        type: 'generateReport',
+        cron: '0 6 * * *',
+        enabled: false,
+        payload: { type: 'runs', period: 'day' },
+      },
     });
     await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
     await api.GET('/api/cron/jobs/{id}', { params: { path: { id: '0123456789abcdef01234567' } } });
@@ -56,9 +67,15 @@ describe('/metrics', () => {
     expect(type).toMatch(/^text\/plain; version=0\.0\.4/);
 
     // HTTP durations by route pattern and status: ids are not labels.
-    expect(value(text, 'http_request_duration_seconds_count{method="POST",route="/api/cron/jobs",status="201"}')).toBe(2);
-    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="/api/cron/jobs/:id",status="200"}')).toBe(1);
-    expect(value(text, 'http_request_duration_seconds_count{method="GET",route="/api/cron/jobs/:id",status="404"}')).toBe(1);
+    expect(value(text, 'http_request_duration_seconds_count{method="POST",route="/api/cron/jobs",status="201"}')).toBe(
+      2,
+    );
+    expect(
+      value(text, 'http_request_duration_seconds_count{method="GET",route="/api/cron/jobs/:id",status="200"}'),
+    ).toBe(1);
+    expect(
+      value(text, 'http_request_duration_seconds_count{method="GET",route="/api/cron/jobs/:id",status="404"}'),
+    ).toBe(1);
     expect(value(text, 'http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}')).toBe(1);
     // Fire lag of the scheduled runs: observed, and a real duration.
     const lagCount = value(text, 'cron_fire_lag_seconds_count{type="generateReport"}')!;
@@ -75,21 +92,36 @@ describe('/metrics', () => {
   it('counts a manual run by its outcome, without a fire lag', async () => {
     const api = h.client('metrics-manual');
     const { data: job } = await api.POST('/api/cron/jobs', {
-      body: { name: 'manual', type: 'sendEmail', cron: '0 6 * * *', enabled: false, payload: { to: 'm@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
+      body: {
+        name: 'manual',
+        type: 'sendEmail',
+        cron: '0 6 * * *',
+        enabled: false,
+        payload: { to: 'm@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
+      },
     });
     const before = value((await scrape()).text, 'cron_runs_total{type="sendEmail",outcome="succeeded"}') ?? 0;
     await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
-    const text = await waitFor(async () => {
-      const s = await scrape();
-      return (value(s.text, 'cron_runs_total{type="sendEmail",outcome="succeeded"}') ?? 0) > before && s.text;
-    }, { what: 'the manual run in the metrics' });
+    const text = await waitFor(
+      async () => {
+        const s = await scrape();
+        return (value(s.text, 'cron_runs_total{type="sendEmail",outcome="succeeded"}') ?? 0) > before && s.text;
+      },
+      { what: 'the manual run in the metrics' },
+    );
     expect(value(text, 'cron_fire_lag_seconds_count{type="sendEmail"}')).toBeUndefined();
   });
 });
 
 describe('/metrics access by configuration', () => {
   const app = (vars: Record<string, string>) =>
-    createApp({ config: parseEnv(vars), logger: createLogger(parseEnv({ LOG_LEVEL: 'silent' })), service: {} as CronJobService, guards: {} as Guards, ready: async () => true });
+    createApp({
+      config: parseEnv(vars),
+      logger: createLogger(parseEnv({ LOG_LEVEL: 'silent' })),
+      service: {} as CronJobService,
+      guards: {} as Guards,
+      ready: async () => true,
+    });
 
   it('is open in development without a token, off in production without one, and token-guarded with one', async () => {
     expect((await app({ NODE_ENV: 'development' }).request('/metrics')).status).toBe(200);
@@ -98,6 +130,8 @@ describe('/metrics access by configuration', () => {
     expect(off.headers.get('content-type')).toContain('application/problem+json');
     const guarded = app({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), METRICS_TOKEN });
     expect((await guarded.request('/metrics')).status).toBe(401);
-    expect((await guarded.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(200);
+    expect((await guarded.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(
+      200,
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalDb, type LocalDb } from '../src/lib/local-db.js';
-import { bodies, startHarness, type Harness } from './helpers/harness.js';
+import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
+import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // A database of this file's own, so freezing it stalls nobody else's tests.
 const dataDir = `.local/outage-db-${process.pid}`;
@@ -11,7 +11,10 @@ let frozen = false;
 
 beforeAll(async () => {
   db = await startLocalDb(dataDir);
-  h = await startHarness({ uri: db.uri, env: { MONGODB_SOCKET_TIMEOUT_MS: '500', MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500' } });
+  h = await startHarness({
+    uri: db.uri,
+    env: { MONGODB_SOCKET_TIMEOUT_MS: '500', MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500' },
+  });
 });
 afterAll(async () => {
   if (frozen) process.kill(db.pid, 'SIGCONT');

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sign } from 'hono/jwt';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCronClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
 import { freePort, uriWithDb, waitFor } from './helpers/harness.js';
@@ -44,10 +44,17 @@ afterAll(async () => {
 describe('PM2 runs the API and the worker as two apps from ecosystem.config.js', () => {
   it('serves the API from one process and fires jobs from the other', async () => {
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 40_000, what: 'the API under PM2' });
+    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, {
+      timeoutMs: 40_000,
+      what: 'the API under PM2',
+    });
 
     const { stdout } = await pm2('jlist');
-    const apps = (JSON.parse(stdout) as { name: string; pid: number; pm2_env: { status: string } }[]).map((a) => ({ name: a.name, status: a.pm2_env.status, pid: a.pid }));
+    const apps = (JSON.parse(stdout) as { name: string; pid: number; pm2_env: { status: string } }[]).map((a) => ({
+      name: a.name,
+      status: a.pm2_env.status,
+      pid: a.pid,
+    }));
     expect(apps.map((a) => [a.name, a.status])).toEqual([
       ['cron-jobs-api', 'online'],
       ['cron-jobs-worker', 'online'],
@@ -58,12 +65,21 @@ describe('PM2 runs the API and the worker as two apps from ecosystem.config.js',
     const api = createCronClient({ baseUrl: base, getToken: token });
     api.use(contractCheck);
     const { data: job } = await api.POST('/api/cron/jobs', {
-      body: { name: 'under-pm2', type: 'generateReport', cron: '* * * * * *', timezone: 'UTC', payload: { type: 'runs', period: 'day' } },
+      body: {
+        name: 'under-pm2',
+        type: 'generateReport',
+        cron: '* * * * * *',
+        timezone: 'UTC',
+        payload: { type: 'runs', period: 'day' },
+      },
     });
-    const runs = await waitFor(async () => {
-      const { data } = await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: job!.id } } });
-      return data!.items.filter((r) => r.status === 'succeeded').length >= 2 && data!.items;
-    }, { timeoutMs: 30_000, what: 'runs executed by the PM2 worker' });
+    const runs = await waitFor(
+      async () => {
+        const { data } = await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id: job!.id } } });
+        return data!.items.filter((r) => r.status === 'succeeded').length >= 2 && data!.items;
+      },
+      { timeoutMs: 30_000, what: 'runs executed by the PM2 worker' },
+    );
     expect(new Set(runs.map((r) => r.scheduledFor)).size).toBe(runs.length);
     expect(runs.every((r) => r.trigger === 'schedule')).toBe(true);
   });

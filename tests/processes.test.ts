@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { sign } from 'hono/jwt';
 import { MongoClient, ObjectId } from 'mongodb';
 import { SMTPServer } from 'smtp-server';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCronClient } from '../generated/client.js';
 import { contractCheck } from './helpers/contract.js';
 import { freePort, RELAXED_GUARDS, uriWithDb, waitFor } from './helpers/harness.js';
@@ -31,7 +31,9 @@ function launch(entry: string, env: Record<string, string>) {
 }
 
 const running: ChildProcess[] = [];
-afterAll(() => running.forEach((c) => c.exitCode === null && c.kill('SIGKILL')));
+afterAll(() => {
+  for (const c of running) if (c.exitCode === null) c.kill('SIGKILL');
+});
 
 describe('configuration errors stop the process with a clear message', () => {
   it('a bad variable exits 1 naming it', async () => {
@@ -53,7 +55,8 @@ describe('SIGTERM during start-up', () => {
   it('stops the local database it was starting, then exits', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'local-db-'));
     try {
-      const ferretdbs = async () => (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((line) => line.includes(dataDir));
+      const ferretdbs = async () =>
+        (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((line) => line.includes(dataDir));
       const p = launch('src/main.ts', { LOCAL_DB_DIR: dataDir, PORT: String(await freePort()), LOG_LEVEL: 'debug' });
       // Signal while FerretDB runs but the service is not up yet.
       await waitFor(async () => (await ferretdbs()).length > 0, { what: 'FerretDB to be spawned', intervalMs: 20 });
@@ -84,7 +87,12 @@ describe('SIGTERM during a run', () => {
       // A slow mail server: the handler is mid-run for 1.5 s.
       onData(stream, _session, done) {
         stream.resume();
-        stream.on('end', () => setTimeout(() => (delivered.push(Date.now()), done()), 1500));
+        stream.on('end', () =>
+          setTimeout(() => {
+            delivered.push(Date.now());
+            done();
+          }, 1500),
+        );
       },
     });
     await new Promise<void>((ok) => smtp.listen(0, '127.0.0.1', ok));
@@ -92,7 +100,10 @@ describe('SIGTERM during a run', () => {
     await mongo.connect();
   });
   afterAll(async () => {
-    await mongo.db(dbName).dropDatabase().catch(() => undefined);
+    await mongo
+      .db(dbName)
+      .dropDatabase()
+      .catch(() => undefined);
     await mongo.close();
     await new Promise<void>((ok) => smtp.close(() => ok()));
   });
@@ -113,8 +124,14 @@ describe('SIGTERM during a run', () => {
     });
     running.push(p.child);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 30_000, what: 'the service' });
-    const api = createCronClient({ baseUrl: base, getToken: () => sign({ sub: 'proc', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256') });
+    await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.ok, {
+      timeoutMs: 30_000,
+      what: 'the service',
+    });
+    const api = createCronClient({
+      baseUrl: base,
+      getToken: () => sign({ sub: 'proc', exp: Math.floor(Date.now() / 1000) + 600 }, SECRET, 'HS256'),
+    });
     api.use(contractCheck);
     return { p, api };
   }
@@ -122,11 +139,20 @@ describe('SIGTERM during a run', () => {
   it('lets a running manual run finish, then exits 0', async () => {
     const { p, api } = await service();
     const { data: job } = await api.POST('/api/cron/jobs', {
-      body: { name: 'slow-mail', type: 'sendEmail', cron: '0 9 * * *', timezone: 'UTC', enabled: false, payload: { to: 'x@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
+      body: {
+        name: 'slow-mail',
+        type: 'sendEmail',
+        cron: '0 9 * * *',
+        timezone: 'UTC',
+        enabled: false,
+        payload: { to: 'x@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
+      },
     });
     const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
     const runs = mongo.db(dbName).collection('cron_job_runs');
-    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', { what: 'the run to start' });
+    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', {
+      what: 'the run to start',
+    });
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
@@ -135,17 +161,30 @@ describe('SIGTERM during a run', () => {
     expect(delivered).toHaveLength(1);
     expect(await runs.findOne({ _id: new ObjectId(queued!.id) })).toMatchObject({ status: 'succeeded', error: null });
     // Nothing left locked for the next worker.
-    expect(await mongo.db(dbName).collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } })).toBe(0);
+    expect(
+      await mongo
+        .db(dbName)
+        .collection('agendaJobs')
+        .countDocuments({ lockedAt: { $ne: null } }),
+    ).toBe(0);
   });
 
   it('lets a running scheduled run finish and leaves its schedule unlocked for the next worker', async () => {
     const { p, api } = await service();
     const { data: job, response } = await api.POST('/api/cron/jobs', {
-      body: { name: 'slow-scheduled', type: 'sendEmail', cron: '*/2 * * * * *', timezone: 'UTC', payload: { to: 'y@example.com', subject: 's', template: 'plain', params: { body: 'b' } } },
+      body: {
+        name: 'slow-scheduled',
+        type: 'sendEmail',
+        cron: '*/2 * * * * *',
+        timezone: 'UTC',
+        payload: { to: 'y@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
+      },
     });
     expect(response.status).toBe(201);
     const runs = mongo.db(dbName).collection('cron_job_runs');
-    const running = await waitFor(async () => runs.findOne({ jobId: new ObjectId(job!.id), status: 'running' }), { what: 'a scheduled run to start' });
+    const running = await waitFor(async () => runs.findOne({ jobId: new ObjectId(job!.id), status: 'running' }), {
+      what: 'a scheduled run to start',
+    });
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
@@ -154,7 +193,10 @@ describe('SIGTERM during a run', () => {
     // Agenda's own last write (unlock, due again for the next worker) happened before the database was closed.
     expect(dispatcher).toMatchObject({ lockedAt: null });
     expect(dispatcher!.lastFinishedAt).toBeInstanceOf(Date);
-    const stored = await mongo.db(dbName).collection('cron_jobs').findOne({ _id: new ObjectId(job!.id) });
+    const stored = await mongo
+      .db(dbName)
+      .collection('cron_jobs')
+      .findOne({ _id: new ObjectId(job!.id) });
     expect(stored!.nextRunAt.getTime()).toBeGreaterThan(running.scheduledFor.getTime());
   });
 });

@@ -1,20 +1,21 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './helpers/harness.js';
+import { type Harness, startHarness } from './helpers/harness.js';
 
 // Debian's chromium, driven by the playwright-core package (no browser download).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = '.local/artifacts/reference.png';
 const spec = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'));
-const operations = Object.entries(spec.paths as Record<string, Record<string, { summary: string }>>).flatMap(([path, ops]) =>
-  Object.entries(ops).map(([method, op]) => ({ path, method, summary: op.summary })),
+const operations = Object.entries(spec.paths as Record<string, Record<string, { summary: string }>>).flatMap(
+  ([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, summary: op.summary })),
 );
 
 let h: Harness;
 let browser: Browser;
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
   h = await startHarness();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -42,14 +43,22 @@ describe('the hosted reference in a real browser, offline', () => {
 
     // Each operation has its "Test Request" button, named by method and path, and its summary in the sidebar.
     for (const { method, path, summary } of operations) {
-      await expect.poll(() => page.getByRole('button', { name: `Test Request (${method} ${path})`, exact: true }).count(), { timeout: 20_000, message: `${method} ${path}` }).toBe(1);
+      await expect
+        .poll(() => page.getByRole('button', { name: `Test Request (${method} ${path})`, exact: true }).count(), {
+          timeout: 20_000,
+          message: `${method} ${path}`,
+        })
+        .toBe(1);
       expect(await page.getByText(summary, { exact: true }).count(), summary).toBeGreaterThan(0);
     }
     mkdirSync('.local/artifacts', { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
 
     // Try it: the token goes in the page's authentication box, the request to this service.
-    await page.getByRole('textbox', { name: 'Bearer Token' }).first().fill(await h.token('browser-user'));
+    await page
+      .getByRole('textbox', { name: 'Bearer Token' })
+      .first()
+      .fill(await h.token('browser-user'));
     await page.getByRole('button', { name: 'Test Request (get /api/cron/job-types)', exact: true }).click();
     const answered = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/cron/job-types');
     await page.getByRole('button', { name: /^Send get request to / }).click();

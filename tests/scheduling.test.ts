@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -16,10 +16,13 @@ describe('a job created through the API fires on its own', () => {
     const { data: job } = await api.POST('/api/cron/jobs', { body: everySecond('every-second') });
     const id = job!.id;
 
-    const runs = await waitFor(async () => {
-      const r = await runsOf(id);
-      return r.filter((x) => x.status === 'succeeded').length >= 3 && r;
-    }, { what: 'three finished runs' });
+    const runs = await waitFor(
+      async () => {
+        const r = await runsOf(id);
+        return r.filter((x) => x.status === 'succeeded').length >= 3 && r;
+      },
+      { what: 'three finished runs' },
+    );
 
     // Each slot once, each on a whole second (the slot, not Agenda's start time).
     const slots = runs.map((r) => r.scheduledFor.getTime());
@@ -45,7 +48,9 @@ describe('a job created through the API fires on its own', () => {
     const { data: page } = await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id }, query: { limit: 2 } } });
     expect(page!.items).toHaveLength(2);
     expect(page!.nextCursor).not.toBeNull();
-    expect(new Date(page!.items[0]!.scheduledFor).getTime()).toBeGreaterThan(new Date(page!.items[1]!.scheduledFor).getTime());
+    expect(new Date(page!.items[0]!.scheduledFor).getTime()).toBeGreaterThan(
+      new Date(page!.items[1]!.scheduledFor).getTime(),
+    );
     await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id } } });
   });
 
@@ -57,10 +62,13 @@ describe('a job created through the API fires on its own', () => {
 
     await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: false } });
     // A run already claimed may still finish; once it has, nothing new may start.
-    const settled = await waitFor(async () => {
-      const r = await runsOf(id);
-      return r.every((x) => x.status !== 'running') && r;
-    }, { what: 'in-flight runs to finish' });
+    const settled = await waitFor(
+      async () => {
+        const r = await runsOf(id);
+        return r.every((x) => x.status !== 'running') && r;
+      },
+      { what: 'in-flight runs to finish' },
+    );
     const pausedAt = Date.now();
     // Three slots' worth of time with no fire: a fixed window is the claim itself ("no fires
     // while paused"), so it is waited for, not polled.
@@ -73,33 +81,44 @@ describe('a job created through the API fires on its own', () => {
 
     const resumedAt = Date.now();
     await api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { enabled: true } });
-    await waitFor(async () => (await runsOf(id)).some((r) => r.scheduledFor.getTime() >= resumedAt), { what: 'a run after resume' });
+    await waitFor(async () => (await runsOf(id)).some((r) => r.scheduledFor.getTime() >= resumedAt), {
+      what: 'a run after resume',
+    });
     // Resuming does not replay the slots missed while paused.
     const after = await runsOf(id);
-    expect(after.filter((r) => r.scheduledFor.getTime() > pausedAt + 1000 && r.scheduledFor.getTime() < resumedAt - 1000)).toEqual([]);
+    expect(
+      after.filter((r) => r.scheduledFor.getTime() > pausedAt + 1000 && r.scheduledFor.getTime() < resumedAt - 1000),
+    ).toEqual([]);
     await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id } } });
   });
 
   it('runs a paused job exactly once on run-now, with trigger manual', async () => {
     const api = h.client('sched-manual');
-    const { data: job } = await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport('manual'), enabled: false } });
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: { ...bodies.generateReport('manual'), enabled: false },
+    });
     const id = job!.id;
     const queued = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id } } });
     expect(queued.response.status).toBe(202);
     expect(queued.data).toMatchObject({ jobId: id, trigger: 'manual', status: 'queued', startedAt: null });
 
-    const done = await waitFor(async () => {
-      const { data } = await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id } } });
-      const run = data!.items.find((r) => r.id === queued.data!.id);
-      return run?.status === 'succeeded' && run;
-    }, { what: 'the manual run to succeed' });
+    const done = await waitFor(
+      async () => {
+        const { data } = await api.GET('/api/cron/jobs/{id}/runs', { params: { path: { id } } });
+        const run = data!.items.find((r) => r.id === queued.data!.id);
+        return run?.status === 'succeeded' && run;
+      },
+      { what: 'the manual run to succeed' },
+    );
     expect(done).toMatchObject({ trigger: 'manual', worker: 'worker-a', error: null });
     const report = await h.scheduler.models.Report.findOne({ runId: done.id }).lean();
     expect(report).toMatchObject({ ownerId: 'sched-manual', period: 'week', type: 'runs' });
 
     // One run only, and the one-off Agenda job is gone; the paused job stays paused.
     expect(await runsOf(id)).toHaveLength(1);
-    await waitFor(async () => (await h.conn.collection('agendaJobs').countDocuments({ 'data.jobId': id })) === 0, { what: 'the one-off Agenda job to be removed' });
+    await waitFor(async () => (await h.conn.collection('agendaJobs').countDocuments({ 'data.jobId': id })) === 0, {
+      what: 'the one-off Agenda job to be removed',
+    });
     const { data: after } = await api.GET('/api/cron/jobs/{id}', { params: { path: { id } } });
     expect(after).toMatchObject({ enabled: false, status: 'paused' });
     expect(after!.lastRunAt).toBe(done.startedAt);
@@ -112,10 +131,13 @@ describe('a job created through the API fires on its own', () => {
     // must fail the run, not crash the worker.
     await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { 'payload.to': 'not-an-address' } });
     const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
-    const run = await waitFor(async () => {
-      const r = await h.scheduler.models.Run.findById(queued!.id).lean();
-      return r?.status === 'failed' && r;
-    }, { what: 'the run to fail' });
+    const run = await waitFor(
+      async () => {
+        const r = await h.scheduler.models.Run.findById(queued!.id).lean();
+        return r?.status === 'failed' && r;
+      },
+      { what: 'the run to fail' },
+    );
     expect(run.error).toMatch(/email/i);
     expect(run.finishedAt).not.toBeNull();
   });

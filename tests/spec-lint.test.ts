@@ -16,15 +16,24 @@ interface LintReport {
 
 describe('spec lint (Redocly CLI, recommended rules)', () => {
   it('finds 0 errors in openapi/openapi.json', async () => {
-    const { stdout } = await promisify(execFile)(`${root}node_modules/.bin/redocly`, ['lint', 'openapi/openapi.json', '--format=json'], {
-      cwd: root,
-      // No usage data sent and no update check: CI reaches only package registries.
-      env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
-    }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+    const { stdout } = await promisify(execFile)(
+      `${root}node_modules/.bin/redocly`,
+      ['lint', 'openapi/openapi.json', '--format=json'],
+      {
+        cwd: root,
+        // No usage data sent and no update check: CI reaches only package registries.
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' },
+      },
+    ).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
     const report = JSON.parse(stdout) as LintReport;
     const lines = report.problems.map((p) => `${p.severity} ${p.ruleId} at ${p.location[0]?.pointer}: ${p.message}`);
-    console.log(`redocly lint: ${report.totals.errors} errors, ${report.totals.warnings} warnings\n${lines.join('\n')}`);
-    expect(report.problems.filter((p) => p.severity === 'error'), lines.join('\n')).toEqual([]);
+    console.log(
+      `redocly lint: ${report.totals.errors} errors, ${report.totals.warnings} warnings\n${lines.join('\n')}`,
+    );
+    expect(
+      report.problems.filter((p) => p.severity === 'error'),
+      lines.join('\n'),
+    ).toEqual([]);
     expect(report.totals.errors).toBe(0);
   });
 });

@@ -5,7 +5,7 @@ import { nextFire } from '../src/scheduler/cron.js';
 import { DISPATCH_JOB, LEGACY_FIRE_JOB } from '../src/scheduler/dispatch.js';
 import { fireSlots, MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
 import { executeRun } from '../src/scheduler/runner.js';
-import { bodies, startHarness, waitFor, type Harness } from './helpers/harness.js';
+import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -19,10 +19,21 @@ const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({
 describe('several workers on one database', () => {
   it('accounts for a slot once when three workers fire it at once, and executes its run once', async () => {
     // A daily cron whose slot of last midnight is due: however the calls spread, they see the same slot.
-    const { data: job } = await h.client('mw-claim').POST('/api/cron/jobs', { body: { ...bodies.generateReport('claimed-once'), cron: '0 0 * * *' } });
+    const { data: job } = await h
+      .client('mw-claim')
+      .POST('/api/cron/jobs', { body: { ...bodies.generateReport('claimed-once'), cron: '0 0 * * *' } });
     const lastMidnight = new Date(new Date().setUTCHours(0, 0, 0, 0));
-    await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { slotsFrom: new Date(lastMidnight.getTime() - 60_000) } });
-    const deps = (worker: string) => ({ agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: { ...h.config, WORKER_NAME: worker }, logger: h.logger });
+    await h.scheduler.models.CronJob.updateOne(
+      { _id: job!.id },
+      { $set: { slotsFrom: new Date(lastMidnight.getTime() - 60_000) } },
+    );
+    const deps = (worker: string) => ({
+      agenda: h.scheduler.agenda,
+      conn: h.conn,
+      models: h.scheduler.models,
+      config: { ...h.config, WORKER_NAME: worker },
+      logger: h.logger,
+    });
     // Three workers firing the same job at once, as when FerretDB's non-atomic findAndModify let
     // each of them hold the dispatcher.
     await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => fireSlots(deps(w), job!.id)));
@@ -36,7 +47,11 @@ describe('several workers on one database', () => {
     );
     expect(accounted).toHaveLength(2);
     const catchup = accounted.find((r) => r.trigger === 'catchup')!;
-    const runJob = () => new Job(h.scheduler.agenda, { name: 'generateReport', data: { jobId: job!.id, runId: String(catchup._id) } } as never) as never;
+    const runJob = () =>
+      new Job(h.scheduler.agenda, {
+        name: 'generateReport',
+        data: { jobId: job!.id, runId: String(catchup._id) },
+      } as never) as never;
     await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => executeRun(deps(w), runJob(), new Map())));
     const done = await h.scheduler.models.Run.findById(catchup._id).lean();
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
@@ -44,49 +59,86 @@ describe('several workers on one database', () => {
   });
 
   it('after a downtime longer than the record limit, records the first slots missed and still runs the latest', async () => {
-    const { data: job } = await h.client('mw-long').POST('/api/cron/jobs', { body: { ...bodies.generateReport('long-downtime'), cron: '* * * * * *', timezone: 'UTC' } });
+    const { data: job } = await h.client('mw-long').POST('/api/cron/jobs', {
+      body: { ...bodies.generateReport('long-downtime'), cron: '* * * * * *', timezone: 'UTC' },
+    });
     // Two hours of one slot a second went by unfired.
-    await h.scheduler.models.CronJob.updateOne({ _id: job!.id }, { $set: { slotsFrom: new Date(Date.now() - 2 * 3600_000) } });
-    const deps = { agenda: h.scheduler.agenda, conn: h.conn, models: h.scheduler.models, config: h.config, logger: h.logger };
+    await h.scheduler.models.CronJob.updateOne(
+      { _id: job!.id },
+      { $set: { slotsFrom: new Date(Date.now() - 2 * 3600_000) } },
+    );
+    const deps = {
+      agenda: h.scheduler.agenda,
+      conn: h.conn,
+      models: h.scheduler.models,
+      config: h.config,
+      logger: h.logger,
+    };
     const outcome = await fireSlots(deps, job!.id);
     // The latest slot (the last whole second) is on time: it is queued as itself, after the
     // first thousand missed ones, not lost among the seven thousand left unrecorded.
     expect(outcome).toMatchObject({ kind: 'accounted', missed: MISSED_RECORD_LIMIT, skipped: false });
-    const missed = await h.scheduler.models.Run.find({ jobId: job!.id, status: 'missed' }).sort({ scheduledFor: 1 }).lean();
+    const missed = await h.scheduler.models.Run.find({ jobId: job!.id, status: 'missed' })
+      .sort({ scheduledFor: 1 })
+      .lean();
     expect(missed).toHaveLength(MISSED_RECORD_LIMIT);
     const queued = await h.scheduler.models.Run.findById((outcome as { queued: string }).queued).lean();
     expect(queued).toMatchObject({ trigger: 'schedule', status: 'queued' });
     expect(queued!.scheduledFor.getTime()).toBe((outcome as { slot: Date }).slot.getTime());
     expect(Date.now() - queued!.scheduledFor.getTime()).toBeLessThan(60_000);
-    expect(queued!.scheduledFor.getTime() - missed[MISSED_RECORD_LIMIT - 1]!.scheduledFor.getTime()).toBeGreaterThan(3600_000);
+    expect(queued!.scheduledFor.getTime() - missed[MISSED_RECORD_LIMIT - 1]!.scheduledFor.getTime()).toBeGreaterThan(
+      3600_000,
+    );
     await h.client('mw-long').DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
   });
 
   it('two running workers both holding the dispatcher still record each slot once', async () => {
     const second = await h.addWorker('worker-b');
     await h.scheduler.startWorker();
-    const { data: job } = await h.client('mw-two').POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
+    const { data: job } = await h
+      .client('mw-two')
+      .POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
     // A second dispatcher, as when FerretDB's non-atomic findAndModify hands the one to two workers.
     const [original] = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
-    await agendaJobs().insertOne({ ...original!, _id: new Types.ObjectId(), lockedAt: null, lastRunAt: null, nextRunAt: new Date() });
+    await agendaJobs().insertOne({
+      ...original!,
+      _id: new Types.ObjectId(),
+      lockedAt: null,
+      lastRunAt: null,
+      nextRunAt: new Date(),
+    });
 
     // Until both copies are held (so both workers tick and contest every slot) and five runs exist.
-    const copies = await waitFor(async () => {
-      const held = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
-      return held.every((c) => c.lastRunAt instanceof Date && c.lockedAt instanceof Date) && (await runsOf(job!.id)).length >= 5 && held;
-    }, { what: 'both dispatchers to run and five runs' });
+    const copies = await waitFor(
+      async () => {
+        const held = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
+        return (
+          held.every((c) => c.lastRunAt instanceof Date && c.lockedAt instanceof Date) &&
+          (await runsOf(job!.id)).length >= 5 &&
+          held
+        );
+      },
+      { what: 'both dispatchers to run and five runs' },
+    );
     expect(copies).toHaveLength(2);
     expect(new Set(copies.map((c) => c.lastModifiedBy)).size).toBe(2);
-    await h.client('mw-two').PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
-    const runs = await waitFor(async () => {
-      const r = await runsOf(job!.id);
-      return r.every((x) => x.status !== 'running' && x.status !== 'queued') && r;
-    }, { what: 'the last runs to finish' });
+    await h
+      .client('mw-two')
+      .PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
+    const runs = await waitFor(
+      async () => {
+        const r = await runsOf(job!.id);
+        return r.every((x) => x.status !== 'running' && x.status !== 'queued') && r;
+      },
+      { what: 'the last runs to finish' },
+    );
     // Two dispatchers fired these slots, each recorded once and executed at most once.
     const slots = runs.map((r) => r.scheduledFor.getTime());
     expect(new Set(slots).size).toBe(slots.length);
 
-    expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(runs.filter((r) => r.status === 'succeeded').length);
+    expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(
+      runs.filter((r) => r.status === 'succeeded').length,
+    );
     await second.stop(5000);
     await agendaJobs().deleteMany({ name: DISPATCH_JOB, _id: { $ne: original!._id } });
   });
@@ -96,7 +148,9 @@ describe('reconcile on worker start', () => {
   it('schedules an enabled job without a next fire, clears a paused one, removes old per-job fire jobs', async () => {
     const api = h.client('reconciler');
     const { data: unscheduled } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('unscheduled') });
-    const { data: paused } = await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail('paused'), enabled: false } });
+    const { data: paused } = await api.POST('/api/cron/jobs', {
+      body: { ...bodies.sendEmail('paused'), enabled: false },
+    });
     const { data: fine } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('fine') });
     const CronJob = h.scheduler.models.CronJob;
     // A second dispatcher nobody holds, as two workers starting together can insert on FerretDB.
@@ -106,10 +160,19 @@ describe('reconcile on worker start', () => {
     await CronJob.updateOne({ _id: unscheduled!.id }, { $set: { nextRunAt: null } });
     await CronJob.updateOne({ _id: paused!.id }, { $set: { nextRunAt: new Date() } });
     // What an older version left: one recurring Agenda job per cron job.
-    await agendaJobs().insertOne({ name: LEGACY_FIRE_JOB, data: { jobId: fine!.id }, repeatInterval: fine!.cron, nextRunAt: new Date(), type: 'normal', priority: 0 });
+    await agendaJobs().insertOne({
+      name: LEGACY_FIRE_JOB,
+      data: { jobId: fine!.id },
+      repeatInterval: fine!.cron,
+      nextRunAt: new Date(),
+      type: 'normal',
+      priority: 0,
+    });
 
     expect(await h.scheduler.reconcile()).toEqual({ scheduled: 1, cleared: 1, removed: 1 });
-    expect((await CronJob.findById(unscheduled!.id).lean())!.nextRunAt).toEqual(nextFire(unscheduled!.cron, unscheduled!.timezone));
+    expect((await CronJob.findById(unscheduled!.id).lean())!.nextRunAt).toEqual(
+      nextFire(unscheduled!.cron, unscheduled!.timezone),
+    );
     expect((await CronJob.findById(paused!.id).lean())!.nextRunAt).toBeNull();
     expect((await CronJob.findById(fine!.id).lean())!.nextRunAt!.toISOString()).toBe(fine!.nextRunAt);
     expect(await agendaJobs().countDocuments({ name: LEGACY_FIRE_JOB })).toBe(0);
@@ -121,13 +184,21 @@ describe('reconcile on worker start', () => {
   it('never leaves a job on an old schedule when edits land while it runs', async () => {
     const api = h.client('reconcile-race');
     const ids: string[] = [];
-    for (let i = 0; i < 8; i++) ids.push((await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail(`race-${i}`), enabled: false } })).data!.id);
+    for (let i = 0; i < 8; i++)
+      ids.push(
+        (await api.POST('/api/cron/jobs', { body: { ...bodies.sendEmail(`race-${i}`), enabled: false } })).data!.id,
+      );
     const crons = ['0 1 * * *', '0 2 * * *', '0 3 * * *', '0 4 * * *'];
     for (let round = 0; round < 4; round++) {
       // Reconcile and a burst of edits (cron changes, pauses, resumes) at the same time.
       await Promise.all([
         h.scheduler.reconcile(),
-        ...ids.map((id, i) => api.PATCH('/api/cron/jobs/{id}', { params: { path: { id } }, body: { cron: crons[(round + i) % crons.length], enabled: (round + i) % 3 !== 0 } })),
+        ...ids.map((id, i) =>
+          api.PATCH('/api/cron/jobs/{id}', {
+            params: { path: { id } },
+            body: { cron: crons[(round + i) % crons.length], enabled: (round + i) % 3 !== 0 },
+          }),
+        ),
       ]);
       for (const id of ids) {
         const job = await h.scheduler.models.CronJob.findById(id).lean();
@@ -141,11 +212,22 @@ describe('reconcile on worker start', () => {
 describe('run recovery', () => {
   it('queues again a queued run whose Agenda job is gone, cancels one whose job is gone, and drops spent run jobs', async () => {
     const api = h.client('recovery');
-    const { data: job } = await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport('orphan'), enabled: false } });
-    const { data: gone } = await api.POST('/api/cron/jobs', { body: { ...bodies.generateReport('orphan-gone'), enabled: false } });
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: { ...bodies.generateReport('orphan'), enabled: false },
+    });
+    const { data: gone } = await api.POST('/api/cron/jobs', {
+      body: { ...bodies.generateReport('orphan-gone'), enabled: false },
+    });
     const longAgo = new Date(Date.now() - 60 * 60_000);
     const queued = async (jobId: string) => {
-      const run = await h.scheduler.models.Run.create({ jobId, ownerId: 'recovery', type: 'generateReport', scheduledFor: new Date(), trigger: 'manual', status: 'queued' });
+      const run = await h.scheduler.models.Run.create({
+        jobId,
+        ownerId: 'recovery',
+        type: 'generateReport',
+        scheduledFor: new Date(),
+        trigger: 'manual',
+        status: 'queued',
+      });
       // As if the worker that created it died before queuing its Agenda job, an hour ago.
       await h.scheduler.models.Run.collection.updateOne({ _id: run._id }, { $set: { createdAt: longAgo } });
       return run;
@@ -155,13 +237,22 @@ describe('run recovery', () => {
     await h.scheduler.models.CronJob.deleteOne({ _id: gone!.id });
     // A run job Agenda kept after a failed processor: unlocked, never due again.
     const spentRunId = String(new Types.ObjectId());
-    await agendaJobs().insertOne({ name: 'generateReport', data: { jobId: job!.id, runId: spentRunId }, nextRunAt: null, lockedAt: null, type: 'normal', priority: 0 });
+    await agendaJobs().insertOne({
+      name: 'generateReport',
+      data: { jobId: job!.id, runId: spentRunId },
+      nextRunAt: null,
+      lockedAt: null,
+      type: 'normal',
+      priority: 0,
+    });
 
     await h.scheduler.startWorker(); // idempotent: the worker of this file
     await h.scheduler.recover();
     expect(await h.scheduler.models.Run.findById(orphanOfDeleted._id).lean()).toMatchObject({ status: 'cancelled' });
     expect(await agendaJobs().countDocuments({ 'data.runId': spentRunId })).toBe(0);
     // Queued again, the run executes.
-    await waitFor(async () => (await h.scheduler.models.Run.findById(orphan._id).lean())?.status === 'succeeded', { what: 'the requeued run to run' });
+    await waitFor(async () => (await h.scheduler.models.Run.findById(orphan._id).lean())?.status === 'succeeded', {
+      what: 'the requeued run to run',
+    });
   });
 });

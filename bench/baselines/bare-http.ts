@@ -35,8 +35,15 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (req.method === 'GET' && url.pathname === '/api/cron/jobs') {
     // CronJobService.list: the owner's jobs by _id, one more than the page to know if another follows.
     const limit = Number(url.searchParams.get('limit') ?? 20);
-    const items = await jobs.find({ ownerId }).sort({ _id: 1 }).limit(limit + 1).toArray();
-    return send(res, 200, { items: items.slice(0, limit), nextCursor: items.length > limit ? String(items[limit - 1]!._id) : null });
+    const items = await jobs
+      .find({ ownerId })
+      .sort({ _id: 1 })
+      .limit(limit + 1)
+      .toArray();
+    return send(res, 200, {
+      items: items.slice(0, limit),
+      nextCursor: items.length > limit ? String(items[limit - 1]!._id) : null,
+    });
   }
   if (req.method === 'POST' && url.pathname === '/api/cron/jobs') {
     const now = new Date();

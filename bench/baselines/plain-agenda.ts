@@ -5,11 +5,11 @@
 // with the slot the fire was due for and when it started, then sends the job's email.
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda, type Job } from 'agenda';
-import { MongoClient, ObjectId, type Db } from 'mongodb';
+import { type Db, MongoClient, ObjectId } from 'mongodb';
 import nodemailer from 'nodemailer';
 import { slotAt } from '../../src/scheduler/cron.js';
 import { isMain } from '../lib/main.js';
-import { spawnService, type ServiceProcess } from '../lib/worker-process.js';
+import { type ServiceProcess, spawnService } from '../lib/worker-process.js';
 
 export const BASELINE_JOB = 'bench-fire';
 const COLLECTION = 'agendaJobs';
@@ -48,8 +48,16 @@ export async function seedBaseline(db: Db, n: number, cron: (i: number) => strin
   for (let start = 1; start < n; start += 1000) {
     const docs = [];
     for (let i = start; i < Math.min(n, start + 1000); i++) {
-      const job = agenda.create<FireData>(BASELINE_JOB, dataOf(i)).repeatEvery(cron(i), { timezone, skipImmediate: true });
-      docs.push({ ...template, _id: new ObjectId(), data: dataOf(i), repeatInterval: cron(i), nextRunAt: job.attrs.nextRunAt });
+      const job = agenda
+        .create<FireData>(BASELINE_JOB, dataOf(i))
+        .repeatEvery(cron(i), { timezone, skipImmediate: true });
+      docs.push({
+        ...template,
+        _id: new ObjectId(),
+        data: dataOf(i),
+        repeatInterval: cron(i),
+        nextRunAt: job.attrs.nextRunAt,
+      });
     }
     await db.collection(COLLECTION).insertMany(docs);
   }
@@ -85,15 +93,27 @@ async function fire(job: Job<FireData>, send: (to: string, subject: string) => P
 }
 
 async function main([uri, processEvery, smtpUrl]: string[]) {
-  if (!uri || !processEvery || !smtpUrl) throw new Error('usage: plain-agenda.ts <mongodb uri> <processEveryMs> <smtpUrl>');
+  if (!uri || !processEvery || !smtpUrl)
+    throw new Error('usage: plain-agenda.ts <mongodb uri> <processEveryMs> <smtpUrl>');
   const client = await MongoClient.connect(uri);
-  const agenda = new Agenda({ backend: new MongoBackend({ mongo: client.db(), collection: COLLECTION }), name: 'baseline', processEvery: Number(processEvery) });
+  const agenda = new Agenda({
+    backend: new MongoBackend({ mongo: client.db(), collection: COLLECTION }),
+    name: 'baseline',
+    processEvery: Number(processEvery),
+  });
   // In pino's shape, so the bench counts them as it counts our worker's.
-  agenda.on('error', (error: Error) => process.stderr.write(`${JSON.stringify({ level: 50, msg: 'agenda error', err: { message: error.message } })}\n`));
+  agenda.on('error', (error: Error) =>
+    process.stderr.write(`${JSON.stringify({ level: 50, msg: 'agenda error', err: { message: error.message } })}\n`),
+  );
   const send = async (to: string, subject: string) => {
     const transport = nodemailer.createTransport({ url: smtpUrl });
     try {
-      return await transport.sendMail({ from: 'bench@localhost', to, subject, text: 'You have new items since your last digest.' });
+      return await transport.sendMail({
+        from: 'bench@localhost',
+        to,
+        subject,
+        text: 'You have new items since your last digest.',
+      });
     } finally {
       transport.close();
     }

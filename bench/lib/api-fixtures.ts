@@ -21,7 +21,10 @@ export const jobInput = (k: number) => ({
  */
 export async function removeJobsOf(conn: Connection, prefix: string): Promise<void> {
   const theirs = { ownerId: { $regex: `^${prefix}` } };
-  const ids = await conn.collection('cron_jobs').find(theirs, { projection: { _id: 1 } }).toArray();
+  const ids = await conn
+    .collection('cron_jobs')
+    .find(theirs, { projection: { _id: 1 } })
+    .toArray();
   if (ids.length === 0) return;
   await conn.collection('cron_jobs').deleteMany(theirs);
   await conn.collection('agendaJobs').deleteMany({ 'data.jobId': { $in: ids.map((d) => String(d._id)) } });

@@ -20,7 +20,16 @@ export interface Machine {
   date: string;
 }
 
-const PACKAGES = ['agenda', '@agendajs/mongo-backend', 'mongodb', 'mongoose', 'hono', '@hono/zod-openapi', 'zod', 'autocannon'];
+const PACKAGES = [
+  'agenda',
+  '@agendajs/mongo-backend',
+  'mongodb',
+  'mongoose',
+  'hono',
+  '@hono/zod-openapi',
+  'zod',
+  'autocannon',
+];
 
 /** Describes this machine and the checkout at `root` (the repository root). */
 export function describeMachine(root: string): Machine {
@@ -42,7 +51,8 @@ export function describeMachine(root: string): Machine {
 function packageVersion(root: string, name: string): string {
   try {
     // Read the file, not require.resolve: some of these packages export no ./package.json.
-    return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'not installed';
   }

@@ -16,7 +16,8 @@ export async function suiteMain(run: Suite): Promise<void> {
   const outAt = args.indexOf('--out');
   const out = outAt >= 0 ? args[outAt + 1] : undefined;
   const started = performance.now();
-  const log = (message: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  const log = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
   const result = await run({ quick, log });
   result.ms ??= Math.round(performance.now() - started);
   const json = JSON.stringify(result, null, 2);

@@ -26,7 +26,13 @@ export function plotSpec(plot: Plot): TopLevelSpec {
       x: { field: 'x', type: 'quantitative', title: plot.xLabel, scale: scale(plot.xLog) },
       y: { field: 'y', type: 'quantitative', title: plot.yLabel, scale: scale(plot.yLog) },
       // The suite's order of lines, not alphabetical: "ours" first when the suite puts it first.
-      color: { field: 'line', type: 'nominal', title: null, scale: { domain: plot.lines.map((l) => l.label) }, legend: plot.lines.length > 1 ? { orient: 'bottom', direction: 'horizontal' } : null },
+      color: {
+        field: 'line',
+        type: 'nominal',
+        title: null,
+        scale: { domain: plot.lines.map((l) => l.label) },
+        legend: plot.lines.length > 1 ? { orient: 'bottom', direction: 'horizontal' } : null,
+      },
     },
   };
 }
@@ -45,7 +51,10 @@ export async function renderPlot(plot: Plot): Promise<Buffer> {
   try {
     const svg = await view.toSVG();
     // Twice the SVG size, so the text stays sharp on high-density screens.
-    const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: FONT }, fitTo: { mode: 'zoom', value: 2 } }).render();
+    const png = new Resvg(svg, {
+      font: { loadSystemFonts: true, defaultFontFamily: FONT },
+      fitTo: { mode: 'zoom', value: 2 },
+    }).render();
     return png.asPng();
   } finally {
     view.finalize();

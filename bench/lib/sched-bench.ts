@@ -1,11 +1,11 @@
 import { rm } from 'node:fs/promises';
 import type { Connection } from 'mongoose';
-import { startSmtp, type Smtp } from '../../tests/helpers/smtp.js';
 import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
-import { startLocalDb, type LocalDb } from '../../src/lib/local-db.js';
+import { type LocalDb, startLocalDb } from '../../src/lib/local-db.js';
+import { type Smtp, startSmtp } from '../../tests/helpers/smtp.js';
 import { COMMANDS_LINE, type CommandTotals } from './sched-monitor.js';
-import { cpuSeconds, spawnService, type ServiceProcess } from './worker-process.js';
+import { cpuSeconds, type ServiceProcess, spawnService } from './worker-process.js';
 
 const DATA_DIR = '.local/bench-scheduling-db';
 
@@ -89,7 +89,12 @@ export interface OurWorker extends ServiceProcess {
  * what the bench needs: seconds crons, mail to the bench's SMTP server, a short drain on stop
  * (the database is thrown away), and the command monitor preloaded.
  */
-export async function startOurWorker(bench: SchedBench, uri: string, name: string, timeoutMs: number): Promise<OurWorker> {
+export async function startOurWorker(
+  bench: SchedBench,
+  uri: string,
+  name: string,
+  timeoutMs: number,
+): Promise<OurWorker> {
   const worker = await spawnService({
     name,
     entry: 'src/jobs/scheduler.ts',

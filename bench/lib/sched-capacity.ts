@@ -1,8 +1,8 @@
 import type { Types } from 'mongoose';
 import { slotsBetween } from '../../src/scheduler/cron.js';
-import { seedJobs } from './seed.js';
-import { PROCESS_EVERY_MS, startOurWorker, type BenchDb, type OurWorker, type SchedBench } from './sched-bench.js';
+import { type BenchDb, type OurWorker, PROCESS_EVERY_MS, type SchedBench, startOurWorker } from './sched-bench.js';
 import type { CommandTotals } from './sched-monitor.js';
+import { seedJobs } from './seed.js';
 import { summary } from './stats.js';
 import { cpuSeconds } from './worker-process.js';
 
@@ -46,26 +46,40 @@ const cronOf = (i: number) => `${i % 10}/10 * * * * *`;
  * sees new jobs at its next poll), which also keeps a fresh process's first fires (modules and
  * connections still warming up) out of the first window. The ramp stops at the first failing step.
  */
-export async function capacityRamp(bench: SchedBench, o: RampOptions, log: (m: string) => void): Promise<CapacityStep[]> {
+export async function capacityRamp(
+  bench: SchedBench,
+  o: RampOptions,
+  log: (m: string) => void,
+): Promise<CapacityStep[]> {
   await bench.settle();
   const db = await bench.database(`cap_${o.tag}`);
   const jobs: { id: string; cron: string }[] = [];
   const add = async (count: number) => {
     const base = jobs.length;
-    const ids = await seedJobs(db.conn, count, { cron: (i) => cronOf(base + i), owners: Math.ceil(count / 50), ownerPrefix: `cap-${base}-` });
-    ids.forEach((id, i) => jobs.push({ id, cron: cronOf(base + i) }));
+    const ids = await seedJobs(db.conn, count, {
+      cron: (i) => cronOf(base + i),
+      owners: Math.ceil(count / 50),
+      ownerPrefix: `cap-${base}-`,
+    });
+    for (const [i, id] of ids.entries()) jobs.push({ id, cron: cronOf(base + i) });
   };
   const workers: OurWorker[] = [];
   try {
     await add(o.steps[0]!);
-    workers.push(...(await Promise.all(Array.from({ length: o.workers }, (_, k) => startOurWorker(bench, db.uri, `cap-${o.tag}-${k + 1}`, 60_000)))));
+    workers.push(
+      ...(await Promise.all(
+        Array.from({ length: o.workers }, (_, k) => startOurWorker(bench, db.uri, `cap-${o.tag}-${k + 1}`, 60_000)),
+      )),
+    );
     const steps: CapacityStep[] = [];
     for (const [k, total] of o.steps.entries()) {
       if (k > 0) await add(total - jobs.length);
       const opensAt = Date.now() + PROCESS_EVERY_MS + 1000;
       const step = await measureWindow(bench, db, workers, jobs, Math.ceil(opensAt / 1000) * 1000, o.windowMs);
       steps.push(step);
-      log(`capacity ${o.tag}: ${total} jobs, ${step.offeredPerMin}/min offered, ${Math.round(step.achievedPerMin)}/min achieved, p99 ${Math.round(step.p99Ms)} ms, ${step.pass ? 'pass' : 'FAIL'}`);
+      log(
+        `capacity ${o.tag}: ${total} jobs, ${step.offeredPerMin}/min offered, ${Math.round(step.achievedPerMin)}/min achieved, p99 ${Math.round(step.p99Ms)} ms, ${step.pass ? 'pass' : 'FAIL'}`,
+      );
       if (!step.pass) break;
     }
     return steps;
@@ -75,7 +89,14 @@ export async function capacityRamp(bench: SchedBench, o: RampOptions, log: (m: s
   }
 }
 
-async function measureWindow(bench: SchedBench, db: BenchDb, workers: OurWorker[], jobs: { id: string; cron: string }[], from: number, windowMs: number): Promise<CapacityStep> {
+async function measureWindow(
+  bench: SchedBench,
+  db: BenchDb,
+  workers: OurWorker[],
+  jobs: { id: string; cron: string }[],
+  from: number,
+  windowMs: number,
+): Promise<CapacityStep> {
   const until = from + windowMs;
   await sleepUntil(from);
   await Promise.all(workers.map((w) => w.commands()));
@@ -88,7 +109,10 @@ async function measureWindow(bench: SchedBench, db: BenchDb, workers: OurWorker[
   const readAt = Date.now();
   const runs = await db.conn
     .collection('cron_job_runs')
-    .find({ scheduledFor: { $gte: new Date(from), $lt: new Date(until) } }, { projection: { jobId: 1, scheduledFor: 1, startedAt: 1, status: 1 } })
+    .find(
+      { scheduledFor: { $gte: new Date(from), $lt: new Date(until) } },
+      { projection: { jobId: 1, scheduledFor: 1, startedAt: 1, status: 1 } },
+    )
     .toArray();
   const started = new Map<string, number>();
   let missed = 0;

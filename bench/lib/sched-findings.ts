@@ -9,7 +9,10 @@ const median = (values: number[]) => quantile(values, 0.5);
 
 /** The exponent b of y ~ x^b between the two largest sizes, in words. */
 function growth(points: [number, number][]): string {
-  const [a, b] = points.filter(([x, y]) => x > 0 && y > 0).sort((p, q) => p[0] - q[0]).slice(-2);
+  const [a, b] = points
+    .filter(([x, y]) => x > 0 && y > 0)
+    .sort((p, q) => p[0] - q[0])
+    .slice(-2);
   if (!a || !b) return 'not measured at two sizes';
   const exp = Math.log(b[1] / a[1]) / Math.log(b[0] / a[0]);
   const word = Math.abs(exp) < 0.2 ? 'flat' : exp < 0.8 ? 'sublinear' : exp <= 1.2 ? 'linear' : 'faster than linear';
@@ -21,11 +24,15 @@ function rounds(results: SchedResults, side: Side, shape: LagRound['shape'], n?:
 }
 
 const sizes = (results: SchedResults) => [...new Set(results.rounds.map((r) => r.n))].sort((a, b) => a - b);
-const lockAt = (results: SchedResults, side: Side, n: number) => median(rounds(results, side, 'same-second', n).map((r) => r.lockQueryMs));
+const lockAt = (results: SchedResults, side: Side, n: number) =>
+  median(rounds(results, side, 'same-second', n).map((r) => r.lockQueryMs));
 const p99 = (r: LagRound) => quantile(r.lagsMs, 0.99);
 
 function lockAllFinding(results: SchedResults): string {
-  const parts = sizes(results).map((n) => `${fmt(n)} jobs: ${lockAt(results, 'baseline', n).toFixed(0)} ms per lock query, so about ${s1(n * lockAt(results, 'baseline', n))} to lock all`);
+  const parts = sizes(results).map(
+    (n) =>
+      `${fmt(n)} jobs: ${lockAt(results, 'baseline', n).toFixed(0)} ms per lock query, so about ${s1(n * lockAt(results, 'baseline', n))} to lock all`,
+  );
   return (
     'Fire lag is bound by Agenda locking, on both sides: a poll locks every job due within processEvery one findOneAndUpdate at a time ' +
     '(JobProcessor.process awaits jobQueueFilling, which recurses until a lock query finds nothing, and only then calls jobProcessing), so it starts none of them ' +
@@ -41,7 +48,11 @@ function starvationFinding(results: SchedResults): string | undefined {
   const spread = results.rounds.filter((r) => r.shape === 'spread');
   if (!spread.length) return undefined;
   const n = spread[0]!.n;
-  const started = (side: Side) => spread.filter((r) => r.side === side).map((r) => `${r.n - r.notStarted} of ${fmt(r.n)}`).join(', ');
+  const started = (side: Side) =>
+    spread
+      .filter((r) => r.side === side)
+      .map((r) => `${r.n - r.notStarted} of ${fmt(r.n)}`)
+      .join(', ');
   const lock = median(spread.filter((r) => r.side === 'baseline').map((r) => r.lockQueryMs));
   const ours = spread.find((r) => r.side === 'ours');
   const oursLocks = ours?.commands?.['findAndModify agendaJobs'];
@@ -50,7 +61,9 @@ function starvationFinding(results: SchedResults): string | undefined {
     `(${(1000 / lock).toFixed(1)} a second at best, and several chains run at once, each slowing the others). Each lock chain moves its horizon on (now + processEvery) at every step, ` +
     'so while jobs fall due faster than it locks them it never finds nothing, never ends, and Agenda never calls jobProcessing: ' +
     `${started('ours')} slots started for ours, ${started('baseline')} for plain Agenda, within the minute and ${results.spreadTailMs / 1000} s after. ` +
-    (oursLocks ? `Our worker sent ${oursLocks.count} lock queries in that round (mean ${(oursLocks.ms / oursLocks.count).toFixed(0)} ms), for run jobs only: ` : '') +
+    (oursLocks
+      ? `Our worker sent ${oursLocks.count} lock queries in that round (mean ${(oursLocks.ms / oursLocks.count).toFixed(0)} ms), for run jobs only: `
+      : '') +
     'our schedules have no Agenda job each; one dispatcher job reads the due cron jobs with one query a second, so no lock chain runs over every stored job. ' +
     'For plain Agenda on FerretDB this is starvation, not lag, until a lock query costs well under 1/16 s, i.e. uses an index (MongoDB).'
   );
@@ -58,7 +71,9 @@ function starvationFinding(results: SchedResults): string | undefined {
 
 /** Where a burst's lag comes from: the dispatcher's fires, then the runs' own Agenda jobs. */
 function queueFinding(results: SchedResults): string | undefined {
-  const r = results.rounds.find((x) => x.side === 'ours' && x.shape === 'same-second' && x.firedLagsMs?.length && x.notStarted < x.n);
+  const r = results.rounds.find(
+    (x) => x.side === 'ours' && x.shape === 'same-second' && x.firedLagsMs?.length && x.notStarted < x.n,
+  );
   if (!r) return undefined;
   const fired = median(r.firedLagsMs!);
   // A slot not started by the deadline has exactly the deadline as its lag.
@@ -71,7 +86,9 @@ function queueFinding(results: SchedResults): string | undefined {
 }
 
 function oursVsBaseline(results: SchedResults): string | undefined {
-  const n = sizes(results).find((size) => rounds(results, 'baseline', 'same-second', size).some((r) => r.notStarted < r.n));
+  const n = sizes(results).find((size) =>
+    rounds(results, 'baseline', 'same-second', size).some((r) => r.notStarted < r.n),
+  );
   if (n === undefined) return undefined;
   const ours = rounds(results, 'ours', 'same-second', n);
   const base = rounds(results, 'baseline', 'same-second', n);
@@ -116,7 +133,9 @@ function capacityFinding(results: SchedResults): string | undefined {
     const w = steps[0]?.workers ?? 0;
     const passed = steps.filter((s) => s.pass);
     const broke = steps.find((s) => !s.pass);
-    const best = passed.length ? `${Math.max(...passed.map((s) => s.offeredPerMin))} fires/min` : `less than its first step (${steps[0]?.offeredPerMin} fires/min)`;
+    const best = passed.length
+      ? `${Math.max(...passed.map((s) => s.offeredPerMin))} fires/min`
+      : `less than its first step (${steps[0]?.offeredPerMin} fires/min)`;
     const why = broke
       ? `it broke at ${broke.offeredPerMin}/min (${broke.jobs} jobs): p50 ${ms0(broke.p50Ms)} ms, p99 ${ms0(broke.p99Ms)} ms, ${broke.notStarted} slots not started, ` +
         `FerretDB at ${broke.dbCores.toFixed(2)} cores, ${broke.lockQueries} lock queries in the window at ${broke.lockQueryMeanMs.toFixed(0)} ms each`
@@ -141,7 +160,7 @@ function capacityFinding(results: SchedResults): string | undefined {
       : '') +
     (shared && single
       ? `At ${shared.jobs} jobs two workers sent ${shared.lockQueries} lock queries against ${single.lockQueries} for one, at ${shared.lockQueryMeanMs.toFixed(0)} against ${single.lockQueryMeanMs.toFixed(0)} ms each: ` +
-        "a second worker adds lock chains racing for the same jobs on the same FerretDB (whose findAndModify is a read then a write, so both can lock one; our runner drops the duplicate), not database capacity."
+        'a second worker adds lock chains racing for the same jobs on the same FerretDB (whose findAndModify is a read then a write, so both can lock one; our runner drops the duplicate), not database capacity.'
       : '')
   );
 }
@@ -151,7 +170,9 @@ const PASS_MS = 1000;
 const ms0 = (v: number) => Math.round(v);
 
 function reconcileFinding(results: SchedResults): string | undefined {
-  const restart = results.reconciles.filter((t) => t.kind === 'restart' && t.finished).map((t) => [t.n, t.ms] as [number, number]);
+  const restart = results.reconciles
+    .filter((t) => t.kind === 'restart' && t.finished)
+    .map((t) => [t.n, t.ms] as [number, number]);
   const ns = [...new Set(results.reconciles.filter((t) => t.kind === 'fresh').map((t) => t.n))];
   if (!restart.length && !ns.length) return undefined;
   const freshText = ns
@@ -160,10 +181,16 @@ function reconcileFinding(results: SchedResults): string | undefined {
       const end = results.reconciles.find((t) => t.n === n && t.kind === 'fresh-tail');
       const total = freshImportMs(results.reconciles, n)!;
       if (!total.estimated) return `${fmt(n)} jobs in ${s1(total.ms)}`;
-      return `${fmt(n)} jobs: ${start.perSecond?.toFixed(1) ?? 0} jobs/s at the start` + (end ? `, ${end.perSecond?.toFixed(2) ?? 0} jobs/s at the end` : '') + `, about ${s1(total.ms)} in all`;
+      return (
+        `${fmt(n)} jobs: ${start.perSecond?.toFixed(1) ?? 0} jobs/s at the start` +
+        (end ? `, ${end.perSecond?.toFixed(2) ?? 0} jobs/s at the end` : '') +
+        `, about ${s1(total.ms)} in all`
+      );
     })
     .join('; ');
-  const ends = ns.map((n) => results.reconciles.find((t) => t.n === n && t.kind === 'fresh-tail')).filter((t) => t?.perSecond);
+  const ends = ns
+    .map((n) => results.reconciles.find((t) => t.n === n && t.kind === 'fresh-tail'))
+    .filter((t) => t?.perSecond);
   const perJob = ends.map((t) => [t!.n, 1000 / t!.perSecond!] as [number, number]);
   return (
     `Reconcile at restart makes sure the dispatcher's Agenda job exists, removes per-job fire jobs of the old scheme, and reads the enabled jobs without a next fire and the paused ones with one (two scans of cron_jobs); it grows ${growth(restart)}. ` +
@@ -178,21 +205,28 @@ function memoryFinding(results: SchedResults): string | undefined {
   const ours = rounds(results, 'ours', 'same-second', n);
   const base = rounds(results, 'baseline', 'same-second', n);
   if (!ours.length) return undefined;
-  const rss = sizes(results).map((size) => [size, median(rounds(results, 'ours', 'same-second', size).map((r) => r.rssReadyMb))] as [number, number]);
+  const rss = sizes(results).map(
+    (size) => [size, median(rounds(results, 'ours', 'same-second', size).map((r) => r.rssReadyMb))] as [number, number],
+  );
   const working = results.rounds.filter((r) => r.side === 'ours' && r.notStarted < r.n).sort((a, b) => b.n - a.n)[0];
   const idle = ours.every((r) => r.notStarted === r.n);
   return (
     `Memory at ${fmt(n)} jobs: our worker ${median(ours.map((r) => r.rssReadyMb)).toFixed(0)} MB after boot, ${median(ours.map((r) => r.rssEndMb)).toFixed(0)} MB after ${s1(median(ours.map((r) => r.windowMs)))} ` +
     `(goal 200 MB), plain Agenda ${median(base.map((r) => r.rssReadyMb)).toFixed(0)} and ${median(base.map((r) => r.rssEndMb)).toFixed(0)} MB. ` +
-    (idle ? `At ${fmt(n)} jobs nothing fired in that time (only lock queries), so the end figure is not a worker under load; ` : '') +
-    (working ? `with runs going (${fmt(working.n)} jobs, ${working.n - working.notStarted} runs) it went from ${working.rssReadyMb.toFixed(0)} to ${working.rssEndMb.toFixed(0)} MB. ` : '') +
+    (idle
+      ? `At ${fmt(n)} jobs nothing fired in that time (only lock queries), so the end figure is not a worker under load; `
+      : '') +
+    (working
+      ? `with runs going (${fmt(working.n)} jobs, ${working.n - working.notStarted} runs) it went from ${working.rssReadyMb.toFixed(0)} to ${working.rssEndMb.toFixed(0)} MB. `
+      : '') +
     `RSS after boot against the number of jobs: ${growth(rss)}; most of it is the runtime (node, tsx compiling the sources, mongoose, Agenda), and reconcile reads the jobs' schedules once at boot.`
   );
 }
 
 function growthFinding(results: SchedResults): string {
   const lock = (side: Side) => sizes(results).map((n) => [n, lockAt(results, side, n)] as [number, number]);
-  const lag = (side: Side) => sizes(results).map((n) => [n, median(rounds(results, side, 'same-second', n).map(p99))] as [number, number]);
+  const lag = (side: Side) =>
+    sizes(results).map((n) => [n, median(rounds(results, side, 'same-second', n).map(p99))] as [number, number]);
   return (
     `Growth: one lock query grows ${growth(lock('baseline'))} (baseline collection) and ${growth(lock('ours'))} (ours), the full scan FerretDB makes; ` +
     `same-second p99 grows ${growth(lag('ours'))} for ours and ${growth(lag('baseline'))} for plain Agenda, but those figures are capped by the deadline once slots stop starting within it, ` +
@@ -203,7 +237,14 @@ function growthFinding(results: SchedResults): string {
 function duplicateLocks(results: SchedResults): string | undefined {
   const dup = results.rounds
     .filter((r) => r.side === 'ours')
-    .reduce((s, r) => s + Object.entries(r.warnings).filter(([m]) => m.includes('cannot be updated in the database')).reduce((a, [, c]) => a + c, 0), 0);
+    .reduce(
+      (s, r) =>
+        s +
+        Object.entries(r.warnings)
+          .filter(([m]) => m.includes('cannot be updated in the database'))
+          .reduce((a, [, c]) => a + c, 0),
+      0,
+    );
   return dup
     ? `Our worker logged ${dup} "agenda error: job ... cannot be updated in the database" over the rounds: a run job locked by two concurrent lock chains (FerretDB's findAndModify is a read then a write), run once by our runner, then its second copy finds the job already removed.`
     : undefined;

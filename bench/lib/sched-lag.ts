@@ -1,11 +1,11 @@
 import type { Connection, Types } from 'mongoose';
-import { DISPATCH_JOB } from '../../src/scheduler/dispatch.js';
 import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
 import { nextFire } from '../../src/scheduler/cron.js';
-import { BASELINE_JOB, FIRE_LINE, seedBaseline, startBaseline, type BaselineFire } from '../baselines/plain-agenda.js';
-import { seedJobs } from './seed.js';
-import { PROCESS_EVERY_MS, startOurWorker, type BenchDb, type SchedBench } from './sched-bench.js';
+import { DISPATCH_JOB } from '../../src/scheduler/dispatch.js';
+import { BASELINE_JOB, type BaselineFire, FIRE_LINE, seedBaseline, startBaseline } from '../baselines/plain-agenda.js';
+import { type BenchDb, PROCESS_EVERY_MS, type SchedBench, startOurWorker } from './sched-bench.js';
 import type { CommandTotals } from './sched-monitor.js';
+import { seedJobs } from './seed.js';
 import { quantile } from './stats.js';
 import { cpuSeconds, type ServiceProcess, type WarningCounts } from './worker-process.js';
 
@@ -60,7 +60,8 @@ export interface LagRound {
   warnings: WarningCounts;
 }
 
-const cronOf = (shape: Shape, second: number) => (i: number) => `${shape === 'same-second' ? second : i % 60} * * * * *`;
+const cronOf = (shape: Shape, second: number) => (i: number) =>
+  `${shape === 'same-second' ? second : i % 60} * * * * *`;
 
 /**
  * How long seeding, the lock query probe and the boot will take, so that the same-second slot
@@ -70,7 +71,8 @@ const cronOf = (shape: Shape, second: number) => (i: number) => `${shape === 'sa
  * an updateMany of 10 000 documents takes minutes on FerretDB.)
  */
 const bootSeen = new Map<string, number>();
-const slotDelayMs = (side: Side, n: number) => 1.3 * (bootSeen.get(`${side} ${n}`) ?? (side === 'ours' ? 2000 + n * 0.5 : 1000 + n * 0.6)) + 2000;
+const slotDelayMs = (side: Side, n: number) =>
+  1.3 * (bootSeen.get(`${side} ${n}`) ?? (side === 'ours' ? 2000 + n * 0.5 : 1000 + n * 0.6)) + 2000;
 
 /** The second of the minute that comes `ms` from now. */
 const secondIn = (ms: number) => new Date(Date.now() + ms).getUTCSeconds();
@@ -122,7 +124,11 @@ async function lockQueryMs(conn: Connection, name: string): Promise<number> {
   for (let i = 0; i < 3; i++) {
     const started = performance.now();
     await conn.collection(AGENDA_COLLECTION).findOneAndUpdate(
-      { name, disabled: { $ne: true }, $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: new Date(0) } }, { lockedAt: { $lte: new Date(0) } }] },
+      {
+        name,
+        disabled: { $ne: true },
+        $or: [{ lockedAt: { $eq: null }, nextRunAt: { $lte: new Date(0) } }, { lockedAt: { $lte: new Date(0) } }],
+      },
       { $set: { lockedAt: new Date() } },
       { sort: { nextRunAt: 1, priority: -1 }, returnDocument: 'after' },
     );
@@ -137,7 +143,13 @@ interface SideOps {
   seed(db: BenchDb, n: number, cron: (i: number) => string): Promise<void>;
   start(db: BenchDb, tag: string): Promise<ServiceProcess & { commands?: () => Promise<CommandTotals> }>;
   /** Each job's start of its expected slot, epoch ms (absent when it has not started), and ours' accounting. */
-  read(db: BenchDb, slots: number[]): Promise<{ starts: (number | undefined)[]; extra?: Pick<LagRound, 'accounted' | 'firedLagsMs' | 'duplicateStarts'> }>;
+  read(
+    db: BenchDb,
+    slots: number[],
+  ): Promise<{
+    starts: (number | undefined)[];
+    extra?: Pick<LagRound, 'accounted' | 'firedLagsMs' | 'duplicateStarts'>;
+  }>;
 }
 
 function ours(bench: SchedBench): SideOps {
@@ -191,7 +203,13 @@ export async function lagRound(bench: SchedBench, side: Side, c: LagCase, log: (
 }
 
 /** One attempt; undefined when the same-second slot came before the process was ready (unless `last`). */
-async function attemptRound(bench: SchedBench, side: Side, c: LagCase, log: (m: string) => void, last: boolean): Promise<LagRound | undefined> {
+async function attemptRound(
+  bench: SchedBench,
+  side: Side,
+  c: LagCase,
+  log: (m: string) => void,
+  last: boolean,
+): Promise<LagRound | undefined> {
   const ops = side === 'ours' ? ours(bench) : baseline(bench);
   const settled = await bench.settle();
   if (settled > 1000) log(`waited ${settled} ms for FerretDB to finish the previous case's queries`);
@@ -209,7 +227,10 @@ async function attemptRound(bench: SchedBench, side: Side, c: LagCase, log: (m: 
     const cpu0 = proc.cpuSeconds();
     await proc.commands?.(); // from here on
     try {
-      const { slots, windowStart, firstSlot } = expectedSlots(Array.from({ length: c.n }, (_, i) => cron(i)), readyAt);
+      const { slots, windowStart, firstSlot } = expectedSlots(
+        Array.from({ length: c.n }, (_, i) => cron(i)),
+        readyAt,
+      );
       // Missed: the next minute's slot would come, a minute's wait; seeding again is quicker.
       if (c.shape === 'same-second' && firstSlot - readyAt > PROCESS_EVERY_MS + 5000 && !last) return undefined;
       const deadlineAt = c.shape === 'same-second' ? firstSlot + c.deadlineMs : windowStart + 60_000 + c.deadlineMs;
@@ -250,7 +271,10 @@ async function readRuns(conn: Connection, ids: string[], slots: number[]) {
   const index = new Map(ids.map((id, i) => [id, i]));
   const runs = await conn
     .collection('cron_job_runs')
-    .find({ scheduledFor: { $gte: new Date(Math.min(...slots)) } }, { projection: { jobId: 1, scheduledFor: 1, startedAt: 1, createdAt: 1, status: 1, trigger: 1 } })
+    .find(
+      { scheduledFor: { $gte: new Date(Math.min(...slots)) } },
+      { projection: { jobId: 1, scheduledFor: 1, startedAt: 1, createdAt: 1, status: 1, trigger: 1 } },
+    )
     .toArray();
   const starts: (number | undefined)[] = ids.map(() => undefined);
   const accounted = { missed: 0, skipped: 0, catchup: 0, queuedNotStarted: 0 };

@@ -14,7 +14,8 @@ export const COMMANDS_LINE = 'BENCH-COMMANDS ';
 let totals: CommandTotals = {};
 
 /** The collection a command names (find: 'x', insert: 'x'...), or the database for others. */
-const target = (command: Record<string, unknown>, name: string, db: string) => (typeof command[name] === 'string' ? String(command[name]) : db);
+const target = (command: Record<string, unknown>, name: string, db: string) =>
+  typeof command[name] === 'string' ? String(command[name]) : db;
 
 const originalCreate = mongoose.createConnection.bind(mongoose);
 const started = new Map<number, string>();
@@ -22,12 +23,15 @@ const started = new Map<number, string>();
 mongoose.createConnection = ((uri: string, options?: mongoose.ConnectOptions) => {
   const conn = originalCreate(uri, { ...options, monitorCommands: true });
   // Mongoose re-emits the driver's events on the connection when monitorCommands is set.
-  conn.on('commandStarted', (e: CommandStartedEvent) => started.set(e.requestId, `${e.commandName} ${target(e.command, e.commandName, e.databaseName)}`));
+  conn.on('commandStarted', (e: CommandStartedEvent) =>
+    started.set(e.requestId, `${e.commandName} ${target(e.command, e.commandName, e.databaseName)}`),
+  );
   const done = (e: { requestId: number; duration: number }) => {
     const key = started.get(e.requestId);
     started.delete(e.requestId);
     if (!key || key.startsWith('hello') || key.startsWith('ping')) return;
-    const t = (totals[key] ??= { count: 0, ms: 0, maxMs: 0 });
+    totals[key] ??= { count: 0, ms: 0, maxMs: 0 };
+    const t = totals[key];
     t.count++;
     t.ms += e.duration;
     t.maxMs = Math.max(t.maxMs, e.duration);

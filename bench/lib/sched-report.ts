@@ -1,8 +1,8 @@
-import type { CapacityStep } from './sched-capacity.js';
+import type { Comparison, Plot, SuiteResult } from './report.js';
 import { MISFIRE_GRACE_MS, PROCESS_EVERY_MS } from './sched-bench.js';
+import type { CapacityStep } from './sched-capacity.js';
 import type { LagRound, Shape, Side } from './sched-lag.js';
 import { freshImportMs, type ReconcileTiming } from './sched-startup.js';
-import type { Comparison, Plot, SuiteResult } from './report.js';
 import { compare, quantile, summary } from './stats.js';
 
 export interface SchedResults {
@@ -21,7 +21,8 @@ const GOAL_JOBS = 10_000;
 
 const fmt = (n: number) => n.toLocaleString('en-US').replace(/,/g, ' ');
 const ms = (v: number) => Math.round(v);
-const caseName = (shape: Shape, n: number) => (shape === 'same-second' ? `${fmt(n)} jobs due on the same second` : `${fmt(n)} jobs spread over one minute`);
+const caseName = (shape: Shape, n: number) =>
+  shape === 'same-second' ? `${fmt(n)} jobs due on the same second` : `${fmt(n)} jobs spread over one minute`;
 
 function roundsOf(results: SchedResults, side: Side, shape: Shape, n: number) {
   return results.rounds.filter((r) => r.side === side && r.shape === shape && r.n === n);
@@ -44,17 +45,38 @@ function lagComparisons(results: SchedResults): Comparison[] {
     const note = censored
       ? `slots not started by the deadline (${shape === 'same-second' ? `${results.sameSecondDeadlineMs / 1000} s after the slot` : `${results.spreadTailMs / 1000} s after the minute`}) count as started at the deadline: the figure is a lower bound`
       : undefined;
-    const goal = n === 1000 ? (v: number) => ({ text: 'p99 <= 1 s with 1 000 jobs due in the same minute', met: v <= GOAL_LAG_MS }) : undefined;
+    const goal =
+      n === 1000
+        ? (v: number) => ({ text: 'p99 <= 1 s with 1 000 jobs due in the same minute', met: v <= GOAL_LAG_MS })
+        : undefined;
     const oursP99 = per(ours, (r) => quantile(r.lagsMs, 0.99));
     return [
-      compare({ metric: `Fire lag p50, ${name}`, unit: 'ms', better: 'lower', ...(note ? { note } : {}) }, per(ours, (r) => quantile(r.lagsMs, 0.5)), per(base, (r) => quantile(r.lagsMs, 0.5))),
       compare(
-        { metric: `Fire lag p99, ${name}`, unit: 'ms', better: 'lower', ...(goal ? { goal: goal(quantile(oursP99, 0.5)) } : {}), ...(note ? { note } : {}) },
+        { metric: `Fire lag p50, ${name}`, unit: 'ms', better: 'lower', ...(note ? { note } : {}) },
+        per(ours, (r) => quantile(r.lagsMs, 0.5)),
+        per(base, (r) => quantile(r.lagsMs, 0.5)),
+      ),
+      compare(
+        {
+          metric: `Fire lag p99, ${name}`,
+          unit: 'ms',
+          better: 'lower',
+          ...(goal ? { goal: goal(quantile(oursP99, 0.5)) } : {}),
+          ...(note ? { note } : {}),
+        },
         oursP99,
         per(base, (r) => quantile(r.lagsMs, 0.99)),
       ),
-      compare({ metric: `Fire lag max, ${name}`, unit: 'ms', better: 'lower', ...(note ? { note } : {}) }, per(ours, (r) => Math.max(...r.lagsMs)), per(base, (r) => Math.max(...r.lagsMs))),
-      compare({ metric: `Slots not started by the deadline, ${name}`, unit: 'slots', better: 'lower' }, per(ours, (r) => r.notStarted), per(base, (r) => r.notStarted)),
+      compare(
+        { metric: `Fire lag max, ${name}`, unit: 'ms', better: 'lower', ...(note ? { note } : {}) },
+        per(ours, (r) => Math.max(...r.lagsMs)),
+        per(base, (r) => Math.max(...r.lagsMs)),
+      ),
+      compare(
+        { metric: `Slots not started by the deadline, ${name}`, unit: 'slots', better: 'lower' },
+        per(ours, (r) => r.notStarted),
+        per(base, (r) => r.notStarted),
+      ),
     ];
   });
 }
@@ -66,14 +88,39 @@ function startupComparisons(results: SchedResults): Comparison[] {
     const boots = results.rounds.filter((r) => r.side === 'ours' && r.n === n).map((r) => r.readyMs);
     const baseBoots = results.rounds.filter((r) => r.side === 'baseline' && r.n === n).map((r) => r.readyMs);
     if (boots.length) {
-      rows.push(compare({ metric: `Worker boot (spawn to "worker started"), restart, ${fmt(n)} jobs`, unit: 'ms', better: 'lower', note: 'baseline: plain Agenda process, spawn to started (no reconcile)' }, boots, baseBoots));
+      rows.push(
+        compare(
+          {
+            metric: `Worker boot (spawn to "worker started"), restart, ${fmt(n)} jobs`,
+            unit: 'ms',
+            better: 'lower',
+            note: 'baseline: plain Agenda process, spawn to started (no reconcile)',
+          },
+          boots,
+          baseBoots,
+        ),
+      );
     }
-    const goal = (value: number) => (n === GOAL_JOBS ? { goal: { text: 'reconcile 10 000 jobs in <= 10 s', met: value <= GOAL_RECONCILE_MS } } : {});
+    const goal = (value: number) =>
+      n === GOAL_JOBS ? { goal: { text: 'reconcile 10 000 jobs in <= 10 s', met: value <= GOAL_RECONCILE_MS } } : {};
     const restart = results.reconciles.find((r) => r.n === n && r.kind === 'restart');
     if (restart) {
       const changed = restart.result && Object.values(restart.result).some(Boolean);
-      const note = changed ? `reconcile changed ${JSON.stringify(restart.result)}: the seeded jobs no longer look as the API stores them` : undefined;
-      rows.push(compare({ metric: `Reconcile at boot, restart (fire jobs exist), ${fmt(n)} jobs`, unit: 'ms', better: 'lower', ...goal(restart.ms), ...(note ? { note } : {}) }, [restart.ms]));
+      const note = changed
+        ? `reconcile changed ${JSON.stringify(restart.result)}: the seeded jobs no longer look as the API stores them`
+        : undefined;
+      rows.push(
+        compare(
+          {
+            metric: `Reconcile at boot, restart (fire jobs exist), ${fmt(n)} jobs`,
+            unit: 'ms',
+            better: 'lower',
+            ...goal(restart.ms),
+            ...(note ? { note } : {}),
+          },
+          [restart.ms],
+        ),
+      );
     }
     const fresh = freshImportMs(results.reconciles, n);
     if (fresh) {
@@ -101,7 +148,9 @@ function freshNote(reconciles: ReconcileTiming[], n: number): string {
   const end = rate('fresh-tail');
   return (
     `stopped after ${ms(start?.ms ?? 0)} ms with ${fmt(start?.created ?? 0)} of ${fmt(n)} fire jobs created (${start?.perSecond?.toFixed(1) ?? 0}/s at the start)` +
-    (end ? `; with all but ${fmt(end.missing)} in place it synced ${end.perSecond?.toFixed(2) ?? 0}/s; the estimate takes the cost per job to grow linearly from the one to the other` : '; at that rate throughout: a lower bound, since each sync scans a growing agendaJobs')
+    (end
+      ? `; with all but ${fmt(end.missing)} in place it synced ${end.perSecond?.toFixed(2) ?? 0}/s; the estimate takes the cost per job to grow linearly from the one to the other`
+      : '; at that rate throughout: a lower bound, since each sync scans a growing agendaJobs')
   );
 }
 
@@ -110,17 +159,34 @@ function memoryComparisons(results: SchedResults): Comparison[] {
   const ours = results.rounds.filter((r) => r.side === 'ours' && r.n === n && r.shape === 'same-second');
   const base = results.rounds.filter((r) => r.side === 'baseline' && r.n === n && r.shape === 'same-second');
   if (!ours.length) return [];
-  const goal = (v: number[]) => (n === GOAL_JOBS ? { goal: { text: 'worker memory at 10 000 jobs <= 200 MB', met: quantile(v, 0.5) <= GOAL_RSS_MB } } : {});
+  const goal = (v: number[]) =>
+    n === GOAL_JOBS
+      ? { goal: { text: 'worker memory at 10 000 jobs <= 200 MB', met: quantile(v, 0.5) <= GOAL_RSS_MB } }
+      : {};
   const after = ours.map((r) => r.rssEndMb);
   return [
-    compare({ metric: `Worker RSS after boot, ${fmt(n)} jobs`, unit: 'MB', better: 'lower', ...goal(ours.map((r) => r.rssReadyMb)) }, ours.map((r) => r.rssReadyMb), base.map((r) => r.rssReadyMb)),
+    compare(
+      {
+        metric: `Worker RSS after boot, ${fmt(n)} jobs`,
+        unit: 'MB',
+        better: 'lower',
+        ...goal(ours.map((r) => r.rssReadyMb)),
+      },
+      ours.map((r) => r.rssReadyMb),
+      base.map((r) => r.rssReadyMb),
+    ),
     compare(
       {
         metric: `Worker RSS at the end of the same-second round, ${fmt(n)} jobs`,
         unit: 'MB',
         better: 'lower',
         ...goal(after),
-        note: `after ${Math.round(quantile(ours.map((r) => r.windowMs), 0.5) / 1000)} s running (baseline: the plain Agenda process after its round)`,
+        note: `after ${Math.round(
+          quantile(
+            ours.map((r) => r.windowMs),
+            0.5,
+          ) / 1000,
+        )} s running (baseline: the plain Agenda process after its round)`,
       },
       after,
       base.map((r) => r.rssEndMb),
@@ -138,14 +204,42 @@ function capacityComparisons(results: SchedResults): Comparison[] {
     const note = broke
       ? `first failing step: ${broke.offeredPerMin}/min offered (${broke.jobs} jobs), p99 ${ms(broke.p99Ms)} ms, ${broke.notStarted} slots not started, FerretDB at ${broke.dbCores.toFixed(2)} cores`
       : 'no step failed: capacity is above the last step';
-    return compare({ metric: `Highest fires/min sustained with p99 < 1 s, ${workers} worker${workers > 1 ? 's' : ''}`, unit: 'fires/min', better: 'higher', note }, [best]);
+    return compare(
+      {
+        metric: `Highest fires/min sustained with p99 < 1 s, ${workers} worker${workers > 1 ? 's' : ''}`,
+        unit: 'fires/min',
+        better: 'higher',
+        note,
+      },
+      [best],
+    );
   });
 }
 
 function roundTable(results: SchedResults) {
   return {
-    caption: 'Every fire-lag round (lags in ms; head start: process ready to the first slot; lock query: one Agenda lock query on the seeded collection; cores: CPU seconds per second of the round)',
-    columns: ['side', 'case', 'ready ms', 'head start ms', 'lock query ms', 'p50', 'p99', 'max', 'not started', 'starts/s', 'missed', 'catch-up', 'queued, not started', 'started twice', 'fire p50 (slot to run created)', 'RSS ready / end MB', 'process / FerretDB cores', 'round s'],
+    caption:
+      'Every fire-lag round (lags in ms; head start: process ready to the first slot; lock query: one Agenda lock query on the seeded collection; cores: CPU seconds per second of the round)',
+    columns: [
+      'side',
+      'case',
+      'ready ms',
+      'head start ms',
+      'lock query ms',
+      'p50',
+      'p99',
+      'max',
+      'not started',
+      'starts/s',
+      'missed',
+      'catch-up',
+      'queued, not started',
+      'started twice',
+      'fire p50 (slot to run created)',
+      'RSS ready / end MB',
+      'process / FerretDB cores',
+      'round s',
+    ],
     rows: results.rounds.map((r) => {
       const s = summary(r.lagsMs);
       const cores = (cpu: number) => (cpu / (r.windowMs / 1000)).toFixed(2);
@@ -176,22 +270,38 @@ function roundTable(results: SchedResults) {
 function capacityTable(results: SchedResults) {
   return {
     caption: `Capacity ramps (each job fires every 10 s; pass: p99 < 1 s, every slot started, none missed; lock queries: Agenda findAndModify on agendaJobs in the window, all workers)`,
-    columns: ['workers', 'jobs', 'fires/min offered', 'achieved', 'p50 ms', 'p99 ms', 'not started', 'missed', 'FerretDB cores', 'worker cores', 'lock queries', 'mean lock ms', 'pass'],
-    rows: results.capacity.flat().map((s) => [
-      s.workers,
-      s.jobs,
-      s.offeredPerMin,
-      Math.round(s.achievedPerMin),
-      ms(s.p50Ms),
-      ms(s.p99Ms),
-      s.notStarted,
-      s.missed,
-      s.dbCores.toFixed(2),
-      s.workerCores.toFixed(2),
-      s.lockQueries,
-      s.lockQueryMeanMs.toFixed(0),
-      s.pass ? 'yes' : 'no',
-    ]),
+    columns: [
+      'workers',
+      'jobs',
+      'fires/min offered',
+      'achieved',
+      'p50 ms',
+      'p99 ms',
+      'not started',
+      'missed',
+      'FerretDB cores',
+      'worker cores',
+      'lock queries',
+      'mean lock ms',
+      'pass',
+    ],
+    rows: results.capacity
+      .flat()
+      .map((s) => [
+        s.workers,
+        s.jobs,
+        s.offeredPerMin,
+        Math.round(s.achievedPerMin),
+        ms(s.p50Ms),
+        ms(s.p99Ms),
+        s.notStarted,
+        s.missed,
+        s.dbCores.toFixed(2),
+        s.workerCores.toFixed(2),
+        s.lockQueries,
+        s.lockQueryMeanMs.toFixed(0),
+        s.pass ? 'yes' : 'no',
+      ]),
   };
 }
 
@@ -200,7 +310,16 @@ function reconcileTable(results: SchedResults) {
     caption:
       'Reconcile at boot, timed in-process after openScheduler (metric names keep the first version\'s words: "fire jobs exist" = every job has its next fire stored; fresh: none has; fresh-tail: all but the last ones have, the end of an import; unfinished ones are stopped at their deadline)',
     columns: ['jobs', 'kind', 'jobs without fire job', 'ms', 'finished', 'result', 'fire jobs created', 'jobs/s'],
-    rows: results.reconciles.map((t) => [t.n, t.kind, t.missing, ms(t.ms), t.finished ? 'yes' : 'no', t.result ? JSON.stringify(t.result) : '–', t.created, t.perSecond?.toFixed(2) ?? '–']),
+    rows: results.reconciles.map((t) => [
+      t.n,
+      t.kind,
+      t.missing,
+      ms(t.ms),
+      t.finished ? 'yes' : 'no',
+      t.result ? JSON.stringify(t.result) : '–',
+      t.created,
+      t.perSecond?.toFixed(2) ?? '–',
+    ]),
   };
 }
 
@@ -211,27 +330,55 @@ function commandTable(round: LagRound) {
   return {
     caption: `Our worker's database commands during the round "${caseName(round.shape, round.n)}" (driver command monitoring in the worker process; summed durations overlap, since commands run concurrently)`,
     columns: ['command collection', 'count', 'summed s', 'mean ms', 'max ms', 'share of summed time'],
-    rows: entries.slice(0, 12).map(([key, t]) => [key, t.count, (t.ms / 1000).toFixed(1), (t.ms / t.count).toFixed(1), ms(t.maxMs), `${((100 * t.ms) / total).toFixed(0)}%`]),
+    rows: entries
+      .slice(0, 12)
+      .map(([key, t]) => [
+        key,
+        t.count,
+        (t.ms / 1000).toFixed(1),
+        (t.ms / t.count).toFixed(1),
+        ms(t.maxMs),
+        `${((100 * t.ms) / total).toFixed(0)}%`,
+      ]),
   };
 }
 
 function warningTable(results: SchedResults) {
-  const rows = results.rounds.flatMap((r) => Object.entries(r.warnings).map(([msg, count]) => [r.side, caseName(r.shape, r.n), msg, count]));
-  return { caption: 'Warnings and errors the processes logged, per round', columns: ['side', 'case', 'message', 'count'], rows };
+  const rows = results.rounds.flatMap((r) =>
+    Object.entries(r.warnings).map(([msg, count]) => [r.side, caseName(r.shape, r.n), msg, count]),
+  );
+  return {
+    caption: 'Warnings and errors the processes logged, per round',
+    columns: ['side', 'case', 'message', 'count'],
+    rows,
+  };
 }
 
 const median = (values: number[]) => quantile(values, 0.5);
 
-function growthLines(results: SchedResults, shape: Shape, f: (r: LagRound) => number, sides: Side[] = ['ours', 'baseline']) {
+function growthLines(
+  results: SchedResults,
+  shape: Shape,
+  f: (r: LagRound) => number,
+  sides: Side[] = ['ours', 'baseline'],
+) {
   return sides.map((side) => {
-    const sizes = [...new Set(results.rounds.filter((r) => r.side === side && r.shape === shape).map((r) => r.n))].sort((a, b) => a - b);
-    return { label: side === 'ours' ? 'ours' : 'plain Agenda', points: sizes.map((n) => [n, median(roundsOf(results, side, shape, n).map(f))] as [number, number]) };
+    const sizes = [...new Set(results.rounds.filter((r) => r.side === side && r.shape === shape).map((r) => r.n))].sort(
+      (a, b) => a - b,
+    );
+    return {
+      label: side === 'ours' ? 'ours' : 'plain Agenda',
+      points: sizes.map((n) => [n, median(roundsOf(results, side, shape, n).map(f))] as [number, number]),
+    };
   });
 }
 
 function plots(results: SchedResults): Plot[] {
   const reconcileSizes = [...new Set(results.reconciles.map((t) => t.n))].sort((a, b) => a - b);
-  const restartLine = { label: 'restart (fire jobs exist)', points: results.reconciles.filter((t) => t.kind === 'restart').map((t) => [t.n, t.ms] as [number, number]) };
+  const restartLine = {
+    label: 'restart (fire jobs exist)',
+    points: results.reconciles.filter((t) => t.kind === 'restart').map((t) => [t.n, t.ms] as [number, number]),
+  };
   const freshLine = {
     label: 'fresh import (estimated where stopped)',
     points: reconcileSizes.flatMap((n) => {
@@ -258,7 +405,15 @@ function plots(results: SchedResults): Plot[] {
       yLog: true,
       lines: growthLines(results, 'same-second', (r) => r.lockQueryMs),
     },
-    { file: 'scheduling-reconcile-growth', title: 'Reconcile at worker boot', xLabel: 'stored jobs', yLabel: 'ms', xLog: true, yLog: true, lines: [restartLine, freshLine] },
+    {
+      file: 'scheduling-reconcile-growth',
+      title: 'Reconcile at worker boot',
+      xLabel: 'stored jobs',
+      yLabel: 'ms',
+      xLog: true,
+      yLog: true,
+      lines: [restartLine, freshLine],
+    },
     {
       file: 'scheduling-rss-growth',
       title: 'Worker resident memory',
@@ -266,8 +421,14 @@ function plots(results: SchedResults): Plot[] {
       yLabel: 'RSS (MB)',
       xLog: true,
       lines: [
-        ...growthLines(results, 'same-second', (r) => r.rssReadyMb).map((l) => ({ ...l, label: `${l.label}, after boot` })),
-        ...growthLines(results, 'same-second', (r) => r.rssEndMb).map((l) => ({ ...l, label: `${l.label}, end of round` })),
+        ...growthLines(results, 'same-second', (r) => r.rssReadyMb).map((l) => ({
+          ...l,
+          label: `${l.label}, after boot`,
+        })),
+        ...growthLines(results, 'same-second', (r) => r.rssEndMb).map((l) => ({
+          ...l,
+          label: `${l.label}, end of round`,
+        })),
       ],
     },
   ];
@@ -278,7 +439,9 @@ function plots(results: SchedResults): Plot[] {
  * slot started (the whole path, fire to run), and the largest one where none did (lock queries only).
  */
 function profiledRounds(results: SchedResults): LagRound[] {
-  const ours = results.rounds.filter((r) => r.side === 'ours' && r.commands && Object.keys(r.commands).length).sort((a, b) => b.n - a.n);
+  const ours = results.rounds
+    .filter((r) => r.side === 'ours' && r.commands && Object.keys(r.commands).length)
+    .sort((a, b) => b.n - a.n);
   const working = ours.find((r) => r.notStarted < r.n);
   const stuck = ours.find((r) => r.notStarted === r.n);
   return [working, stuck].filter((r): r is LagRound => r !== undefined);
@@ -298,7 +461,12 @@ export function schedulingResult(results: SchedResults, findings: string[]): Sui
       'Start-up: boot = spawn to the "worker started" line (restart case, from the fire-lag rounds); reconcile = `openScheduler(conn).reconcile()` timed in-process on the seeded database before the worker starts (restart) and on jobs stored without fire jobs (fresh import), the latter stopped at a deadline with its rate extrapolated. Memory: VmRSS from /proc. Database time by command: driver command monitoring preloaded into the worker (`bench/lib/sched-monitor.ts`), no change to src/.',
       'Single rounds for most cases (the wall-time budget); rounds and spread are in the tables. The machine is shared and noisy: figures move by tens of percent between runs.',
     ].join(' '),
-    comparisons: [...lagComparisons(results), ...capacityComparisons(results), ...startupComparisons(results), ...memoryComparisons(results)],
+    comparisons: [
+      ...lagComparisons(results),
+      ...capacityComparisons(results),
+      ...startupComparisons(results),
+      ...memoryComparisons(results),
+    ],
     tables: [
       roundTable(results),
       capacityTable(results),

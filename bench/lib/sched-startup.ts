@@ -3,8 +3,8 @@ import { connectDb } from '../../src/lib/db.js';
 import { createLogger } from '../../src/lib/logger.js';
 import type { ReconcileResult } from '../../src/scheduler/agenda-jobs.js';
 import { openScheduler } from '../../src/scheduler/index.js';
-import { seedJobs } from './seed.js';
 import type { BenchDb, SchedBench } from './sched-bench.js';
+import { seedJobs } from './seed.js';
 
 const CONFIG = parseEnv({ LOG_LEVEL: 'silent', CRON_ALLOW_SECONDS: 'true', MONGODB_SOCKET_TIMEOUT_MS: '300000' });
 
@@ -40,14 +40,25 @@ const tailOf = (n: number) => Math.max(10, Math.round(n / 20));
  * and may take far longer than the benchmark: it is stopped at `deadlineMs` by closing that
  * connection, and its rate so far is kept.
  */
-export async function reconcileCase(bench: SchedBench, n: number, kind: ReconcileKind, deadlineMs: number): Promise<ReconcileTiming> {
+export async function reconcileCase(
+  bench: SchedBench,
+  n: number,
+  kind: ReconcileKind,
+  deadlineMs: number,
+): Promise<ReconcileTiming> {
   await bench.settle();
   const db = await bench.database(`${kind}_${n}`);
   try {
     const missing = kind === 'restart' ? 0 : kind === 'fresh' ? n : tailOf(n);
     const cron = (i: number) => `${i % 60} * * * *`;
     await seedJobs(db.conn, n - missing, { cron, owners: Math.ceil(n / 50) });
-    if (missing) await seedJobs(db.conn, missing, { cron, owners: Math.ceil(missing / 50), ownerPrefix: 'unscheduled-', schedule: false });
+    if (missing)
+      await seedJobs(db.conn, missing, {
+        cron,
+        owners: Math.ceil(missing / 50),
+        ownerPrefix: 'unscheduled-',
+        schedule: false,
+      });
     return { n, kind, missing, ...(await timeReconcile(db, n - missing, deadlineMs)) };
   } finally {
     await db.drop();
@@ -59,7 +70,9 @@ async function timeReconcile(db: BenchDb, existing: number, deadlineMs: number) 
   let result: ReconcileResult | undefined;
   const scheduler = await openScheduler(conn, CONFIG, createLogger(CONFIG));
   const started = performance.now();
-  const reconciling = scheduler.reconcile().then((r) => void (result = r));
+  const reconciling = scheduler.reconcile().then((r) => {
+    result = r;
+  });
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([reconciling.catch(() => undefined), new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
   clearTimeout(timer);
@@ -69,7 +82,13 @@ async function timeReconcile(db: BenchDb, existing: number, deadlineMs: number) 
   await reconciling.catch(() => undefined);
   // Scheduled: enabled jobs with a next fire, which the dispatcher goes by.
   const created = (await db.conn.collection('cron_jobs').countDocuments({ nextRunAt: { $ne: null } })) - existing;
-  return { ms, finished: result !== undefined, ...(result ? { result } : {}), created, ...(created > 0 ? { perSecond: created / (ms / 1000) } : {}) };
+  return {
+    ms,
+    finished: result !== undefined,
+    ...(result ? { result } : {}),
+    created,
+    ...(created > 0 ? { perSecond: created / (ms / 1000) } : {}),
+  };
 }
 
 /**

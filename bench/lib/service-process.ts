@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -88,7 +88,8 @@ async function waitReady(child: ChildProcess, options: ServiceProcessOptions, ou
   const deadline = Date.now() + timeoutMs;
   const tail = () => output().slice(-2000);
   for (;;) {
-    if (!running(child)) throw new Error(`${options.name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail()}`);
+    if (!running(child))
+      throw new Error(`${options.name} exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail()}`);
     if (await isReady(options.ready, output())) return;
     if (Date.now() > deadline) throw new Error(`${options.name} not ready within ${timeoutMs} ms:\n${tail()}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -10,7 +10,12 @@ export function quantile(values: readonly number[], q: number): number {
 
 /** Median and spread of one figure measured once per round. */
 export function figure(perRound: readonly number[]): Figure {
-  return { median: quantile(perRound, 0.5), min: Math.min(...perRound), max: Math.max(...perRound), rounds: perRound.length };
+  return {
+    median: quantile(perRound, 0.5),
+    min: Math.min(...perRound),
+    max: Math.max(...perRound),
+    rounds: perRound.length,
+  };
 }
 
 /** A comparison row from per-round values of ours and of the baseline. */
@@ -20,11 +25,16 @@ export function compare(
   baseline?: readonly number[],
 ): Comparison {
   const o = figure(ours);
-  const b = baseline && baseline.length ? figure(baseline) : undefined;
+  const b = baseline?.length ? figure(baseline) : undefined;
   return { ...row, ours: o, ...(b ? { baseline: b, ratio: b.median === 0 ? Number.NaN : o.median / b.median } : {}) };
 }
 
 /** p50, p99 and max of a sample (e.g. fire lags of one round). */
 export function summary(values: readonly number[]): { n: number; p50: number; p99: number; max: number } {
-  return { n: values.length, p50: quantile(values, 0.5), p99: quantile(values, 0.99), max: values.length ? Math.max(...values) : Number.NaN };
+  return {
+    n: values.length,
+    p50: quantile(values, 0.5),
+    p99: quantile(values, 0.99),
+    max: values.length ? Math.max(...values) : Number.NaN,
+  };
 }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -49,11 +49,21 @@ const TAIL_CHARS = 4000;
  */
 export async function spawnService(options: SpawnOptions): Promise<ServiceProcess> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', ...(options.preload ?? []).flatMap((p) => ['--import', p]), options.entry, ...(options.args ?? [])], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      ...(options.preload ?? []).flatMap((p) => ['--import', p]),
+      options.entry,
+      ...(options.args ?? []),
+    ],
+    {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   const exited = once(child, 'exit').then(() => process.off('exit', killOnExit));
@@ -103,9 +113,20 @@ export async function spawnService(options: SpawnOptions): Promise<ServiceProces
   };
 }
 
-function ready(child: ChildProcess, options: SpawnOptions, listeners: ((line: string) => void)[], tail: () => string): Promise<void> {
+function ready(
+  child: ChildProcess,
+  options: SpawnOptions,
+  listeners: ((line: string) => void)[],
+  tail: () => string,
+): Promise<void> {
   return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${options.name} did not print "${options.readyText}" within ${options.timeoutMs} ms:\n${tail()}`)), options.timeoutMs);
+    const timer = setTimeout(
+      () =>
+        fail(
+          new Error(`${options.name} did not print "${options.readyText}" within ${options.timeoutMs} ms:\n${tail()}`),
+        ),
+      options.timeoutMs,
+    );
     child.once('exit', (code) => {
       clearTimeout(timer);
       fail(new Error(`${options.name} exited (${code}) before it was ready:\n${tail()}`));
@@ -124,7 +145,14 @@ function countWarning(line: string, warnings: WarningCounts) {
   try {
     const entry = JSON.parse(line) as { msg?: unknown; err?: { message?: unknown } };
     // The error's first words tell kinds apart ("agenda error" covers them all); ids would split one kind into many.
-    const cause = typeof entry.err?.message === 'string' ? `: ${entry.err.message.replace(/\b[0-9a-f]{24}\b/g, '<id>').split(/\s+/).slice(0, 12).join(' ')}` : '';
+    const cause =
+      typeof entry.err?.message === 'string'
+        ? `: ${entry.err.message
+            .replace(/\b[0-9a-f]{24}\b/g, '<id>')
+            .split(/\s+/)
+            .slice(0, 12)
+            .join(' ')}`
+        : '';
     const key = `${String(entry.msg ?? '?')}${cause}`;
     warnings[key] = (warnings[key] ?? 0) + 1;
   } catch {

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import type { Env } from '../env.js';
 import type { Caller } from '../lib/auth.js';
-import { jobDefaultsOf, runPolicyOf, type JobType, type MisfirePolicy, type OverlapPolicy, type Role } from './job-type.js';
+import {
+  type JobType,
+  jobDefaultsOf,
+  type MisfirePolicy,
+  type OverlapPolicy,
+  type Role,
+  runPolicyOf,
+} from './job-type.js';
 import { jobTypes } from './registry.js';
 
 export interface JobTypeDescription {
@@ -30,7 +37,11 @@ export type CatalogConfig = Pick<Env, 'CRON_MIN_INTERVAL_SECONDS' | 'JOB_TYPE_PO
  * client. Checks zod cannot express in JSON Schema (a template's required params) stay server-side;
  * the API reports them as field errors like any other.
  */
-const payloadSchemaOf = (type: JobType) => z.toJSONSchema(type.payload, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<string, unknown>;
+const payloadSchemaOf = (type: JobType) =>
+  z.toJSONSchema(type.payload, { io: 'input', target: 'draft-2020-12', unrepresentable: 'any' }) as Record<
+    string,
+    unknown
+  >;
 
 /** One type as the mobile app needs it to build a form and explain the job's behaviour. */
 export function describeJobType(type: JobType, config: CatalogConfig): JobTypeDescription {
@@ -57,5 +68,7 @@ export function describeJobType(type: JobType, config: CatalogConfig): JobTypeDe
 /** The types the caller may create jobs of, in registry order. */
 export function jobTypeCatalog(caller: Caller, config: CatalogConfig): JobTypeDescription[] {
   const role: Role = caller.isAdmin ? 'admin' : 'user';
-  return jobTypes.filter((t) => (t.roles as readonly Role[]).includes(role)).map((t) => describeJobType(t as JobType, config));
+  return jobTypes
+    .filter((t) => (t.roles as readonly Role[]).includes(role))
+    .map((t) => describeJobType(t as JobType, config));
 }

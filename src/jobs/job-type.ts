@@ -117,7 +117,10 @@ export class PermanentError extends Error {}
 export const defineJobType = <P extends z.ZodType>(type: JobType<P>): JobType<P> => type;
 
 /** A type's effective run policy: the defaults, the type's own choices, then the configuration's. */
-export function runPolicyOf(type: Pick<JobType, 'name' | 'policy'>, config?: Pick<Env, 'JOB_TYPE_POLICIES'>): RunPolicy {
+export function runPolicyOf(
+  type: Pick<JobType, 'name' | 'policy'>,
+  config?: Pick<Env, 'JOB_TYPE_POLICIES'>,
+): RunPolicy {
   return { ...DEFAULT_RUN_POLICY, ...type.policy, ...config?.JOB_TYPE_POLICIES[type.name] };
 }
 

@@ -5,7 +5,12 @@ import { purgeSessions } from './types/purge-sessions.js';
 import { sendEmail } from './types/send-email.js';
 
 /** The whitelist. Adding a type: one file in types/, and its import and entry here. */
-export const jobTypes = [sendEmail, purgeSessions, generateReport, cleanupOldAuditLogs] as const satisfies readonly JobType[];
+export const jobTypes = [
+  sendEmail,
+  purgeSessions,
+  generateReport,
+  cleanupOldAuditLogs,
+] as const satisfies readonly JobType[];
 
 type JobTypeName = (typeof jobTypes)[number]['name'];
 

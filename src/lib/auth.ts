@@ -1,6 +1,6 @@
-import { createMiddleware } from 'hono/factory';
 import { createSecretKey } from 'node:crypto';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createMiddleware } from 'hono/factory';
+import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 import type { Env } from '../env.js';
 import { ApiError } from './problem.js';
 
@@ -67,7 +67,10 @@ export function createTokenVerifier(config: AuthConfig): (token: string) => Prom
   const secret = config.JWT_SECRET ? createSecretKey(Buffer.from(config.JWT_SECRET, 'utf8')) : undefined;
   // Lazy: nothing is fetched until the first asymmetric token arrives.
   const keySet = config.JWKS_URL
-    ? createRemoteJWKSet(new URL(config.JWKS_URL), { cooldownDuration: config.JWKS_REFETCH_COOLDOWN_MS, timeoutDuration: 5_000 })
+    ? createRemoteJWKSet(new URL(config.JWKS_URL), {
+        cooldownDuration: config.JWKS_REFETCH_COOLDOWN_MS,
+        timeoutDuration: 5_000,
+      })
     : undefined;
   const algorithms = [...(secret ? ['HS256'] : []), ...(keySet ? JWKS_ALGORITHMS : [])];
   const key: JWTVerifyGetKey = async (header, token) => {

@@ -41,7 +41,10 @@ export async function pingDb(conn: Connection, timeoutMs = 2000): Promise<boolea
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      conn.db.admin().command({ ping: 1 }).then(() => true),
+      conn.db
+        .admin()
+        .command({ ping: 1 })
+        .then(() => true),
       new Promise<boolean>((ok) => (timer = setTimeout(() => ok(false), timeoutMs))),
     ]);
   } catch {

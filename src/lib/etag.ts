@@ -20,7 +20,18 @@ export interface Versioned {
  * after it; every accepted edit changes it.
  */
 export function jobEtag(job: Versioned): string {
-  const state = [String(job._id), job.updatedAt.toISOString(), job.name, job.type, job.cron, job.timezone, job.payload, job.enabled, job.overlap, job.misfirePolicy];
+  const state = [
+    String(job._id),
+    job.updatedAt.toISOString(),
+    job.name,
+    job.type,
+    job.cron,
+    job.timezone,
+    job.payload,
+    job.enabled,
+    job.overlap,
+    job.misfirePolicy,
+  ];
   return `"${createHash('sha256').update(JSON.stringify(state)).digest('base64url').slice(0, 22)}"`;
 }
 

@@ -12,7 +12,10 @@ export interface Expiring {
  * them. FerretDB 1.x answers "Index option expireAfterSeconds is not implemented yet" (code 238):
  * then false, and `startExpirySweeper` deletes expired documents instead.
  */
-export async function ensureExpiryIndex(collection: { createIndex: Collection['createIndex'] }, field: string): Promise<boolean> {
+export async function ensureExpiryIndex(
+  collection: { createIndex: Collection['createIndex'] },
+  field: string,
+): Promise<boolean> {
   try {
     await collection.createIndex({ [field]: 1 }, { expireAfterSeconds: 0 });
     return true;

@@ -1,9 +1,9 @@
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import { startExpirySweeper, type Expiring } from './expiry.js';
+import { type Expiring, startExpirySweeper } from './expiry.js';
 import { IdempotencyStore } from './idempotency.js';
 import type { Logger } from './logger.js';
-import { RateLimits, rateLimitCollection, RATE_LIMIT_POLICIES } from './rate-limit.js';
+import { RATE_LIMIT_POLICIES, RateLimits, rateLimitCollection } from './rate-limit.js';
 
 /** How often expired idempotency keys and rate-limit counters are deleted where TTL indexes are missing. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -29,7 +29,10 @@ export async function openGuards(conn: Connection, config: Env, logger: Logger):
   if (!ttl) {
     const targets: Expiring[] = [
       idempotency.expiring,
-      ...RATE_LIMIT_POLICIES.map((policy) => ({ collection: conn.collection(rateLimitCollection(policy)), field: 'expire' })),
+      ...RATE_LIMIT_POLICIES.map((policy) => ({
+        collection: conn.collection(rateLimitCollection(policy)),
+        field: 'expire',
+      })),
     ];
     stop = startExpirySweeper(targets, SWEEP_INTERVAL_MS, logger);
   }

@@ -26,7 +26,9 @@ const pageHeaders = secureHeaders({
 /** Paths that serve HTML for people rather than JSON for programs. */
 export const PAGE_PATHS = new Set(['/reference']);
 
-export const securityHeaders = createMiddleware((c, next) => (PAGE_PATHS.has(c.req.path) ? pageHeaders(c, next) : apiHeaders(c, next)));
+export const securityHeaders = createMiddleware((c, next) =>
+  PAGE_PATHS.has(c.req.path) ? pageHeaders(c, next) : apiHeaders(c, next),
+);
 
 /**
  * CORS for the configured browser origins only; with none configured, no CORS headers at all,
@@ -39,7 +41,15 @@ export function corsFor(origins: string[]): MiddlewareHandler | undefined {
     origin: origins,
     allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'If-Match', 'X-Request-Id'],
-    exposeHeaders: ['X-Request-Id', 'ETag', 'Location', 'Retry-After', 'RateLimit', 'RateLimit-Policy', 'Idempotent-Replayed'],
+    exposeHeaders: [
+      'X-Request-Id',
+      'ETag',
+      'Location',
+      'Retry-After',
+      'RateLimit',
+      'RateLimit-Policy',
+      'Idempotent-Replayed',
+    ],
     maxAge: 600,
   });
 }

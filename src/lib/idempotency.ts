@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
 import { isDuplicateKey } from './db.js';
-import { ensureExpiryIndex, type Expiring } from './expiry.js';
+import { type Expiring, ensureExpiryIndex } from './expiry.js';
 
 export const IDEMPOTENCY_COLLECTION = 'idempotency_keys';
 

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -30,7 +30,8 @@ async function buildFerretDb(logger?: Logger): Promise<string> {
   for (const file of ['go.mod', 'go.sum', 'main.go', OVERLAY_SOURCE]) hash.update(readFileSync(join(goModule, file)));
   const sourceHash = hash.digest('hex');
   const stamp = `${ferretdbBinary}.sha256`;
-  if (existsSync(ferretdbBinary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash) return ferretdbBinary;
+  if (existsSync(ferretdbBinary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash)
+    return ferretdbBinary;
   logger?.info({ binary: ferretdbBinary }, 'building FerretDB with go (first run only, about a minute)');
   const started = Date.now();
   await goBuild(logger);
@@ -70,7 +71,10 @@ function goBuild(logger?: Logger): Promise<void> {
     } catch (error) {
       return fail(new Error(`cannot prepare the FerretDB build (Go >= 1.24 is needed): ${(error as Error).message}`));
     }
-    const child = spawn('go', ['build', '-v', '-buildvcs=false', '-mod=vendor', '-o', ferretdbBinary, '.'], { cwd: buildDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('go', ['build', '-v', '-buildvcs=false', '-mod=vendor', '-o', ferretdbBinary, '.'], {
+      cwd: buildDir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let packages = 0;
     let tail = '';
     const output: string[] = []; // the last lines, for the error message of a failed build
@@ -82,7 +86,10 @@ function goBuild(logger?: Logger): Promise<void> {
       output.push(...lines.slice(-20));
       output.splice(0, Math.max(0, output.length - 20));
     });
-    const timer = setInterval(() => logger?.info({ packages }, `building FerretDB: ${packages} packages compiled so far`), PROGRESS_EVERY_MS);
+    const timer = setInterval(
+      () => logger?.info({ packages }, `building FerretDB: ${packages} packages compiled so far`),
+      PROGRESS_EVERY_MS,
+    );
     child.once('error', (error) => {
       clearInterval(timer);
       fail(new Error(`cannot run go (Go >= 1.24 is needed to build the local FerretDB): ${error.message}`));
@@ -132,15 +139,23 @@ async function waitUntilAnswering(uri: string, child: ChildProcess, deadlineMs: 
  * answers a ping, and returns its URI and a clean stop. A `port` given restarts a database on
  * the address its clients know (fault tests stop and restart one).
  */
-export async function startLocalDb(dataDir: string, logger?: Logger, options: { port?: number } = {}): Promise<LocalDb> {
+export async function startLocalDb(
+  dataDir: string,
+  logger?: Logger,
+  options: { port?: number } = {},
+): Promise<LocalDb> {
   const binary = await buildFerretDb(logger);
   const dir = resolve(root, dataDir);
   mkdirSync(dir, { recursive: true });
   const port = options.port ?? (await freePort());
   const log = openSync(join(dir, 'ferretdb.log'), 'a');
-  const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/?_pragma=synchronous(normal)`, '-log-level=warn'], {
-    stdio: ['ignore', log, log],
-  });
+  const child = spawn(
+    binary,
+    [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/?_pragma=synchronous(normal)`, '-log-level=warn'],
+    {
+      stdio: ['ignore', log, log],
+    },
+  );
   // Whatever ends this process, FerretDB does not outlive it: an exit handler for a crash or a
   // deadline's exit, and FerretDB's own watch on its parent for a SIGKILL (see main.go).
   const killOnExit = () => child.kill('SIGKILL');

@@ -1,10 +1,20 @@
-import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import { type DestinationStream, type Logger, pino, stdSerializers } from 'pino';
 import type { Env } from '../env.js';
 
 export type { Logger };
 
 /** Fields that may hold a credential wherever they appear (pino redact paths, two levels deep). */
-const SECRET_KEYS = ['authorization', 'Authorization', 'cookie', 'token', 'password', 'secret', 'JWT_SECRET', 'SMTP_URL', 'MONGODB_URI'];
+const SECRET_KEYS = [
+  'authorization',
+  'Authorization',
+  'cookie',
+  'token',
+  'password',
+  'secret',
+  'JWT_SECRET',
+  'SMTP_URL',
+  'MONGODB_URI',
+];
 const REDACT_PATHS = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 const JWT_LIKE = /\beyJ[\w-]*\.[\w-]*\.[\w-]*/g;
@@ -39,7 +49,10 @@ export function createLogger(config: Pick<Env, 'LOG_LEVEL' | 'NODE_ENV'>, destin
     serializers: { err: scrubbedError, error: scrubbedError },
     hooks: {
       logMethod(args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? scrub(a) : a)));
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? scrub(a) : a)),
+        );
       },
     },
   };

@@ -18,11 +18,19 @@ export type Delivery = { via: 'smtp'; messageId: string; accepted: string[] } | 
  * Sends through SMTP_URL when it is set; otherwise writes the message as an .eml file into
  * OUTBOX_DIR, named by message id, so a repeated run overwrites rather than duplicates.
  */
-export async function deliver(mail: Mail, config: Pick<Env, 'SMTP_URL' | 'MAIL_FROM' | 'OUTBOX_DIR'>): Promise<Delivery> {
+export async function deliver(
+  mail: Mail,
+  config: Pick<Env, 'SMTP_URL' | 'MAIL_FROM' | 'OUTBOX_DIR'>,
+): Promise<Delivery> {
   const message = { from: config.MAIL_FROM, ...mail };
   if (config.SMTP_URL) {
     // Bounded well inside a run's lock lifetime; nodemailer's own socket timeout is 10 minutes.
-    const transport = nodemailer.createTransport({ url: config.SMTP_URL, connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 60_000 });
+    const transport = nodemailer.createTransport({
+      url: config.SMTP_URL,
+      connectionTimeout: 15_000,
+      greetingTimeout: 15_000,
+      socketTimeout: 60_000,
+    });
     try {
       const info = await transport.sendMail(message);
       return { via: 'smtp', messageId: info.messageId, accepted: info.accepted.map(String) };

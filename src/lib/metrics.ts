@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { Connection } from 'mongoose';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Env } from '../env.js';
 import { ApiError } from './problem.js';
 
@@ -89,7 +89,13 @@ function databaseGauges(conn: Connection): Registry {
     registers: [registry],
     async collect() {
       await guard(async () => {
-        const groups = await conn.collection('cron_jobs').aggregate<{ _id: string; n: number }>([{ $match: { enabled: true } }, { $group: { _id: '$type', n: { $sum: 1 } } }], { maxTimeMS }).toArray();
+        const groups = await conn
+          .collection('cron_jobs')
+          .aggregate<{ _id: string; n: number }>(
+            [{ $match: { enabled: true } }, { $group: { _id: '$type', n: { $sum: 1 } } }],
+            { maxTimeMS },
+          )
+          .toArray();
         this.reset();
         for (const g of groups) this.set({ type: g._id }, g.n);
       });
@@ -100,7 +106,9 @@ function databaseGauges(conn: Connection): Registry {
     help: 'Agenda jobs (schedules and runs) locked by a worker right now.',
     registers: [registry],
     async collect() {
-      await guard(async () => this.set(await conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } }, { maxTimeMS })));
+      await guard(async () =>
+        this.set(await conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } }, { maxTimeMS })),
+      );
     },
   });
   return registry;
@@ -109,7 +117,8 @@ function databaseGauges(conn: Connection): Registry {
 export type MetricsConfig = Pick<Env, 'NODE_ENV' | 'METRICS_TOKEN'>;
 
 /** Whether /metrics is served: always with a token; without one, everywhere but production. */
-export const metricsEnabled = (config: MetricsConfig) => Boolean(config.METRICS_TOKEN) || config.NODE_ENV !== 'production';
+export const metricsEnabled = (config: MetricsConfig) =>
+  Boolean(config.METRICS_TOKEN) || config.NODE_ENV !== 'production';
 
 let processMetrics = false;
 
@@ -121,7 +130,8 @@ export function metricsHandler(config: MetricsConfig, conn?: Connection): Middle
   const perApp = conn ? databaseGauges(conn) : new Registry();
   const expected = config.METRICS_TOKEN ? Buffer.from(`Bearer ${config.METRICS_TOKEN}`) : undefined;
   return async (c) => {
-    if (!metricsEnabled(config)) throw new ApiError('not-found', 'Metrics are off: set METRICS_TOKEN to serve them in production.');
+    if (!metricsEnabled(config))
+      throw new ApiError('not-found', 'Metrics are off: set METRICS_TOKEN to serve them in production.');
     if (expected) {
       const given = Buffer.from(c.req.header('Authorization') ?? '');
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) {

@@ -1,45 +1,123 @@
+import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { z } from '@hono/zod-openapi';
 
 /** Every error the API can answer with: the one list the documented responses derive from. */
 export const PROBLEMS = {
-  'invalid-request': { status: 400, title: 'The request is invalid', description: 'A value is missing, malformed or not allowed; `errors` says which and where (body, query, path or header).' },
-  unauthorized: { status: 401, title: 'Authentication required', description: 'Send `Authorization: Bearer <JWT>` with `sub` and an `exp` in the future: HS256 signed with the service secret, or RS256/ES256 by a key of the configured JWKS (with its issuer and audience).' },
-  forbidden: { status: 403, title: 'Not allowed', description: 'Your role may not do this, e.g. create a job of an admin-only type or list another owner\'s jobs.' },
-  'payload-not-allowed': { status: 403, title: 'Payload not allowed', description: 'The payload is well-formed but not allowed for you by the configuration: a sendEmail recipient must be at an allowed domain (`EMAIL_ALLOWED_DOMAINS`) or your own address (the token\'s `email` claim). `errors` names the field.' },
-  'not-found': { status: 404, title: 'Not found', description: 'No such route, or no job with this id among the jobs you may see.' },
-  'method-not-allowed': { status: 405, title: 'Method not allowed', description: 'The path exists but not with this method; the `Allow` header lists the methods it has.' },
-  conflict: { status: 409, title: 'Conflict', description: 'The change collides with existing data, e.g. you already have a job with this name.' },
-  'job-limit-reached': { status: 409, title: 'Job limit reached', description: 'You have as many jobs as one owner may have (`MAX_JOBS_PER_OWNER`, 50 by default); delete one first.' },
-  'idempotency-key-in-use': { status: 409, title: 'Idempotency key in use', description: 'A request with this `Idempotency-Key` is still being processed; retry after it has finished to get its response.' },
-  'precondition-failed': { status: 412, title: 'Precondition failed', description: 'The job changed since you read it: its `ETag` no longer matches your `If-Match`. Read it again and retry.' },
+  'invalid-request': {
+    status: 400,
+    title: 'The request is invalid',
+    description:
+      'A value is missing, malformed or not allowed; `errors` says which and where (body, query, path or header).',
+  },
+  unauthorized: {
+    status: 401,
+    title: 'Authentication required',
+    description:
+      'Send `Authorization: Bearer <JWT>` with `sub` and an `exp` in the future: HS256 signed with the service secret, or RS256/ES256 by a key of the configured JWKS (with its issuer and audience).',
+  },
+  forbidden: {
+    status: 403,
+    title: 'Not allowed',
+    description: "Your role may not do this, e.g. create a job of an admin-only type or list another owner's jobs.",
+  },
+  'payload-not-allowed': {
+    status: 403,
+    title: 'Payload not allowed',
+    description:
+      "The payload is well-formed but not allowed for you by the configuration: a sendEmail recipient must be at an allowed domain (`EMAIL_ALLOWED_DOMAINS`) or your own address (the token's `email` claim). `errors` names the field.",
+  },
+  'not-found': {
+    status: 404,
+    title: 'Not found',
+    description: 'No such route, or no job with this id among the jobs you may see.',
+  },
+  'method-not-allowed': {
+    status: 405,
+    title: 'Method not allowed',
+    description: 'The path exists but not with this method; the `Allow` header lists the methods it has.',
+  },
+  conflict: {
+    status: 409,
+    title: 'Conflict',
+    description: 'The change collides with existing data, e.g. you already have a job with this name.',
+  },
+  'job-limit-reached': {
+    status: 409,
+    title: 'Job limit reached',
+    description: 'You have as many jobs as one owner may have (`MAX_JOBS_PER_OWNER`, 50 by default); delete one first.',
+  },
+  'idempotency-key-in-use': {
+    status: 409,
+    title: 'Idempotency key in use',
+    description:
+      'A request with this `Idempotency-Key` is still being processed; retry after it has finished to get its response.',
+  },
+  'precondition-failed': {
+    status: 412,
+    title: 'Precondition failed',
+    description:
+      'The job changed since you read it: its `ETag` no longer matches your `If-Match`. Read it again and retry.',
+  },
   'payload-too-large': { status: 413, title: 'Request body too large', description: 'Bodies are limited to 64 KiB.' },
-  'unsupported-media-type': { status: 415, title: 'Unsupported media type', description: 'Send request bodies as `application/json`.' },
-  'idempotency-key-reused': { status: 422, title: 'Idempotency key reused', description: 'This `Idempotency-Key` was already used for a different request (another body or operation); use a new key.' },
-  'rate-limited': { status: 429, title: 'Too many requests', description: 'You sent more requests than the limits allow (per user, per IP address, and for run-now); wait for `Retry-After` seconds. `RateLimit-Policy` and `RateLimit` describe the limits.' },
-  unavailable: { status: 503, title: 'Service unavailable', description: 'The database does not answer; retry with backoff.' },
-  internal: { status: 500, title: 'Internal error', description: 'A bug on our side; the log has the details under the response\'s x-request-id.' },
+  'unsupported-media-type': {
+    status: 415,
+    title: 'Unsupported media type',
+    description: 'Send request bodies as `application/json`.',
+  },
+  'idempotency-key-reused': {
+    status: 422,
+    title: 'Idempotency key reused',
+    description:
+      'This `Idempotency-Key` was already used for a different request (another body or operation); use a new key.',
+  },
+  'rate-limited': {
+    status: 429,
+    title: 'Too many requests',
+    description:
+      'You sent more requests than the limits allow (per user, per IP address, and for run-now); wait for `Retry-After` seconds. `RateLimit-Policy` and `RateLimit` describe the limits.',
+  },
+  unavailable: {
+    status: 503,
+    title: 'Service unavailable',
+    description: 'The database does not answer; retry with backoff.',
+  },
+  internal: {
+    status: 500,
+    title: 'Internal error',
+    description: "A bug on our side; the log has the details under the response's x-request-id.",
+  },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string; description: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
 
 export const FieldErrorSchema = z
   .object({
-    in: z.enum(['body', 'query', 'path', 'header']).openapi({ description: 'Which part of the request holds the bad value.' }),
-    path: z.string().openapi({ description: 'Dotted path to the value inside that part; empty for the part as a whole.', example: 'payload.to' }),
+    in: z
+      .enum(['body', 'query', 'path', 'header'])
+      .openapi({ description: 'Which part of the request holds the bad value.' }),
+    path: z.string().openapi({
+      description: 'Dotted path to the value inside that part; empty for the part as a whole.',
+      example: 'payload.to',
+    }),
     message: z.string().openapi({ example: 'Invalid email address' }),
   })
   .openapi('FieldError');
 
 export const ProblemSchema = z
   .object({
-    type: z.string().openapi({ description: 'Resolve against the API address; GET it for the description.', example: '/problems/invalid-request' }),
+    type: z.string().openapi({
+      description: 'Resolve against the API address; GET it for the description.',
+      example: '/problems/invalid-request',
+    }),
     title: z.string(),
     status: z.number().int(),
     detail: z.string(),
     instance: z.string().optional().openapi({ description: 'The request path.' }),
-    requestId: z.string().openapi({ description: 'Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem.' }),
+    requestId: z.string().openapi({
+      description:
+        'Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem.',
+    }),
     errors: z.array(FieldErrorSchema).optional(),
   })
   .openapi('Problem', { description: 'RFC 9457 problem details.' });
@@ -72,7 +150,11 @@ export function problem(code: ProblemCode, detail: string, errors?: FieldError[]
 /** Writes an RFC 9457 problem (https://www.rfc-editor.org/rfc/rfc9457) as the response. */
 export function sendProblem(c: Context, code: ProblemCode, detail: string, errors?: FieldError[]) {
   // Set by hono's requestId middleware, the app's first: every problem can be found in the log.
-  const body: Problem = { ...problem(code, detail, errors), instance: c.req.path, requestId: c.get('requestId') as string };
+  const body: Problem = {
+    ...problem(code, detail, errors),
+    instance: c.req.path,
+    requestId: c.get('requestId') as string,
+  };
   return c.body(JSON.stringify(body), PROBLEMS[code].status, { 'Content-Type': 'application/problem+json' });
 }
 
@@ -84,7 +166,11 @@ export const SERVER_OWNED_MESSAGE = 'server-owned field: set by the service, it 
  * but belong to the service (ownerId, status...): writing one is refused as server-owned
  * rather than as an unknown field, so a client learns why.
  */
-export function fieldErrors(where: FieldError['in'], error: z.ZodError, serverOwned: ReadonlySet<string> = new Set()): FieldError[] {
+export function fieldErrors(
+  where: FieldError['in'],
+  error: z.ZodError,
+  serverOwned: ReadonlySet<string> = new Set(),
+): FieldError[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.map(String);
     // One entry per unknown field, at the field itself, so a client can point at it.

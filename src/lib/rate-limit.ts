@@ -23,9 +23,14 @@ type Limiter = { consume(key: string): Promise<RateLimitOutcome> };
 export const rateLimitCollection = (policy: RateLimitPolicy) => `rate_limits_${policy.replace('-', '_')}`;
 
 const quotaOf = (config: RateLimitConfig, policy: RateLimitPolicy) =>
-  ({ ip: config.RATE_LIMIT_PER_IP, user: config.RATE_LIMIT_PER_USER, 'run-now': config.RATE_LIMIT_RUN_NOW_PER_USER })[policy];
+  ({ ip: config.RATE_LIMIT_PER_IP, user: config.RATE_LIMIT_PER_USER, 'run-now': config.RATE_LIMIT_RUN_NOW_PER_USER })[
+    policy
+  ];
 
-type RateLimitConfig = Pick<Env, 'RATE_LIMIT_WINDOW_SECONDS' | 'RATE_LIMIT_PER_IP' | 'RATE_LIMIT_PER_USER' | 'RATE_LIMIT_RUN_NOW_PER_USER'>;
+type RateLimitConfig = Pick<
+  Env,
+  'RATE_LIMIT_WINDOW_SECONDS' | 'RATE_LIMIT_PER_IP' | 'RATE_LIMIT_PER_USER' | 'RATE_LIMIT_RUN_NOW_PER_USER'
+>;
 
 /**
  * Counters shared by every API instance: rate-limiter-flexible's RateLimiterMongo on our own
@@ -88,10 +93,14 @@ export class RateLimits {
       async consume(key) {
         // rate-limiter-flexible rejects with a RateLimiterRes when over the limit and with an
         // Error when the store fails; only the first is an answer, the second propagates (503).
-        const settle = (p: Promise<RateLimiterRes>) => p.then((res) => ({ res, allowed: true }), (res: unknown) => {
-          if (res instanceof RateLimiterRes) return { res, allowed: false };
-          throw res;
-        });
+        const settle = (p: Promise<RateLimiterRes>) =>
+          p.then(
+            (res) => ({ res, allowed: true }),
+            (res: unknown) => {
+              if (res instanceof RateLimiterRes) return { res, allowed: false };
+              throw res;
+            },
+          );
         const [inProcess, inDatabase] = [await settle(local.consume(key)), await settle(shared.consume(key))];
         const remaining = Math.min(inProcess.res.remainingPoints, inDatabase.res.remainingPoints);
         const resetMs = Math.max(inProcess.allowed ? 0 : inProcess.res.msBeforeNext, inDatabase.res.msBeforeNext);

@@ -17,14 +17,18 @@ export function findUnsafeKey(value: unknown): UnsafeKey | undefined {
   while (stack.length) {
     const { value: current, path } = stack.pop()!;
     if (current === null || typeof current !== 'object') continue;
-    if (path.length > MAX_JSON_DEPTH) return { path: path.join('.'), message: `nested more than ${MAX_JSON_DEPTH} levels deep` };
+    if (path.length > MAX_JSON_DEPTH)
+      return { path: path.join('.'), message: `nested more than ${MAX_JSON_DEPTH} levels deep` };
     if (Array.isArray(current)) {
-      current.forEach((item, i) => stack.push({ value: item, path: [...path, String(i)] }));
+      for (const [i, item] of current.entries()) stack.push({ value: item, path: [...path, String(i)] });
       continue;
     }
     for (const [key, item] of Object.entries(current)) {
       if (key.startsWith('$') || key.includes('.')) {
-        return { path: [...path, key].join('.'), message: `the key "${key}" is not allowed: keys may not start with "$" or contain "."` };
+        return {
+          path: [...path, key].join('.'),
+          message: `the key "${key}" is not allowed: keys may not start with "$" or contain "."`,
+        };
       }
       stack.push({ value: item, path: [...path, key] });
     }

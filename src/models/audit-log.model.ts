@@ -1,4 +1,4 @@
-import { Schema, type Connection } from 'mongoose';
+import { type Connection, Schema } from 'mongoose';
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'run-now'] as const;
 

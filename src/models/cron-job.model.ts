@@ -1,4 +1,4 @@
-import { Schema, type Connection, type InferSchemaType } from 'mongoose';
+import { type Connection, type InferSchemaType, Schema } from 'mongoose';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-type.js';
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;

@@ -1,4 +1,4 @@
-import { Schema, type Connection, type InferSchemaType } from 'mongoose';
+import { type Connection, type InferSchemaType, Schema } from 'mongoose';
 
 /**
  * queued, running: not finished. succeeded, failed, timedOut (the last attempt was cut off):
@@ -6,7 +6,17 @@ import { Schema, type Connection, type InferSchemaType } from 'mongoose';
  * in time (misfire policy). skipped: the previous run was still going (overlap forbid).
  * cancelled: the job was deleted before the run started.
  */
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'timedOut', 'interrupted', 'missed', 'skipped', 'cancelled'] as const;
+export const RUN_STATUSES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'timedOut',
+  'interrupted',
+  'missed',
+  'skipped',
+  'cancelled',
+] as const;
 /** catchup: the one run a runOnce job makes for slots missed while no worker ran. */
 export const RUN_TRIGGERS = ['schedule', 'catchup', 'manual'] as const;
 

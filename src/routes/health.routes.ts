@@ -1,6 +1,6 @@
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { AppEnv } from './app-env.js';
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { ApiError } from '../lib/problem.js';
+import type { AppEnv } from './app-env.js';
 import { problemResponses } from './problem-responses.js';
 
 const Health = z.object({ status: z.literal('ok') }).openapi('Health', { example: { status: 'ok' } });
@@ -10,7 +10,8 @@ export const healthz = createRoute({
   path: '/healthz',
   operationId: 'healthz',
   summary: 'Liveness: the process answers',
-  description: 'Answers 200 while the process runs, whatever the database does: for a process supervisor or a load balancer\'s liveness probe. No authentication.',
+  description:
+    "Answers 200 while the process runs, whatever the database does: for a process supervisor or a load balancer's liveness probe. No authentication.",
   tags: ['Health'],
   // Public: an empty list says so explicitly (no security scheme applies).
   security: [],
@@ -22,7 +23,8 @@ export const readyz = createRoute({
   path: '/readyz',
   operationId: 'readyz',
   summary: 'Readiness: the database answers',
-  description: 'Answers 200 when the database answers a ping within 2 s, else 503: take the instance out of rotation until it is ready again. No authentication.',
+  description:
+    'Answers 200 when the database answers a ping within 2 s, else 503: take the instance out of rotation until it is ready again. No authentication.',
   tags: ['Health'],
   // Public: an empty list says so explicitly (no security scheme applies).
   security: [],

@@ -39,14 +39,18 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   const fingerprint = requestFingerprint(c.req.method, c.req.path, await c.req.text());
   const claim = await idempotency.claim(c.var.caller.id, key, fingerprint);
   if (claim.kind === 'mismatch') {
-    throw new ApiError('idempotency-key-reused', 'This Idempotency-Key was used for a different request; use a new key for a new request.', [
-      { in: 'header', path: 'Idempotency-Key', message: 'already used with another body or operation' },
-    ]);
+    throw new ApiError(
+      'idempotency-key-reused',
+      'This Idempotency-Key was used for a different request; use a new key for a new request.',
+      [{ in: 'header', path: 'Idempotency-Key', message: 'already used with another body or operation' }],
+    );
   }
   if (claim.kind === 'in-flight') {
-    throw new ApiError('idempotency-key-in-use', 'A request with this Idempotency-Key is still in progress; retry when it has finished.', [
-      { in: 'header', path: 'Idempotency-Key', message: 'a request with this key is in progress' },
-    ]);
+    throw new ApiError(
+      'idempotency-key-in-use',
+      'A request with this Idempotency-Key is still in progress; retry when it has finished.',
+      [{ in: 'header', path: 'Idempotency-Key', message: 'a request with this key is in progress' }],
+    );
   }
   if (claim.kind === 'replay') {
     const { status, headers, body } = claim.response;

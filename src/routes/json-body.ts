@@ -24,7 +24,9 @@ export const jsonBody = createMiddleware(async (c, next) => {
   const type = c.req.header('Content-Type');
   if (type === undefined || !/^application\/json\s*(;|$)/i.test(type)) {
     const message = type === undefined ? 'missing' : `got ${type}`;
-    throw new ApiError('unsupported-media-type', 'Send the body as application/json.', [{ in: 'header', path: 'Content-Type', message }]);
+    throw new ApiError('unsupported-media-type', 'Send the body as application/json.', [
+      { in: 'header', path: 'Content-Type', message },
+    ]);
   }
   return limit(c, async () => {
     let parsed: unknown;
@@ -34,7 +36,10 @@ export const jsonBody = createMiddleware(async (c, next) => {
       // Malformed JSON is the validator's to report.
     }
     const unsafe = findUnsafeKey(parsed);
-    if (unsafe) throw new ApiError('invalid-request', `The request body is invalid: ${unsafe.path}: ${unsafe.message}.`, [{ in: 'body', ...unsafe }]);
+    if (unsafe)
+      throw new ApiError('invalid-request', `The request body is invalid: ${unsafe.path}: ${unsafe.message}.`, [
+        { in: 'body', ...unsafe },
+      ]);
     await next();
   });
 });

@@ -12,13 +12,21 @@ export const plainQuery = createMiddleware(async (c, next) => {
   for (const [name, values] of Object.entries(c.req.queries())) {
     const bracket = name.indexOf('[');
     if (bracket >= 0) {
-      errors.push({ in: 'query', path: name, message: `"${name.slice(0, bracket) || name}" must be a plain string, not an object or array` });
+      errors.push({
+        in: 'query',
+        path: name,
+        message: `"${name.slice(0, bracket) || name}" must be a plain string, not an object or array`,
+      });
     } else if (values.length > 1) {
       errors.push({ in: 'query', path: name, message: `given ${values.length} times; give it once` });
     }
   }
   if (errors.length) {
-    throw new ApiError('invalid-request', `The request query is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}.`, errors);
+    throw new ApiError(
+      'invalid-request',
+      `The request query is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}.`,
+      errors,
+    );
   }
   await next();
 });

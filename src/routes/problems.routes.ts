@@ -1,5 +1,5 @@
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { PROBLEMS, problemType, type ProblemCode } from '../lib/problem.js';
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { PROBLEMS, type ProblemCode, problemType } from '../lib/problem.js';
 import type { AppEnv } from './app-env.js';
 import { problemResponses } from './problem-responses.js';
 
@@ -13,7 +13,12 @@ const ProblemType = z
     description: z.string(),
   })
   .openapi('ProblemType', {
-    example: { type: '/problems/invalid-request', status: 400, title: PROBLEMS['invalid-request'].title, description: PROBLEMS['invalid-request'].description },
+    example: {
+      type: '/problems/invalid-request',
+      status: 400,
+      title: PROBLEMS['invalid-request'].title,
+      description: PROBLEMS['invalid-request'].description,
+    },
   });
 
 export const describeProblem = createRoute({
@@ -21,7 +26,7 @@ export const describeProblem = createRoute({
   path: '/problems/{code}',
   operationId: 'describeProblem',
   summary: 'What a problem type means',
-  description: 'The document a problem\'s `type` points at.',
+  description: "The document a problem's `type` points at.",
   tags: ['Problems'],
   security: [],
   request: { params: z.object({ code: z.enum(codes).openapi({ param: { name: 'code', in: 'path' } }) }) },

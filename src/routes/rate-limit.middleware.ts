@@ -17,7 +17,10 @@ export function clientAddress(c: Context, trustProxyHops: number): string {
     // Not served by @hono/node-server (app.request() in a test): no socket to ask.
   }
   if (trustProxyHops === 0) return socket;
-  const chain = (c.req.header('X-Forwarded-For') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const chain = (c.req.header('X-Forwarded-For') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   return chain[chain.length - trustProxyHops] ?? socket;
 }
 

@@ -29,7 +29,11 @@ export async function queueRun(agenda: Agenda, job: { id: string; type: string }
  * done, unlocked and never due again. Their runs were recorded, or are swept as interrupted.
  */
 export async function removeSpentRunJobs(conn: Connection): Promise<number> {
-  const { deletedCount } = await agendaJobs(conn).deleteMany({ 'data.runId': { $exists: true }, nextRunAt: null, lockedAt: null });
+  const { deletedCount } = await agendaJobs(conn).deleteMany({
+    'data.runId': { $exists: true },
+    nextRunAt: null,
+    lockedAt: null,
+  });
   return deletedCount;
 }
 
@@ -38,7 +42,12 @@ export async function removeSpentRunJobs(conn: Connection): Promise<number> {
  * queuing it, or the queuing failed with the database): queued again, or cancelled when their
  * job is gone. Runs younger than `minAgeMs` are left to the request or fire still creating them.
  */
-export async function requeueOrphanedRuns(agenda: Agenda, conn: Connection, models: Models, minAgeMs: number): Promise<number> {
+export async function requeueOrphanedRuns(
+  agenda: Agenda,
+  conn: Connection,
+  models: Models,
+  minAgeMs: number,
+): Promise<number> {
   const queued = await models.Run.find({ status: 'queued' }, { jobId: 1, type: 1, createdAt: 1 }).lean();
   let requeued = 0;
   for (const run of queued.filter((r) => r.createdAt.getTime() < Date.now() - minAgeMs)) {
@@ -49,7 +58,10 @@ export async function requeueOrphanedRuns(agenda: Agenda, conn: Connection, mode
     if (pending) await agendaJobs(conn).deleteOne({ _id: pending._id });
     const job = await models.CronJob.findById(run.jobId, { type: 1 }).lean();
     if (!job) {
-      await models.Run.updateOne({ _id: run._id, status: 'queued' }, { $set: { status: 'cancelled', error: 'the job was deleted before the run started', finishedAt: new Date() } });
+      await models.Run.updateOne(
+        { _id: run._id, status: 'queued' },
+        { $set: { status: 'cancelled', error: 'the job was deleted before the run started', finishedAt: new Date() } },
+      );
       continue;
     }
     await queueRun(agenda, { id: jobId, type: run.type }, runId);
@@ -73,7 +85,12 @@ export interface ReconcileResult {
  * ones have none. Each correction is conditional on the field still being what was read, so an
  * edit made meanwhile is not undone. Three queries when everything is in order.
  */
-export async function reconcile(agenda: Agenda, conn: Connection, models: Models, logger: Logger): Promise<ReconcileResult> {
+export async function reconcile(
+  agenda: Agenda,
+  conn: Connection,
+  models: Models,
+  logger: Logger,
+): Promise<ReconcileResult> {
   await ensureDispatcher(agenda, conn);
   const { deletedCount: removed } = await agendaJobs(conn).deleteMany({ name: LEGACY_FIRE_JOB });
   const unscheduled = await models.CronJob.find({ enabled: true, nextRunAt: null }, { cron: 1, timezone: 1 }).lean();
@@ -88,7 +105,11 @@ export async function reconcile(agenda: Agenda, conn: Connection, models: Models
     );
     scheduled += modifiedCount;
   });
-  const { modifiedCount: cleared } = await models.CronJob.updateMany({ enabled: false, nextRunAt: mongoose.trusted({ $ne: null }) }, { $set: { nextRunAt: null } }, { timestamps: false });
+  const { modifiedCount: cleared } = await models.CronJob.updateMany(
+    { enabled: false, nextRunAt: mongoose.trusted({ $ne: null }) },
+    { $set: { nextRunAt: null } },
+    { timestamps: false },
+  );
   const result = { scheduled, cleared, removed };
   if (scheduled || cleared || removed) logger.info(result, 'schedules reconciled');
   return result;

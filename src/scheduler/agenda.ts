@@ -12,11 +12,17 @@ export const AGENDA_COLLECTION = 'agendaJobs';
  * errors surfacing) rather than by the backend's connect, whose failure nothing can catch.
  * Creating it starts no timer; only `start()` makes it a worker.
  */
-export async function createAgenda(conn: Connection, config: Pick<Env, 'AGENDA_PROCESS_EVERY_MS' | 'WORKER_NAME'>): Promise<Agenda> {
+export async function createAgenda(
+  conn: Connection,
+  config: Pick<Env, 'AGENDA_PROCESS_EVERY_MS' | 'WORKER_NAME'>,
+): Promise<Agenda> {
   if (!conn.db) throw new Error('createAgenda needs a connected mongoose connection');
   const jobs = conn.db.collection(AGENDA_COLLECTION);
   // The index MongoBackend would create (findAndLockNextJobIndex), plus ours for data.jobId lookups.
-  await jobs.createIndex({ name: 1, nextRunAt: 1, priority: -1, lockedAt: 1, disabled: 1 }, { name: 'findAndLockNextJobIndex' });
+  await jobs.createIndex(
+    { name: 1, nextRunAt: 1, priority: -1, lockedAt: 1, disabled: 1 },
+    { name: 'findAndLockNextJobIndex' },
+  );
   await jobs.createIndex({ 'data.jobId': 1 }, { name: 'cronJobIdIndex' });
   const agenda = new Agenda({
     backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION, ensureIndex: false }),
@@ -47,7 +53,8 @@ interface QueueFiller {
  */
 export function coalesceLockChains(agenda: Agenda): void {
   const processor = (agenda as unknown as { jobProcessor?: QueueFiller }).jobProcessor;
-  if (typeof processor?.jobQueueFilling !== 'function') throw new Error('Agenda has no jobProcessor.jobQueueFilling: check the pinned version');
+  if (typeof processor?.jobQueueFilling !== 'function')
+    throw new Error('Agenda has no jobProcessor.jobQueueFilling: check the pinned version');
   const fill = processor.jobQueueFilling.bind(processor);
   const chains = new Map<string, { again: boolean }>();
   processor.jobQueueFilling = async (name: string) => {

@@ -15,8 +15,8 @@
  *   gap's length (02:30 -> 03:30 in New York and Berlin); a time that happens twice fires at its
  *   first occurrence only. Two named times that land on one instant fire once.
  */
-import { CronExpressionParser, type CronExpression } from 'cron-parser';
-import { segmentAt, type Segment } from './zone-offsets.js';
+import { type CronExpression, CronExpressionParser } from 'cron-parser';
+import { type Segment, segmentAt } from './zone-offsets.js';
 
 /** What the service accepts as a cron expression; set from configuration. */
 export interface CronRules {
@@ -102,7 +102,8 @@ function parseNaive(cron: string, naive: number): CronExpression {
 export function minGapSeconds(expression: CronExpression): number {
   const { hour, minute, second } = expression.fields;
   const times: number[] = [];
-  for (const h of hour.values) for (const m of minute.values) for (const s of second.values) times.push(h * 3600 + m * 60 + s);
+  for (const h of hour.values)
+    for (const m of minute.values) for (const s of second.values) times.push(h * 3600 + m * 60 + s);
   times.sort((a, b) => a - b);
   if (times.length < 2) return DAY_SECONDS;
   let gap = DAY_SECONDS - times[times.length - 1]! + times[0]!;
@@ -119,7 +120,8 @@ export function checkCron(cron: string, timezone: string, rules: CronRules): str
   if (trimmed.startsWith('@')) return 'macros such as @daily are not accepted; write the five fields';
   const fields = trimmed.split(/\s+/).length;
   if (fields === 6 && !rules.allowSeconds) return 'a seconds field (six fields) is not allowed; use five fields';
-  if (fields !== 5 && fields !== 6) return `expected 5 fields (minute hour day-of-month month day-of-week), got ${fields}`;
+  if (fields !== 5 && fields !== 6)
+    return `expected 5 fields (minute hour day-of-month month day-of-week), got ${fields}`;
   // cron-parser's hashed values (H) pick a random time on every parse unless seeded: each
   // worker would compute other slots.
   if (trimmed.split(/\s+/).some((field) => field.split(',').some((part) => /^H($|[(/])/i.test(part)))) {

@@ -35,9 +35,14 @@ export async function ensureDispatcher(agenda: Agenda, conn: Connection): Promis
     .schedule(new Date())
     .unique({ name: DISPATCH_JOB }, { insertOnly: true })
     .save();
-  const copies = await conn.collection(AGENDA_COLLECTION).find({ name: DISPATCH_JOB }, { projection: { lockedAt: 1 } }).sort({ _id: 1 }).toArray();
+  const copies = await conn
+    .collection(AGENDA_COLLECTION)
+    .find({ name: DISPATCH_JOB }, { projection: { lockedAt: 1 } })
+    .sort({ _id: 1 })
+    .toArray();
   const spare = copies.slice(1).filter((copy) => !copy.lockedAt);
-  if (spare.length) await conn.collection(AGENDA_COLLECTION).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
+  if (spare.length)
+    await conn.collection(AGENDA_COLLECTION).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
 }
 
 /** Resolves at `at`, or at once when the signal aborts. */
@@ -55,7 +60,11 @@ function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Runs `task` over `items`, at most `limit` at a time. */
-export async function eachLimit<T>(items: readonly T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+export async function eachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   const lane = async () => {
     while (next < items.length) await task(items[next++]!);
@@ -65,11 +74,16 @@ export async function eachLimit<T>(items: readonly T[], limit: number, task: (it
 
 /** One tick: every enabled job whose next fire has come is fired. Returns how many were due. */
 export async function tick(deps: SchedulerDeps, now = new Date()): Promise<number> {
-  const due = await deps.models.CronJob.find({ enabled: true, nextRunAt: mongoose.trusted({ $lte: now }) }, { _id: 1 }).lean();
+  const due = await deps.models.CronJob.find(
+    { enabled: true, nextRunAt: mongoose.trusted({ $lte: now }) },
+    { _id: 1 },
+  ).lean();
   await eachLimit(due, FIRE_CONCURRENCY, (job) =>
     // One job's failure (the database, a bad document) must not hold back the others; its
     // next fire stays due, so the next tick tries it again.
-    fireSlots(deps, String(job._id), now).catch((error) => deps.logger.warn({ err: error, jobId: String(job._id) }, 'fire failed')),
+    fireSlots(deps, String(job._id), now).catch((error) =>
+      deps.logger.warn({ err: error, jobId: String(job._id) }, 'fire failed'),
+    ),
   );
   return due.length;
 }
@@ -80,7 +94,12 @@ export async function tick(deps: SchedulerDeps, now = new Date()): Promise<numbe
  * the lock; another takes the job when the lock lifetime has passed. On return the job is due
  * again at once, for whichever worker polls next.
  */
-export async function runDispatcher(deps: SchedulerDeps, agendaJob: Job, signal: AbortSignal, lockLifetimeMs: number): Promise<void> {
+export async function runDispatcher(
+  deps: SchedulerDeps,
+  agendaJob: Job,
+  signal: AbortSignal,
+  lockLifetimeMs: number,
+): Promise<void> {
   // Touched on a timer rather than between ticks: a tick with thousands of fires can outlast the
   // lock. Each touch also keeps the stored next start at "now": when this worker dies, Agenda
   // hands an expired lock to another worker only once that time has come, which must be at once.
@@ -91,7 +110,10 @@ export async function runDispatcher(deps: SchedulerDeps, agendaJob: Job, signal:
     agendaJob.attrs.nextRunAt = new Date();
     agendaJob.touch().catch(async (error: unknown) => {
       deps.logger.warn({ err: error }, 'dispatcher heartbeat failed');
-      const exists = await deps.conn.collection(AGENDA_COLLECTION).countDocuments({ _id: agendaJob.attrs._id as never }).catch(() => 1);
+      const exists = await deps.conn
+        .collection(AGENDA_COLLECTION)
+        .countDocuments({ _id: agendaJob.attrs._id as never })
+        .catch(() => 1);
       if (!exists) holding.abort();
     });
   }, lockLifetimeMs / 4);

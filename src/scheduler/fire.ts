@@ -1,11 +1,11 @@
 import type { Agenda } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
-import { DEFAULT_JOB_DEFAULTS, runPolicyOf, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-type.js';
+import { DEFAULT_JOB_DEFAULTS, type MisfirePolicy, type OverlapPolicy, runPolicyOf } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
-import { observeRun } from '../lib/metrics.js';
 import type { Logger } from '../lib/logger.js';
+import { observeRun } from '../lib/metrics.js';
 import type { Models } from '../models/index.js';
 import { queueRun } from './agenda-jobs.js';
 import { nextFire, slotAt, slotsBetween } from './cron.js';
@@ -69,7 +69,7 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
   // Read afresh by id (the tick's list may be a moment old): a job paused, deleted or given a
   // new cron meanwhile is fired as it is now.
   const job = await models.CronJob.findById(jobId).lean<FiringJob>();
-  if (!job || !job.enabled) {
+  if (!job?.enabled) {
     log.info({ reason: job ? 'paused' : 'deleted' }, 'fire skipped');
     return { kind: 'refused', reason: job ? 'paused' : 'deleted' };
   }
@@ -106,7 +106,12 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
     const previous = (job.overlap ?? DEFAULT_JOB_DEFAULTS.overlap) === 'forbid' ? await runInProgress(deps, job) : null;
     try {
       if (previous) {
-        await models.Run.create({ ...base, status: 'skipped', finishedAt: now, error: `the previous run ${String(previous._id)} was still going (overlap: forbid)` });
+        await models.Run.create({
+          ...base,
+          status: 'skipped',
+          finishedAt: now,
+          error: `the previous run ${String(previous._id)} was still going (overlap: forbid)`,
+        });
         skipped = true;
         observeRun(job.type, 'skipped');
       } else {
@@ -134,7 +139,8 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
     if (!fresh) break;
     seen = fresh.lastSlotAt ?? null;
   }
-  if (missed.length) log.warn({ missed: missed.length, lateMs, policy: misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
+  if (missed.length)
+    log.warn({ missed: missed.length, lateMs, policy: misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
   return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
 }
 
@@ -146,7 +152,9 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
  */
 async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
   const ids = [job.lastScheduledRunId, job.lastManualRunId].filter((id): id is Types.ObjectId => Boolean(id));
-  const runs = (await Promise.all(ids.map((id) => deps.models.Run.findById(id).lean()))).filter((run) => run && (run.status === 'running' || run.status === 'queued'));
+  const runs = (await Promise.all(ids.map((id) => deps.models.Run.findById(id).lean()))).filter(
+    (run) => run && (run.status === 'running' || run.status === 'queued'),
+  );
   const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
   for (const run of runs) {
     const last = run!.heartbeatAt ?? run!.startedAt;

@@ -1,6 +1,6 @@
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import { runPolicyOf, type JobType } from '../jobs/job-type.js';
+import { type JobType, runPolicyOf } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
@@ -8,7 +8,7 @@ import { coalesceLockChains, createAgenda } from './agenda.js';
 import { reconcile, removeSpentRunJobs, requeueOrphanedRuns } from './agenda-jobs.js';
 import { DISPATCH_JOB, runDispatcher } from './dispatch.js';
 import type { RunJobData } from './fire.js';
-import { executeRun, interrupt, sweepDeadRuns, type ActiveRun } from './runner.js';
+import { type ActiveRun, executeRun, interrupt, sweepDeadRuns } from './runner.js';
 import { CronJobService } from './service.js';
 
 /**
@@ -113,13 +113,15 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       const processor = (agenda as unknown as { jobProcessor?: { runningJobs: unknown[] } }).jobProcessor;
       await agenda.stop(false);
       const deadline = Date.now() + timeoutMs;
-      while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       await Promise.all(inFlight);
       if (active.size) {
         await interruptActive(`the worker shut down before the run finished (drain time ${timeoutMs} ms)`);
         // Let the aborted processors return, so their last writes do not meet a closed connection.
         const settle = Date.now() + 1000;
-        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle) await new Promise((r) => setTimeout(r, 20));
+        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle)
+          await new Promise((r) => setTimeout(r, 20));
       }
     },
   };
@@ -129,11 +131,22 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
     for (const run of left) {
       // Recorded first, then aborted: the aborted run then finds nothing left to record.
-      const current = await m.Run.findById(run.runId, { heartbeatAt: 1, startedAt: 1, jobId: 1, type: 1, trigger: 1, attempts: 1 }).lean();
+      const current = await m.Run.findById(run.runId, {
+        heartbeatAt: 1,
+        startedAt: 1,
+        jobId: 1,
+        type: 1,
+        trigger: 1,
+        attempts: 1,
+      }).lean();
       if (current) await interrupt(deps, current, reason);
       run.controller.abort(new Error(reason));
       // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.
-      await run.agendaJob.remove().catch((error: unknown) => logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'));
+      await run.agendaJob
+        .remove()
+        .catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'),
+        );
     }
   }
 }

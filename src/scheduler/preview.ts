@@ -1,6 +1,6 @@
 import cronstrue from 'cronstrue';
 import { ApiError } from '../lib/problem.js';
-import { checkCron, cronKind, nextFiresWithDst, type CronKind, type CronRules, type DstNote } from './cron.js';
+import { type CronKind, type CronRules, checkCron, cronKind, type DstNote, nextFiresWithDst } from './cron.js';
 import { offsetAt } from './zone-offsets.js';
 
 export interface CronPreviewRequest {
@@ -48,7 +48,10 @@ function describe(cron: string): string | null {
 export function previewCron(request: CronPreviewRequest, rules: CronRules, now: Date = new Date()): CronPreview {
   const cron = request.cron.trim();
   const problem = checkCron(cron, request.timezone, rules);
-  if (problem) throw new ApiError('invalid-request', `Invalid cron: ${problem}.`, [{ in: 'query', path: 'cron', message: problem }]);
+  if (problem)
+    throw new ApiError('invalid-request', `Invalid cron: ${problem}.`, [
+      { in: 'query', path: 'cron', message: problem },
+    ]);
   const after = request.from ? new Date(request.from) : now;
   return {
     cron,

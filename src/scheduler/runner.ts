@@ -1,6 +1,6 @@
 import type { Job } from 'agenda';
-import { Types } from 'mongoose';
-import { PermanentError, runPolicyOf, type JobType, type RunPolicy } from '../jobs/job-type.js';
+import type { Types } from 'mongoose';
+import { type JobType, PermanentError, type RunPolicy, runPolicyOf } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
@@ -9,7 +9,15 @@ import type { Run } from '../models/run.model.js';
 import type { RunJobData, SchedulerDeps } from './fire.js';
 
 type RunDoc = Run & { _id: Types.ObjectId };
-type JobDoc = { _id: Types.ObjectId; ownerId: string; type: string; cron: string; timezone: string; enabled: boolean; payload: unknown };
+type JobDoc = {
+  _id: Types.ObjectId;
+  ownerId: string;
+  type: string;
+  cron: string;
+  timezone: string;
+  enabled: boolean;
+  payload: unknown;
+};
 
 /** A run's outcome as the runner records it. */
 export type Outcome = 'succeeded' | 'failed' | 'timedOut' | 'interrupted';
@@ -80,7 +88,11 @@ async function claim(deps: SchedulerDeps, run: RunDoc, policy: RunPolicy, log: L
     const deadline = Date.now() - policy.lockLifetimeMs;
     if (current.status === 'running') {
       if ((current.heartbeatAt ?? current.startedAt ?? new Date()).getTime() > deadline) return undefined; // alive elsewhere
-      await interrupt(deps, current, `worker ${current.worker ?? held.worker} stopped sending heartbeats during the run`);
+      await interrupt(
+        deps,
+        current,
+        `worker ${current.worker ?? held.worker} stopped sending heartbeats during the run`,
+      );
       return undefined;
     }
     if (current.status !== 'queued' || held.createdAt.getTime() > deadline) return undefined;
@@ -124,7 +136,11 @@ export async function interrupt(
  * records the outcome on the run and the job. A handler failure is the run's result, not
  * Agenda's: this only throws when the database does.
  */
-export async function executeRun(deps: SchedulerDeps, agendaJob: Job<RunJobData>, active: Map<string, ActiveRun>): Promise<void> {
+export async function executeRun(
+  deps: SchedulerDeps,
+  agendaJob: Job<RunJobData>,
+  active: Map<string, ActiveRun>,
+): Promise<void> {
   // FerretDB's non-atomic findAndModify can hand a worker the same Agenda job twice (a poll and
   // a notification racing); the second is dropped here, before any database work.
   const key = `${deps.config.WORKER_NAME}:${agendaJob.attrs.data.runId}`;
@@ -140,7 +156,11 @@ export async function executeRun(deps: SchedulerDeps, agendaJob: Job<RunJobData>
 /** Runs each worker of this process is claiming or executing, as worker:runId. */
 const inProcess = new Set<string>();
 
-async function executeClaimed(deps: SchedulerDeps, agendaJob: Job<RunJobData>, active: Map<string, ActiveRun>): Promise<void> {
+async function executeClaimed(
+  deps: SchedulerDeps,
+  agendaJob: Job<RunJobData>,
+  active: Map<string, ActiveRun>,
+): Promise<void> {
   const { models, config } = deps;
   const { jobId, runId } = agendaJob.attrs.data;
   const log = deps.logger.child({ jobId, runId });
@@ -173,20 +193,30 @@ async function executeClaimed(deps: SchedulerDeps, agendaJob: Job<RunJobData>, a
   }
 }
 
-async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: RunDoc, entry: ActiveRun, policy: RunPolicy, log: Logger) {
+async function execute(
+  deps: SchedulerDeps,
+  agendaJob: Job<RunJobData>,
+  run: RunDoc,
+  entry: ActiveRun,
+  policy: RunPolicy,
+  log: Logger,
+) {
   const { models } = deps;
   const runLog = log.child({ type: run.type, scheduledFor: run.scheduledFor, trigger: run.trigger });
   await models.CronJob.updateOne({ _id: run.jobId, enabled: true }, { $set: { status: 'running' } }, RUN_STATE);
   runLog.info({ lagMs: run.startedAt!.getTime() - run.scheduledFor.getTime() }, 'run started');
 
   // Heartbeats keep the claim and the Agenda lock fresh while the handler works.
-  const beat = setInterval(() => {
-    const heartbeatAt = new Date();
-    void Promise.all([
-      models.Run.updateOne({ _id: run._id, status: 'running' }, { $set: { heartbeatAt } }),
-      agendaJob.touch(),
-    ]).catch((error) => runLog.warn({ err: error }, 'heartbeat failed'));
-  }, Math.max(100, Math.floor(policy.lockLifetimeMs / 4)));
+  const beat = setInterval(
+    () => {
+      const heartbeatAt = new Date();
+      void Promise.all([
+        models.Run.updateOne({ _id: run._id, status: 'running' }, { $set: { heartbeatAt } }),
+        agendaJob.touch(),
+      ]).catch((error) => runLog.warn({ err: error }, 'heartbeat failed'));
+    },
+    Math.max(100, Math.floor(policy.lockLifetimeMs / 4)),
+  );
 
   let outcome: Outcome = 'failed';
   let error: string | null = null;
@@ -195,7 +225,10 @@ async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: Run
   try {
     for (let attempt = run.attempts + 1; attempt <= policy.maxAttempts; attempt++) {
       entry.attempts = attempt;
-      await models.Run.updateOne({ _id: run._id, status: 'running' }, { $set: { attempts: attempt, heartbeatAt: new Date() } });
+      await models.Run.updateOne(
+        { _id: run._id, status: 'running' },
+        { $set: { attempts: attempt, heartbeatAt: new Date() } },
+      );
       try {
         result = await attemptOnce(deps, run, attempt, policy, entry.controller.signal, runLog);
         outcome = 'succeeded';
@@ -204,10 +237,14 @@ async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: Run
       } catch (caught) {
         lastError = caught;
         outcome = caught instanceof AttemptTimeout ? 'timedOut' : 'failed';
-        error = policy.maxAttempts > 1 ? `attempt ${attempt} of ${policy.maxAttempts}: ${errorMessage(caught)}` : errorMessage(caught);
+        error =
+          policy.maxAttempts > 1
+            ? `attempt ${attempt} of ${policy.maxAttempts}: ${errorMessage(caught)}`
+            : errorMessage(caught);
         runLog.warn({ attempt, error }, 'attempt failed');
       }
-      if (entry.controller.signal.aborted || attempt === policy.maxAttempts || lastError instanceof PermanentError) break;
+      if (entry.controller.signal.aborted || attempt === policy.maxAttempts || lastError instanceof PermanentError)
+        break;
       await pause(policy.backoffMs * 2 ** (attempt - 1), entry.controller.signal);
       if (entry.controller.signal.aborted) break;
     }
@@ -218,21 +255,34 @@ async function execute(deps: SchedulerDeps, agendaJob: Job<RunJobData>, run: Run
   if (entry.controller.signal.aborted) return;
   await finish(deps, run, outcome, error, result);
   // Fire lag only for runs on time: a catch-up's lateness is the downtime, not the scheduler's.
-  observeRun(run.type, outcome, run.trigger === 'schedule' ? run.startedAt!.getTime() - run.scheduledFor.getTime() : undefined);
+  observeRun(
+    run.type,
+    outcome,
+    run.trigger === 'schedule' ? run.startedAt!.getTime() - run.scheduledFor.getTime() : undefined,
+  );
   const durationMs = Date.now() - run.startedAt!.getTime();
   if (outcome === 'succeeded') runLog.info({ durationMs, result, attempts: entry.attempts }, 'run finished');
   else runLog.error({ durationMs, error, attempts: entry.attempts, outcome }, 'run failed');
 }
 
 /** One call of the handler, cut off after the type's timeout; throws AttemptTimeout then. */
-async function attemptOnce(deps: SchedulerDeps, run: RunDoc, attempt: number, policy: RunPolicy, stop: AbortSignal, log: Logger) {
+async function attemptOnce(
+  deps: SchedulerDeps,
+  run: RunDoc,
+  attempt: number,
+  policy: RunPolicy,
+  stop: AbortSignal,
+  log: Logger,
+) {
   const job = await deps.models.CronJob.findById(run.jobId).lean<JobDoc>();
   if (!job) throw new PermanentError('the job was deleted');
   const type = getJobType(job.type) as JobType | undefined;
   if (!type) throw new PermanentError(`job type ${job.type} is no longer registered`);
   const parsed = type.payload.safeParse(job.payload);
   if (!parsed.success) {
-    throw new PermanentError(`stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new PermanentError(
+      `stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   const controller = new AbortController();
   const onStop = () => controller.abort(stop.reason);
@@ -261,7 +311,9 @@ async function attemptOnce(deps: SchedulerDeps, run: RunDoc, attempt: number, po
     });
     // A handler that ignores the signal goes on in the background; its result is dropped.
     handling.catch(() => undefined);
-    const stopped = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }));
+    const stopped = new Promise<never>((_, reject) =>
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
+    );
     stopped.catch(() => undefined);
     return await Promise.race([handling, timedOut, stopped]);
   } finally {
@@ -271,11 +323,19 @@ async function attemptOnce(deps: SchedulerDeps, run: RunDoc, attempt: number, po
 }
 
 /** Writes a run's outcome, then the job's state after it. */
-async function finish(deps: SchedulerDeps, run: RunDoc, outcome: Outcome, error: string | null, result: Record<string, unknown> | null) {
+async function finish(
+  deps: SchedulerDeps,
+  run: RunDoc,
+  outcome: Outcome,
+  error: string | null,
+  result: Record<string, unknown> | null,
+) {
   const finishedAt = new Date();
   const { modifiedCount } = await deps.models.Run.updateOne(
     { _id: run._id, status: 'running' },
-    { $set: { status: outcome, finishedAt, durationMs: finishedAt.getTime() - run.startedAt!.getTime(), error, result } },
+    {
+      $set: { status: outcome, finishedAt, durationMs: finishedAt.getTime() - run.startedAt!.getTime(), error, result },
+    },
   );
   // Another worker judged this one dead and recorded the run as interrupted meanwhile.
   if (!modifiedCount) return;
@@ -287,7 +347,14 @@ async function finish(deps: SchedulerDeps, run: RunDoc, outcome: Outcome, error:
  * failed in a row, which pauses the job at the type's threshold. Each update is conditional on
  * `enabled`, so a pause that lands while the run goes on stays a pause.
  */
-async function recordJob(deps: SchedulerDeps, jobId: Types.ObjectId, trigger: Run['trigger'], outcome: Outcome, error: string | null, startedAt: Date) {
+async function recordJob(
+  deps: SchedulerDeps,
+  jobId: Types.ObjectId,
+  trigger: Run['trigger'],
+  outcome: Outcome,
+  error: string | null,
+  startedAt: Date,
+) {
   const { models, config } = deps;
   const job = await models.CronJob.findById(jobId, { type: 1, consecutiveFailures: 1 }).lean();
   if (!job) return;
@@ -312,19 +379,27 @@ async function recordJob(deps: SchedulerDeps, jobId: Types.ObjectId, trigger: Ru
     }
   }
   await models.CronJob.updateOne({ _id: jobId, enabled: true }, { $set: set }, RUN_STATE);
-  await models.CronJob.updateOne({ _id: jobId, enabled: false }, { $set: { lastRunAt: startedAt, status: 'paused', nextRunAt: null } }, RUN_STATE);
+  await models.CronJob.updateOne(
+    { _id: jobId, enabled: false },
+    { $set: { lastRunAt: startedAt, status: 'paused', nextRunAt: null } },
+    RUN_STATE,
+  );
 }
 
 /** Runs whose worker died: a stale heartbeat makes them `interrupted`. Returns how many. */
 export async function sweepDeadRuns(deps: SchedulerDeps): Promise<number> {
   const { models, config } = deps;
-  const running = await models.Run.find({ status: 'running' }, { jobId: 1, type: 1, trigger: 1, startedAt: 1, heartbeatAt: 1, attempts: 1, worker: 1 }).lean<RunDoc[]>();
+  const running = await models.Run.find(
+    { status: 'running' },
+    { jobId: 1, type: 1, trigger: 1, startedAt: 1, heartbeatAt: 1, attempts: 1, worker: 1 },
+  ).lean<RunDoc[]>();
   let interrupted = 0;
   for (const run of running) {
     const { lockLifetimeMs } = runPolicyOf(getJobType(run.type) ?? { name: run.type }, config);
     const last = run.heartbeatAt ?? run.startedAt;
     if (last && last.getTime() < Date.now() - lockLifetimeMs) {
-      if (await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`)) interrupted++;
+      if (await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`))
+        interrupted++;
     }
   }
   return interrupted;

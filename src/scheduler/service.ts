@@ -1,5 +1,5 @@
 import type { Agenda } from 'agenda';
-import mongoose, { Types, type Connection } from 'mongoose';
+import mongoose, { type Connection, Types } from 'mongoose';
 import type { z } from 'zod';
 import type { Env } from '../env.js';
 import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-type.js';
@@ -13,7 +13,7 @@ import type { CronJob } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
 import { cancelJob, queueRun } from './agenda-jobs.js';
 import { checkCron, nextFire } from './cron.js';
-import { previewCron, type CronPreviewRequest } from './preview.js';
+import { type CronPreviewRequest, previewCron } from './preview.js';
 
 export interface ServiceDeps {
   conn: Connection;
@@ -42,15 +42,28 @@ export interface Page<T> {
 
 export type JobDoc = CronJob & { _id: Types.ObjectId };
 
-const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set(['name', 'type', 'cron', 'timezone', 'payload', 'enabled', 'overlap', 'misfirePolicy']);
+const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set([
+  'name',
+  'type',
+  'cron',
+  'timezone',
+  'payload',
+  'enabled',
+  'overlap',
+  'misfirePolicy',
+]);
 
 const preconditionFailed = () =>
-  new ApiError('precondition-failed', 'The job changed since you read it (If-Match does not match its ETag); read it again and retry.', [
-    { in: 'header', path: 'If-Match', message: 'does not match the current ETag' },
-  ]);
+  new ApiError(
+    'precondition-failed',
+    'The job changed since you read it (If-Match does not match its ETag); read it again and retry.',
+    [{ in: 'header', path: 'If-Match', message: 'does not match the current ETag' }],
+  );
 
 const duplicateName = (name: string) =>
-  new ApiError('conflict', `You already have a job named "${name}".`, [{ in: 'body', path: 'name', message: 'already used by another of your jobs' }]);
+  new ApiError('conflict', `You already have a job named "${name}".`, [
+    { in: 'body', path: 'name', message: 'already used by another of your jobs' },
+  ]);
 
 /**
  * The module route handlers delegate to: it owns the rules (roles, cron limits, payloads),
@@ -71,7 +84,10 @@ export class CronJobService {
    */
   private validate(caller: Caller, fields: JobFields, changed: ReadonlySet<keyof JobFields>): JobFields {
     const type = getJobType(fields.type);
-    if (!type) throw new ApiError('invalid-request', `Unknown job type "${fields.type}".`, [{ in: 'body', path: 'type', message: 'unknown job type' }]);
+    if (!type)
+      throw new ApiError('invalid-request', `Unknown job type "${fields.type}".`, [
+        { in: 'body', path: 'type', message: 'unknown job type' },
+      ]);
     if (changed.has('type') && !type.roles.includes(caller.isAdmin ? 'admin' : 'user')) {
       throw new ApiError('forbidden', `Jobs of type "${type.name}" can only be created by: ${type.roles.join(', ')}.`);
     }
@@ -80,21 +96,29 @@ export class CronJobService {
         allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
         minIntervalSeconds: Math.max(this.deps.config.CRON_MIN_INTERVAL_SECONDS, type.minIntervalSeconds ?? 0),
       });
-      if (cronProblem) throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [{ in: 'body', path: 'cron', message: cronProblem }]);
+      if (cronProblem)
+        throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [
+          { in: 'body', path: 'cron', message: cronProblem },
+        ]);
     }
     let payload = fields.payload;
     if (changed.has('payload') || changed.has('type')) {
       const parsed = (type.payload as z.ZodType<Record<string, unknown>>).safeParse(fields.payload);
       if (!parsed.success) {
-        const errors = fieldErrors('body', parsed.error).map((e) => ({ ...e, path: e.path ? `payload.${e.path}` : 'payload' }));
+        const errors = fieldErrors('body', parsed.error).map((e) => ({
+          ...e,
+          path: e.path ? `payload.${e.path}` : 'payload',
+        }));
         throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
       }
       payload = parsed.data;
       const refusal = type.checkPayload?.(payload, { config: this.deps.config, authorEmail: caller.email ?? null });
       if (refusal) {
-        throw new ApiError('payload-not-allowed', `The payload is not allowed: payload.${refusal.path}: ${refusal.message}.`, [
-          { in: 'body', path: `payload.${refusal.path}`, message: refusal.message },
-        ]);
+        throw new ApiError(
+          'payload-not-allowed',
+          `The payload is not allowed: payload.${refusal.path}: ${refusal.message}.`,
+          [{ in: 'body', path: `payload.${refusal.path}`, message: refusal.message }],
+        );
       }
     }
     return { ...fields, cron: fields.cron.trim(), payload };
@@ -110,8 +134,20 @@ export class CronJobService {
     return job;
   }
 
-  private async audit(caller: Caller, action: 'create' | 'update' | 'delete' | 'run-now', job: JobDoc, changes?: object) {
-    await this.m.AuditLog.create({ actorId: caller.id, action, jobId: job._id, ownerId: job.ownerId, changes: changes ?? null, at: new Date() });
+  private async audit(
+    caller: Caller,
+    action: 'create' | 'update' | 'delete' | 'run-now',
+    job: JobDoc,
+    changes?: object,
+  ) {
+    await this.m.AuditLog.create({
+      actorId: caller.id,
+      action,
+      jobId: job._id,
+      ownerId: job.ownerId,
+      changes: changes ?? null,
+      at: new Date(),
+    });
   }
 
   /** Brings the Agenda side in line with the stored job: scheduled when enabled, none when paused. */
@@ -120,7 +156,10 @@ export class CronJobService {
     // Counted, then inserted: on FerretDB two creates racing at the cap can both pass (one over).
     const owned = await this.m.CronJob.countDocuments({ ownerId: caller.id });
     if (owned >= this.deps.config.MAX_JOBS_PER_OWNER) {
-      throw new ApiError('job-limit-reached', `You already have ${owned} jobs, the most one owner may have (${this.deps.config.MAX_JOBS_PER_OWNER}); delete one first.`);
+      throw new ApiError(
+        'job-limit-reached',
+        `You already have ${owned} jobs, the most one owner may have (${this.deps.config.MAX_JOBS_PER_OWNER}); delete one first.`,
+      );
     }
     let job: JobDoc;
     try {
@@ -157,7 +196,10 @@ export class CronJobService {
     if (query.type) filter.type = query.type;
     // sanitizeFilter is on (src/lib/db.ts): our own operators are marked trusted.
     if (query.cursor) filter._id = mongoose.trusted({ $gt: new Types.ObjectId(query.cursor) });
-    const items = await this.m.CronJob.find(filter).sort({ _id: 1 }).limit(query.limit + 1).lean<JobDoc[]>();
+    const items = await this.m.CronJob.find(filter)
+      .sort({ _id: 1 })
+      .limit(query.limit + 1)
+      .lean<JobDoc[]>();
     return page(items, query.limit);
   }
 
@@ -167,7 +209,13 @@ export class CronJobService {
    * edits safe; FerretDB 1.x checks the filter and writes in two steps, so there two edits that
    * race within milliseconds can both pass (the schedule sync still converges on the last one).
    */
-  async update(caller: Caller, id: string, changes: Partial<JobFields>, action: 'replace' | 'patch', ifMatch?: string): Promise<JobDoc> {
+  async update(
+    caller: Caller,
+    id: string,
+    changes: Partial<JobFields>,
+    action: 'replace' | 'patch',
+    ifMatch?: string,
+  ): Promise<JobDoc> {
     const before = await this.find(caller, id);
     if (ifMatch !== undefined && !ifMatchSatisfied(ifMatch, jobEtag(before))) throw preconditionFailed();
     const merged: JobFields = {
@@ -184,15 +232,24 @@ export class CronJobService {
     const differs = (key: keyof JobFields) => JSON.stringify(merged[key]) !== JSON.stringify(before[key]);
     const fields = this.validate(caller, merged, new Set([...ALL_FIELDS].filter(differs)));
     const $set: Record<string, unknown> = {};
-    for (const key of ALL_FIELDS) if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
+    for (const key of ALL_FIELDS)
+      if (JSON.stringify(fields[key]) !== JSON.stringify(before[key])) $set[key] = fields[key];
     // The status changes with `enabled` only; a run going on keeps saying `running`.
     if ('payload' in $set || 'type' in $set) $set.payloadAuthorEmail = caller.email ?? null;
     if ('enabled' in $set) Object.assign($set, scheduleState(fields));
-    else if ('cron' in $set || 'timezone' in $set) Object.assign($set, { slotsFrom: new Date(), nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null });
+    else if ('cron' in $set || 'timezone' in $set)
+      Object.assign($set, {
+        slotsFrom: new Date(),
+        nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null,
+      });
     if (Object.keys($set).length === 0) return before;
     let after: JobDoc | null;
     try {
-      after = await this.m.CronJob.findOneAndUpdate({ _id: before._id, updatedAt: before.updatedAt }, { $set }, { returnDocument: 'after' }).lean<JobDoc>();
+      after = await this.m.CronJob.findOneAndUpdate(
+        { _id: before._id, updatedAt: before.updatedAt },
+        { $set },
+        { returnDocument: 'after' },
+      ).lean<JobDoc>();
     } catch (error) {
       if (isDuplicateKey(error)) throw duplicateName(fields.name);
       throw error;
@@ -230,13 +287,18 @@ export class CronJobService {
   /** Queues one manual run now, whatever the job's state; the worker executes it. */
   async runNow(caller: Caller, id: string) {
     const job = await this.find(caller, id);
-    let run;
-    try {
-      run = await this.m.Run.create({ jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: new Date(), trigger: 'manual', status: 'queued' });
-    } catch (error) {
-      if (isDuplicateKey(error)) throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
+    const run = await this.m.Run.create({
+      jobId: job._id,
+      ownerId: job.ownerId,
+      type: job.type,
+      scheduledFor: new Date(),
+      trigger: 'manual',
+      status: 'queued',
+    }).catch((error: unknown) => {
+      if (isDuplicateKey(error))
+        throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
       throw error;
-    }
+    });
     // Pointed to before it is queued, so a fire that sees it running knows of it. Run bookkeeping
     // leaves updatedAt alone: it is the owner's last edit (ETag, edit conflicts).
     await this.m.CronJob.updateOne({ _id: job._id }, { $set: { lastManualRunId: run._id } }, { timestamps: false });
@@ -249,7 +311,10 @@ export class CronJobService {
     const job = await this.find(caller, id);
     const filter: Record<string, unknown> = { jobId: job._id };
     if (query.cursor) filter._id = mongoose.trusted({ $lt: new Types.ObjectId(query.cursor) });
-    const items = await this.m.Run.find(filter).sort({ _id: -1 }).limit(query.limit + 1).lean();
+    const items = await this.m.Run.find(filter)
+      .sort({ _id: -1 })
+      .limit(query.limit + 1)
+      .lean();
     return page(items, query.limit);
   }
 
@@ -260,7 +325,10 @@ export class CronJobService {
   preview(request: CronPreviewRequest & { type?: string | undefined }) {
     return previewCron(request, {
       allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
-      minIntervalSeconds: Math.max(this.deps.config.CRON_MIN_INTERVAL_SECONDS, getJobType(request.type ?? '')?.minIntervalSeconds ?? 0),
+      minIntervalSeconds: Math.max(
+        this.deps.config.CRON_MIN_INTERVAL_SECONDS,
+        getJobType(request.type ?? '')?.minIntervalSeconds ?? 0,
+      ),
     });
   }
 }
@@ -271,7 +339,13 @@ export class CronJobService {
  */
 function scheduleState(fields: Pick<JobFields, 'enabled' | 'cron' | 'timezone'>) {
   return fields.enabled
-    ? { status: 'idle' as const, nextRunAt: nextFire(fields.cron, fields.timezone), pausedReason: null, consecutiveFailures: 0, slotsFrom: new Date() }
+    ? {
+        status: 'idle' as const,
+        nextRunAt: nextFire(fields.cron, fields.timezone),
+        pausedReason: null,
+        consecutiveFailures: 0,
+        slotsFrom: new Date(),
+      }
     : { status: 'paused' as const, nextRunAt: null };
 }
 

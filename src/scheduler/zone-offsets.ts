@@ -40,7 +40,14 @@ export function offsetAt(zone: string, t: number): number {
   const parts: Record<string, string> = {};
   for (const { type, value } of formatter(zone).formatToParts(whole)) parts[type] = value;
   const year = parts.era === 'BC' || parts.era === 'B' ? 1 - Number(parts.year) : Number(parts.year);
-  const local = Date.UTC(year, Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+  const local = Date.UTC(
+    year,
+    Number(parts.month) - 1,
+    Number(parts.day),
+    Number(parts.hour),
+    Number(parts.minute),
+    Number(parts.second),
+  );
   // Date.UTC maps years 0-99 to 1900-1999.
   const fixed = year >= 0 && year < 100 ? new Date(local).setUTCFullYear(year) : local;
   return fixed - whole;

@@ -6,7 +6,10 @@ import { killedWorker } from './scenarios.js';
 describe('kill -9 of the worker running a job', () => {
   it('marks its run interrupted, leaves nothing running or locked, and the schedule resumes on the other worker', async () => {
     const lockLifetimeMs = 3000;
-    const figures = await killedWorker({ uri: uriWithDb(inject('mongoUri'), `t_faults_kill_${randomUUID().slice(0, 8)}`), lockLifetimeMs });
+    const figures = await killedWorker({
+      uri: uriWithDb(inject('mongoUri'), `t_faults_kill_${randomUUID().slice(0, 8)}`),
+      lockLifetimeMs,
+    });
     console.info('killed worker:', JSON.stringify(figures));
     expect(figures.interruptedError).toMatch(new RegExp(`worker ${figures.killedWorker} stopped sending heartbeats`));
     expect(figures.nextRunWorker).not.toBe(figures.killedWorker);

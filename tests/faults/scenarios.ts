@@ -10,9 +10,9 @@ import mongoose, { Types } from 'mongoose';
 import { startLocalDb } from '../../src/lib/local-db.js';
 import type { Models } from '../../src/models/index.js';
 import { slotsBetween } from '../../src/scheduler/cron.js';
-import { startCluster, type Cluster } from '../helpers/cluster.js';
+import { type Cluster, startCluster } from '../helpers/cluster.js';
 import { uriWithDb, waitFor } from '../helpers/harness.js';
-import { runIdOf, startSmtp, type Smtp } from '../helpers/smtp.js';
+import { runIdOf, type Smtp, startSmtp } from '../helpers/smtp.js';
 
 const EXECUTED = new Set(['running', 'succeeded', 'failed', 'timedOut', 'interrupted']);
 
@@ -35,7 +35,8 @@ export interface Accounting {
   byWorker: Record<string, number>;
 }
 
-const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0);
+const percentile = (sorted: number[], p: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : 0;
 
 /**
  * Checks every job's slots against what was recorded: each slot the cron gave in
@@ -43,14 +44,27 @@ const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math
  * and is executed at most once; and every successful run's email arrived exactly once.
  */
 export async function account(models: Models, jobIds: string[], smtp?: Smtp): Promise<Accounting> {
-  const result: Accounting = { jobs: jobIds.length, slots: 0, unrecorded: 0, duplicates: 0, phantom: 0, byStatus: {}, sideEffectMismatches: 0, deliveries: 0, lagMs: { p50: 0, p99: 0, max: 0 }, byWorker: {} };
+  const result: Accounting = {
+    jobs: jobIds.length,
+    slots: 0,
+    unrecorded: 0,
+    duplicates: 0,
+    phantom: 0,
+    byStatus: {},
+    sideEffectMismatches: 0,
+    deliveries: 0,
+    lagMs: { p50: 0, p99: 0, max: 0 },
+    byWorker: {},
+  };
   const lags: number[] = [];
   const succeeded = new Set<string>();
   for (const id of jobIds) {
     const job = await models.CronJob.findById(id).lean();
     if (!job) continue;
     const runs = await models.Run.find({ jobId: id }).lean();
-    const expected = job.lastSlotAt ? slotsBetween(job.cron, job.timezone, job.slotsFrom, job.lastSlotAt, 1_000_000) : [];
+    const expected = job.lastSlotAt
+      ? slotsBetween(job.cron, job.timezone, job.slotsFrom, job.lastSlotAt, 1_000_000)
+      : [];
     const wanted = new Set(expected.map((d) => d.getTime()));
     result.slots += expected.length;
     const recorded = new Map<number, number>();
@@ -61,7 +75,8 @@ export async function account(models: Models, jobIds: string[], smtp?: Smtp): Pr
       if (run.status === 'succeeded') succeeded.add(String(run._id));
       if (run.trigger === 'manual') continue;
       const slot = run.scheduledFor.getTime();
-      if (!wanted.has(slot) && slot > job.slotsFrom.getTime() && slot <= (job.lastSlotAt?.getTime() ?? 0)) result.phantom++;
+      if (!wanted.has(slot) && slot > job.slotsFrom.getTime() && slot <= (job.lastSlotAt?.getTime() ?? 0))
+        result.phantom++;
       if (run.trigger === 'schedule') recorded.set(slot, (recorded.get(slot) ?? 0) + 1);
       if (EXECUTED.has(run.status)) executed.set(slot, (executed.get(slot) ?? 0) + 1);
       if (run.trigger === 'schedule' && run.startedAt) lags.push(run.startedAt.getTime() - slot);
@@ -94,11 +109,20 @@ const email = (name: string, to: string, cron: string) => ({
 
 let created = 0;
 /** `cron` may contain `{i}`, replaced by the job's index modulo `spread`, to spread jobs over the seconds. */
-async function createJobs(cluster: Cluster, count: number, to: string, cron: string, extra: Record<string, unknown> = {}, spread = 1) {
+async function createJobs(
+  cluster: Cluster,
+  count: number,
+  to: string,
+  cron: string,
+  extra: Record<string, unknown> = {},
+  spread = 1,
+) {
   const ids: string[] = [];
   for (let i = 0; i < count; i++) {
     const api = await cluster.client(`owner-${i % 20}`);
-    const { data, error } = await api.POST('/api/cron/jobs', { body: { ...email(`job-${++created}`, to, cron.replace('{i}', String(i % spread))), ...extra } as never });
+    const { data, error } = await api.POST('/api/cron/jobs', {
+      body: { ...email(`job-${++created}`, to, cron.replace('{i}', String(i % spread))), ...extra } as never,
+    });
     if (!data) throw new Error(`create failed: ${JSON.stringify(error)}\n${cluster.api.output().slice(-3000)}`);
     ids.push(data.id);
   }
@@ -107,26 +131,46 @@ async function createJobs(cluster: Cluster, count: number, to: string, cron: str
 
 /** Pauses the jobs behind the API's back; retried, since an overloaded FerretDB may answer SQLITE_BUSY. */
 async function pauseAll(cluster: Cluster, ids: string[]) {
-  await waitFor(() => pauseOnce(cluster, ids).then(() => true, () => false), { what: 'the jobs to pause', timeoutMs: 120_000, intervalMs: 1000 });
+  await waitFor(
+    () =>
+      pauseOnce(cluster, ids).then(
+        () => true,
+        () => false,
+      ),
+    { what: 'the jobs to pause', timeoutMs: 120_000, intervalMs: 1000 },
+  );
 }
 
 async function pauseOnce(cluster: Cluster, ids: string[]) {
-  await cluster.models.CronJob.updateMany({ _id: mongoose.trusted({ $in: ids }) }, { $set: { enabled: false, status: 'paused', nextRunAt: null } });
+  await cluster.models.CronJob.updateMany(
+    { _id: mongoose.trusted({ $in: ids }) },
+    { $set: { enabled: false, status: 'paused', nextRunAt: null } },
+  );
 }
 
 async function settled(models: Models, ids: string[], timeoutMs = 60_000) {
-  const open = () => models.Run.find({ jobId: mongoose.trusted({ $in: ids }), status: mongoose.trusted({ $in: ['queued', 'running'] }) }).lean();
+  const open = () =>
+    models.Run.find({
+      jobId: mongoose.trusted({ $in: ids }),
+      status: mongoose.trusted({ $in: ['queued', 'running'] }),
+    }).lean();
   try {
     await waitFor(async () => (await open()).length === 0, { what: 'runs to settle', timeoutMs, intervalMs: 250 });
   } catch (error) {
     // What is left, and what Agenda holds for it, says where it is stuck.
     const left = await open();
-    const held = await models.Run.db.collection('agendaJobs').find({ 'data.runId': { $in: left.map((r) => String(r._id)) } }).toArray();
-    throw new Error(`${(error as Error).message}\nleft (${left.length}): ${JSON.stringify(left.slice(0, 5))}\nagenda: ${JSON.stringify(held.slice(0, 5))}`);
+    const held = await models.Run.db
+      .collection('agendaJobs')
+      .find({ 'data.runId': { $in: left.map((r) => String(r._id)) } })
+      .toArray();
+    throw new Error(
+      `${(error as Error).message}\nleft (${left.length}): ${JSON.stringify(left.slice(0, 5))}\nagenda: ${JSON.stringify(held.slice(0, 5))}`,
+    );
   }
 }
 
-const lockedAgendaJobs = (cluster: Cluster) => cluster.conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null, $exists: true } });
+const lockedAgendaJobs = (cluster: Cluster) =>
+  cluster.conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null, $exists: true } });
 
 export interface Database {
   uri: string;
@@ -179,26 +223,45 @@ export async function severalWorkers(o: {
     await Promise.all(Array.from({ length: o.workers }, (_, i) => cluster.startWorker(`worker-${i + 1}`)));
     const started = Date.now();
     const objectIds = ids.map((id) => new Types.ObjectId(id));
-    await waitFor(async () => {
-      if (o.durationMs) return Date.now() - started >= o.durationMs;
-      const counts = await cluster.models.Run.aggregate<{ _id: Types.ObjectId; n: number }>([
-        { $match: { jobId: { $in: objectIds }, status: 'succeeded' } },
-        { $group: { _id: '$jobId', n: { $sum: 1 } } },
-      ]);
-      return counts.length === ids.length && counts.every((c) => c.n >= (o.minRunsPerJob ?? 1));
-    }, { what: 'the scenario to run its course', timeoutMs: o.timeoutMs, intervalMs: 500 });
+    await waitFor(
+      async () => {
+        if (o.durationMs) return Date.now() - started >= o.durationMs;
+        const counts = await cluster.models.Run.aggregate<{ _id: Types.ObjectId; n: number }>([
+          { $match: { jobId: { $in: objectIds }, status: 'succeeded' } },
+          { $group: { _id: '$jobId', n: { $sum: 1 } } },
+        ]);
+        return counts.length === ids.length && counts.every((c) => c.n >= (o.minRunsPerJob ?? 1));
+      },
+      { what: 'the scenario to run its course', timeoutMs: o.timeoutMs, intervalMs: 500 },
+    );
     const ranForMs = Date.now() - started;
     // The workers stop cleanly (runs in progress finish or are interrupted): the end of the
     // scenario needs no write from an overloaded database, and every fire is then accounted for.
-    await Promise.all(cluster.workers.map(async (w) => {
-      w.child.kill('SIGTERM');
-      await w.exited;
-    }));
-    const stillQueued = await cluster.models.Run.countDocuments({ jobId: mongoose.trusted({ $in: ids }), status: 'queued' });
+    await Promise.all(
+      cluster.workers.map(async (w) => {
+        w.child.kill('SIGTERM');
+        await w.exited;
+      }),
+    );
+    const stillQueued = await cluster.models.Run.countDocuments({
+      jobId: mongoose.trusted({ $in: ids }),
+      status: 'queued',
+    });
     const accounting = await account(cluster.models, ids, smtp);
-    const missedBeforeWorkers = await cluster.models.Run.countDocuments({ status: 'missed', scheduledFor: mongoose.trusted({ $lt: new Date(started) }) });
+    const missedBeforeWorkers = await cluster.models.Run.countDocuments({
+      status: 'missed',
+      scheduledFor: mongoose.trusted({ $lt: new Date(started) }),
+    });
     const cleanExits = cluster.workers.filter((w) => w.child.exitCode === 0).length;
-    return { createMs, ranForMs, missedBeforeWorkers, stillQueued, accounting, locked: await lockedAgendaJobs(cluster), cleanExits };
+    return {
+      createMs,
+      ranForMs,
+      missedBeforeWorkers,
+      stillQueued,
+      accounting,
+      locked: await lockedAgendaJobs(cluster),
+      cleanExits,
+    };
   } finally {
     await cluster.stop();
     await smtp.close();
@@ -209,26 +272,44 @@ export async function severalWorkers(o: {
 export async function killedWorker(o: { uri: string; lockLifetimeMs: number }) {
   const smtp = await startSmtp();
   const policy = { sendEmail: { lockLifetimeMs: o.lockLifetimeMs, maxAttempts: 1, timeoutMs: 60_000 } };
-  const cluster = await startCluster({ uri: o.uri, workers: 2, env: { SMTP_URL: smtp.url, JOB_TYPE_POLICIES: JSON.stringify(policy) } });
+  const cluster = await startCluster({
+    uri: o.uri,
+    workers: 2,
+    env: { SMTP_URL: smtp.url, JOB_TYPE_POLICIES: JSON.stringify(policy) },
+  });
   try {
     // Each run takes 4 s; a slot every 6 s.
     const [id] = await createJobs(cluster, 1, 'delay-4000@example.com', '*/6 * * * * *');
-    const victim = await waitFor(() => cluster.models.Run.findOne({ jobId: id, status: 'running' }).lean(), { what: 'a run in progress', timeoutMs: 20_000 });
+    const victim = await waitFor(() => cluster.models.Run.findOne({ jobId: id, status: 'running' }).lean(), {
+      what: 'a run in progress',
+      timeoutMs: 20_000,
+    });
     const worker = cluster.workers.find((w) => w.name === victim.worker)!;
     worker.child.kill('SIGKILL');
     const killedAt = Date.now();
     await worker.exited;
-    const interrupted = await waitFor(async () => {
-      const run = await cluster.models.Run.findById(victim._id).lean();
-      return run?.status === 'interrupted' && run;
-    }, { what: 'the run to be marked interrupted', timeoutMs: o.lockLifetimeMs * 3 + 20_000 });
+    const interrupted = await waitFor(
+      async () => {
+        const run = await cluster.models.Run.findById(victim._id).lean();
+        return run?.status === 'interrupted' && run;
+      },
+      { what: 'the run to be marked interrupted', timeoutMs: o.lockLifetimeMs * 3 + 20_000 },
+    );
     const next = await waitFor(
-      () => cluster.models.Run.findOne({ jobId: id, scheduledFor: mongoose.trusted({ $gt: victim.scheduledFor }), status: 'succeeded' }).lean(),
+      () =>
+        cluster.models.Run.findOne({
+          jobId: id,
+          scheduledFor: mongoose.trusted({ $gt: victim.scheduledFor }),
+          status: 'succeeded',
+        }).lean(),
       { what: 'a later slot to run', timeoutMs: o.lockLifetimeMs * 3 + 30_000 },
     );
     // Nothing the dead worker held stays locked.
     await waitFor(
-      async () => (await cluster.conn.collection('agendaJobs').countDocuments({ lastModifiedBy: worker.name, lockedAt: { $ne: null } })) === 0,
+      async () =>
+        (await cluster.conn
+          .collection('agendaJobs')
+          .countDocuments({ lastModifiedBy: worker.name, lockedAt: { $ne: null } })) === 0,
       { what: 'no Agenda job locked by the dead worker', timeoutMs: o.lockLifetimeMs * 3 + 10_000 },
     );
     // With the survivor stopped cleanly (its runs finished), nothing may still say running.
@@ -269,7 +350,10 @@ export async function databaseOutage(o: { dataDir: string; outageMs: number }) {
   });
   try {
     const ids = await createJobs(cluster, 3, 'someone@example.com', '*/2 * * * * *');
-    await waitFor(async () => (await cluster.models.Run.countDocuments({ status: 'succeeded' })) >= 3, { what: 'runs before the outage', timeoutMs: 20_000 });
+    await waitFor(async () => (await cluster.models.Run.countDocuments({ status: 'succeeded' })) >= 3, {
+      what: 'runs before the outage',
+      timeoutMs: 20_000,
+    });
     const api = await cluster.client('outage');
     await db.own.stop();
     const stoppedAt = Date.now();
@@ -278,22 +362,38 @@ export async function databaseOutage(o: { dataDir: string; outageMs: number }) {
     while (Date.now() - stoppedAt < o.outageMs) {
       const t = Date.now();
       const res = await api.GET('/api/cron/jobs', { signal: AbortSignal.timeout(30_000) }).catch(() => undefined);
-      answers.push({ status: res?.response.status ?? 0, ms: Date.now() - t, problem: /problem\+json/.test(res?.response.headers.get('content-type') ?? '') });
+      answers.push({
+        status: res?.response.status ?? 0,
+        ms: Date.now() - t,
+        problem: /problem\+json/.test(res?.response.headers.get('content-type') ?? ''),
+      });
       ready.push((await fetch(`${cluster.baseUrl}/readyz`, { signal: AbortSignal.timeout(30_000) })).status);
       await new Promise((r) => setTimeout(r, 500));
     }
     const aliveDuring = [cluster.api, ...cluster.workers].filter((p) => p.child.exitCode === null).length;
     await db.own.restart();
     const restartedAt = Date.now();
-    await waitFor(async () => (await api.GET('/api/cron/jobs')).response.status === 200, { what: 'the API to answer again', timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor(async () => (await api.GET('/api/cron/jobs')).response.status === 200, {
+      what: 'the API to answer again',
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     const apiBackMs = Date.now() - restartedAt;
     const firstRunAfter = await waitFor(
-      () => cluster.models.Run.findOne({ status: 'succeeded', startedAt: mongoose.trusted({ $gt: new Date(restartedAt) }) }).sort({ startedAt: 1 }).lean(),
+      () =>
+        cluster.models.Run.findOne({ status: 'succeeded', startedAt: mongoose.trusted({ $gt: new Date(restartedAt) }) })
+          .sort({ startedAt: 1 })
+          .lean(),
       { what: 'a run after the outage', timeoutMs: 60_000 },
     );
     // Slots after the outage run on their own schedule again, not only as a catch-up.
     await waitFor(
-      () => cluster.models.Run.exists({ status: 'succeeded', trigger: 'schedule', scheduledFor: mongoose.trusted({ $gt: new Date(restartedAt + 2000) }) }),
+      () =>
+        cluster.models.Run.exists({
+          status: 'succeeded',
+          trigger: 'schedule',
+          scheduledFor: mongoose.trusted({ $gt: new Date(restartedAt + 2000) }),
+        }),
       { what: 'an on-time run after the outage', timeoutMs: 60_000 },
     );
     await pauseAll(cluster, ids);
@@ -325,23 +425,38 @@ export async function shutdownUnderLoad(o: { uri: string; drainMs: number; slowJ
   const cluster = await startCluster({
     uri: o.uri,
     workers: 1,
-    env: { SMTP_URL: smtp.url, SHUTDOWN_TIMEOUT_MS: String(o.drainMs), JOB_TYPE_POLICIES: JSON.stringify({ sendEmail: { maxAttempts: 1, timeoutMs: 60_000 } }) },
+    env: {
+      SMTP_URL: smtp.url,
+      SHUTDOWN_TIMEOUT_MS: String(o.drainMs),
+      JOB_TYPE_POLICIES: JSON.stringify({ sendEmail: { maxAttempts: 1, timeoutMs: 60_000 } }),
+    },
   });
   try {
-    const slow = await createJobs(cluster, o.slowJobs, `delay-${Math.floor(o.drainMs / 2)}@example.com`, '*/3 * * * * *', { overlap: 'allow' });
+    const slow = await createJobs(
+      cluster,
+      o.slowJobs,
+      `delay-${Math.floor(o.drainMs / 2)}@example.com`,
+      '*/3 * * * * *',
+      { overlap: 'allow' },
+    );
     const [hang] = await createJobs(cluster, 1, 'hang@example.com', '*/3 * * * * *');
     const ids = [...slow, hang!];
-    await waitFor(async () => {
-      const running = await cluster.models.Run.find({ status: 'running' }).lean();
-      return running.some((r) => String(r.jobId) === hang) && running.length >= Math.min(3, o.slowJobs + 1);
-    }, { what: 'several runs in progress, the hanging one among them', timeoutMs: 30_000 });
+    await waitFor(
+      async () => {
+        const running = await cluster.models.Run.find({ status: 'running' }).lean();
+        return running.some((r) => String(r.jobId) === hang) && running.length >= Math.min(3, o.slowJobs + 1);
+      },
+      { what: 'several runs in progress, the hanging one among them', timeoutMs: 30_000 },
+    );
     const inProgress = await cluster.models.Run.find({ status: 'running' }).lean();
     const [worker] = cluster.workers;
     const signalledAt = Date.now();
     worker!.child.kill('SIGTERM');
     const exitCode = await worker!.exited;
     const exitMs = Date.now() - signalledAt;
-    const after = await cluster.models.Run.find({ _id: mongoose.trusted({ $in: inProgress.map((r) => r._id) }) }).lean();
+    const after = await cluster.models.Run.find({
+      _id: mongoose.trusted({ $in: inProgress.map((r) => r._id) }),
+    }).lean();
     await pauseAll(cluster, ids);
     return {
       exitCode,

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { sign } from 'hono/jwt';
@@ -7,7 +7,7 @@ import { createCronClient } from '../../generated/client.js';
 import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
 import { freePort } from '../../src/lib/local-db.js';
-import { models, type Models } from '../../src/models/index.js';
+import { type Models, models } from '../../src/models/index.js';
 import { RELAXED_GUARDS, waitFor } from './harness.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -45,10 +45,14 @@ function launch(name: string, entry: string, env: Record<string, string>): Proc 
     exited,
     output: () => output,
     waitFor: (text, timeoutMs = 30_000) =>
-      waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) before printing ${text}:\n${output.slice(-2000)}`);
-        return output.includes(text);
-      }, { timeoutMs, what: `${name} to print ${text}` }).then(() => undefined),
+      waitFor(
+        async () => {
+          if (child.exitCode !== null)
+            throw new Error(`${name} exited (${child.exitCode}) before printing ${text}:\n${output.slice(-2000)}`);
+          return output.includes(text);
+        },
+        { timeoutMs, what: `${name} to print ${text}` },
+      ).then(() => undefined),
   };
 }
 

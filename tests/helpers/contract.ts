@@ -17,24 +17,35 @@ const pointer = (...parts: string[]) => parts.map((p) => p.replace(/~/g, '~0').r
 export class ContractViolation extends Error {}
 
 /** Validates one response body; throws a ContractViolation naming the operation and the errors. */
-export function assertMatchesSpec(path: string, method: string, status: number, contentType: string | null, body: unknown): void {
+export function assertMatchesSpec(
+  path: string,
+  method: string,
+  status: number,
+  contentType: string | null,
+  body: unknown,
+): void {
   const operation = spec.paths?.[path]?.[method.toLowerCase()];
   if (!operation) throw new ContractViolation(`${method} ${path} is not in the spec`);
   const response = operation.responses?.[String(status)];
   if (!response) throw new ContractViolation(`${method} ${path} answered ${status}, which the spec does not document`);
   if (!response.content) {
-    if (body !== undefined && body !== '') throw new ContractViolation(`${method} ${path} ${status} has a body the spec does not document`);
+    if (body !== undefined && body !== '')
+      throw new ContractViolation(`${method} ${path} ${status} has a body the spec does not document`);
     return;
   }
   const mediaType = (contentType ?? '').split(';')[0]!.trim();
   if (!response.content[mediaType]) {
-    throw new ContractViolation(`${method} ${path} ${status} answered ${mediaType}; the spec has ${Object.keys(response.content).join(', ')}`);
+    throw new ContractViolation(
+      `${method} ${path} ${status} answered ${mediaType}; the spec has ${Object.keys(response.content).join(', ')}`,
+    );
   }
   const ref = `spec#/${pointer('paths', path, method.toLowerCase(), 'responses', String(status), 'content', mediaType, 'schema')}`;
   const validate = ajv.getSchema(ref);
   if (!validate) throw new ContractViolation(`no schema at ${ref}`);
   if (!validate(body)) {
-    throw new ContractViolation(`${method} ${path} ${status} does not match the spec: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body)}`);
+    throw new ContractViolation(
+      `${method} ${path} ${status} does not match the spec: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body)}`,
+    );
   }
 }
 

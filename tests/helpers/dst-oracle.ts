@@ -14,7 +14,10 @@ const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
 /** The zone's UTC offset in ms at instant t, read from Intl's "GMT+05:30" style name. */
 export function offsetOf(zone: string, t: number): number {
   let f = offsetFormatters.get(zone);
-  if (!f) offsetFormatters.set(zone, (f = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' })));
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
+    offsetFormatters.set(zone, f);
+  }
   const name = f.formatToParts(t).find((p) => p.type === 'timeZoneName')!.value;
   const m = /^GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(name);
   if (!m) throw new Error(`unexpected offset name ${name}`);
@@ -32,7 +35,11 @@ export interface OracleFire {
 export function oracleFires(cron: string, zone: string, from: string, to: string): OracleFire[] {
   const start = Date.parse(from);
   const end = Date.parse(to);
-  const naive = CronExpressionParser.parse(cron, { tz: 'UTC', currentDate: new Date(start - 15 * HOUR), strict: false });
+  const naive = CronExpressionParser.parse(cron, {
+    tz: 'UTC',
+    currentDate: new Date(start - 15 * HOUR),
+    strict: false,
+  });
   const interval = naive.fields.hour.values.length === 24;
   const byTime = new Map<number, OracleFire['dst']>();
   const add = (t: number, dst: OracleFire['dst']) => {
@@ -48,7 +55,7 @@ export function oracleFires(cron: string, zone: string, from: string, to: string
       .filter((o) => offsetOf(zone, local - o) === o)
       .map((o) => local - o)
       .sort((a, b) => a - b);
-    if (interval) instants.forEach((t) => add(t, null));
+    if (interval) for (const t of instants) add(t, null);
     else if (instants.length === 0) add(local - before, 'shifted');
     else add(instants[0]!, instants.length > 1 ? 'repeated-once' : null);
   }

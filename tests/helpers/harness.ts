@@ -9,12 +9,14 @@ import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
 import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
-import { createCronClient, type CronClient } from '../../generated/client.js';
+import { type CronClient, createCronClient } from '../../generated/client.js';
 import { createApp } from '../../src/app.js';
-import { DEVELOPMENT_JWT_SECRET, parseEnv, type Env } from '../../src/env.js';
+import { DEVELOPMENT_JWT_SECRET, type Env, parseEnv } from '../../src/env.js';
 import { connectDb, pingDb } from '../../src/lib/db.js';
 import { openGuards } from '../../src/lib/guards.js';
+
 export { freePort } from '../../src/lib/local-db.js';
+
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';
 import { contractCheck } from './contract.js';
@@ -28,7 +30,10 @@ export interface Harness {
   dbName: string;
   /** A generated client acting as `sub`, every response checked against openapi/openapi.json. */
   client(sub: string, options?: { admin?: boolean; claims?: Record<string, unknown> }): CronClient;
-  token(sub: string, options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> }): Promise<string>;
+  token(
+    sub: string,
+    options?: { admin?: boolean; expiresInSeconds?: number; secret?: string; claims?: Record<string, unknown> },
+  ): Promise<string>;
   /** Another worker process's worth of scheduler: its own connection to the same database. */
   addWorker(name: string): Promise<Scheduler>;
   stop(): Promise<void>;
@@ -135,19 +140,24 @@ export async function startHarness(
 /** Polls `probe` until it returns something truthy, or fails with the last value at the deadline. */
 type Truthy<T> = Exclude<T, false | null | undefined | 0 | ''>;
 
-export async function waitFor<T>(probe: () => Promise<T>, { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {}): Promise<Truthy<T>> {
+export async function waitFor<T>(
+  probe: () => Promise<T>,
+  { timeoutMs = 15_000, intervalMs = 100, what = 'condition' } = {},
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   for (;;) {
     last = await probe();
     if (last) return last as Truthy<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
 /** The shared test server's URI, pointed at a database of the caller's own. */
-export const uriWithDb = (uri: string, db: string) => uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/${db}`);
+export const uriWithDb = (uri: string, db: string) =>
+  uri.replace(/^(mongodb(?:\+srv)?:\/\/[^/?]+)\/?[^?]*/, `$1/${db}`);
 
 /** A valid create body of each type, to build on in tests. */
 export const bodies = {

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 
 export type Alg = 'RS256' | 'ES256';
 
@@ -18,8 +18,14 @@ export async function makeKey(kid: string, alg: Alg): Promise<SigningKey> {
 }
 
 /** Signs `claims` with `key`, the header naming its kid (or `header` overriding both). */
-export function signWith(key: SigningKey, claims: JWTPayload, header: { kid?: string; alg?: string } = {}): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }).sign(key.privateKey);
+export function signWith(
+  key: SigningKey,
+  claims: JWTPayload,
+  header: { kid?: string; alg?: string } = {},
+): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })
+    .sign(key.privateKey);
 }
 
 export interface JwksServer {
@@ -44,7 +50,9 @@ export async function startJwksServer(keys: SigningKey[]): Promise<JwksServer> {
       res.writeHead(fail ? 500 : 404).end();
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }));
+    res
+      .writeHead(200, { 'Content-Type': 'application/json' })
+      .end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }));
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   return {

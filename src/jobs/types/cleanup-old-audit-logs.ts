@@ -7,7 +7,11 @@ export const cleanupOldAuditLogs = defineJobType({
   label: 'Clean up old audit entries',
   summary: 'Deletes audit entries older than N days (admin only).',
   payload: z.strictObject({
-    olderThanDays: z.int().min(1).max(3650).meta({ description: 'Audit entries older than this many days are deleted.' }),
+    olderThanDays: z
+      .int()
+      .min(1)
+      .max(3650)
+      .meta({ description: 'Audit entries older than this many days are deleted.' }),
   }),
   example: { olderThanDays: 90 },
   roles: ['admin'],

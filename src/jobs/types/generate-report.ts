@@ -39,7 +39,15 @@ export const generateReport = defineJobType({
     const report = await ctx.models.Report.findOneAndUpdate(
       { runId },
       {
-        $set: { jobId: new Types.ObjectId(ctx.jobId), ownerId: ctx.ownerId, type: p.type, period: p.period, from, to, stats },
+        $set: {
+          jobId: new Types.ObjectId(ctx.jobId),
+          ownerId: ctx.ownerId,
+          type: p.type,
+          period: p.period,
+          from,
+          to,
+          stats,
+        },
         $setOnInsert: { createdAt: new Date() },
       },
       { upsert: true, returnDocument: 'after' },

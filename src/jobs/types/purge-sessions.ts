@@ -6,7 +6,11 @@ export const purgeSessions = defineJobType({
   label: 'Purge stale sessions',
   summary: 'Deletes sessions inactive for more than N days (admin only).',
   payload: z.strictObject({
-    inactiveDays: z.int().min(1).max(3650).meta({ description: 'Sessions whose lastActiveAt is older than this many days are deleted.' }),
+    inactiveDays: z
+      .int()
+      .min(1)
+      .max(3650)
+      .meta({ description: 'Sessions whose lastActiveAt is older than this many days are deleted.' }),
   }),
   example: { inactiveDays: 30 },
   roles: ['admin'],

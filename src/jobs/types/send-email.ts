@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { deliver } from '../../lib/mailer.js';
-import { defineJobType, PermanentError, type PayloadCheckContext, type PayloadRefusal } from '../job-type.js';
+import { defineJobType, type PayloadCheckContext, type PayloadRefusal, PermanentError } from '../job-type.js';
 
 /** The named templates; `{{param}}` is replaced by the payload's params, HTML-escaped in the HTML part. */
 const TEMPLATES = {
@@ -15,8 +15,8 @@ const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 function render(template: TemplateName, params: Record<string, string | number | boolean>) {
-  const fill = (escape: (s: string) => string) =>
-    TEMPLATES[template].text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => escape(String(params[key] ?? '')));
+  const fill = (escapeValue: (s: string) => string) =>
+    TEMPLATES[template].text.replace(/\{\{(\w+)\}\}/g, (_, key: string) => escapeValue(String(params[key] ?? '')));
   const text = fill((s) => s);
   const html = `<!doctype html><html><body><p>${fill(escapeHtml).replace(/\n/g, '<br>')}</p></body></html>`;
   return { text, html };
@@ -25,7 +25,10 @@ function render(template: TemplateName, params: Record<string, string | number |
 const paramValue = z.union([z.string().max(2000), z.number(), z.boolean()]);
 const requiredParam = (template: TemplateName, name: string) =>
   z.union([z.string().max(2000), z.number(), z.boolean()], {
-    error: (issue) => (issue.input === undefined ? `template "${template}" needs param "${name}"` : 'must be a string of at most 2000 characters, a number or a boolean'),
+    error: (issue) =>
+      issue.input === undefined
+        ? `template "${template}" needs param "${name}"`
+        : 'must be a string of at most 2000 characters, a number or a boolean',
   });
 
 /**
@@ -33,7 +36,8 @@ const requiredParam = (template: TemplateName, name: string) =>
  * the spec so it accepts exactly what the service does (Schemathesis sent a 100-character
  * local part that zod took and the spec's email format does not).
  */
-const EMAIL = /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]{0,62}\.)+[A-Za-z]{2,63}$/;
+const EMAIL =
+  /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+-]+\.)*[A-Za-z0-9_'+-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$/;
 
 // ASCII spelled out: a JSON Schema \w is Unicode in some validators, in JavaScript it is not.
 const PARAM_NAME = /^[A-Za-z0-9_]{1,50}$/;
@@ -51,7 +55,8 @@ const paramsFor = (template: TemplateName) =>
     .catchall(paramValue)
     .superRefine((params, ctx) => {
       for (const key of Object.keys(params)) {
-        if (!PARAM_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'param names are 1-50 letters, digits or _' });
+        if (!PARAM_NAME.test(key))
+          ctx.addIssue({ code: 'custom', path: [key], message: 'param names are 1-50 letters, digits or _' });
       }
     })
     .meta({
@@ -85,7 +90,10 @@ export function recipientRefusal(to: string, { config, authorEmail }: PayloadChe
     ...(config.EMAIL_ALLOWED_DOMAINS.length ? [`an address at ${config.EMAIL_ALLOWED_DOMAINS.join(', ')}`] : []),
     ...(config.EMAIL_ALLOW_OWN_ADDRESS ? ['your own address (the email claim of your token)'] : []),
   ];
-  return { path: 'to', message: `recipient not allowed: send to ${allowed.join(' or ') || 'nobody (email is turned off by the configuration)'}` };
+  return {
+    path: 'to',
+    message: `recipient not allowed: send to ${allowed.join(' or ') || 'nobody (email is turned off by the configuration)'}`,
+  };
 }
 
 export const sendEmail = defineJobType({
@@ -112,7 +120,8 @@ export const sendEmail = defineJobType({
       ctx.config,
     ).catch((error: { responseCode?: number; message?: string }) => {
       // 5xx is the server's final word (unknown mailbox, refused sender); 4xx and network errors may pass.
-      if ((error.responseCode ?? 0) >= 500) throw new PermanentError(`the mail server refused the message: ${error.message}`);
+      if ((error.responseCode ?? 0) >= 500)
+        throw new PermanentError(`the mail server refused the message: ${error.message}`);
       throw error;
     });
     ctx.logger.info({ delivery }, 'email sent');

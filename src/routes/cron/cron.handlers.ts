@@ -22,13 +22,25 @@ export const get: RouteHandler<typeof routes.get, AppEnv> = async (c) => {
 };
 
 export const replace: RouteHandler<typeof routes.replace, AppEnv> = async (c) => {
-  const job = await c.var.service.update(c.var.caller, c.req.valid('param').id, c.req.valid('json'), 'replace', c.req.valid('header')['if-match']);
+  const job = await c.var.service.update(
+    c.var.caller,
+    c.req.valid('param').id,
+    c.req.valid('json'),
+    'replace',
+    c.req.valid('header')['if-match'],
+  );
   c.header('ETag', jobEtag(job));
   return c.json(toCronJob(job), 200);
 };
 
 export const patch: RouteHandler<typeof routes.patch, AppEnv> = async (c) => {
-  const job = await c.var.service.update(c.var.caller, c.req.valid('param').id, c.req.valid('json'), 'patch', c.req.valid('header')['if-match']);
+  const job = await c.var.service.update(
+    c.var.caller,
+    c.req.valid('param').id,
+    c.req.valid('json'),
+    'patch',
+    c.req.valid('header')['if-match'],
+  );
   c.header('ETag', jobEtag(job));
   return c.json(toCronJob(job), 200);
 };

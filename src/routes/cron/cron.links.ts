@@ -3,7 +3,11 @@
  * they document the flow for readers of the reference, and Schemathesis follows them in its
  * stateful phase (create -> get / change / run / delete the created job).
  */
-const onJob = (operationId: string, id: string, description: string) => ({ operationId, parameters: { id }, description });
+const onJob = (operationId: string, id: string, description: string) => ({
+  operationId,
+  parameters: { id },
+  description,
+});
 
 const createdJob = '$response.body#/id';
 
@@ -17,6 +21,6 @@ export const createdJobLinks = {
 };
 
 export const queuedRunLinks = {
-  ListJobRuns: onJob('listJobRuns', '$response.body#/jobId', 'Follow the queued run in the job\'s runs.'),
+  ListJobRuns: onJob('listJobRuns', '$response.body#/jobId', "Follow the queued run in the job's runs."),
   GetJob: onJob('getJob', '$response.body#/jobId', 'Read the job the run belongs to.'),
 };

@@ -1,4 +1,4 @@
-import { createRoute, z } from '@hono/zod-openapi';
+import { createRoute, type z } from '@hono/zod-openapi';
 import { idempotent } from '../idempotency.middleware.js';
 import { jsonBody } from '../json-body.js';
 import { plainQuery } from '../plain-query.js';
@@ -24,7 +24,11 @@ import {
 
 const tags = ['Cron jobs'];
 const security = [{ bearerAuth: [] }];
-const json = <T extends z.ZodType>(schema: T, description: string, headers: Record<string, { description: string; schema: { type: 'string' }; example: string }> = {}) => ({
+const json = <T extends z.ZodType>(
+  schema: T,
+  description: string,
+  headers: Record<string, { description: string; schema: { type: 'string' }; example: string }> = {},
+) => ({
   description,
   headers: { ...rateLimitHeaders, ...headers },
   content: { 'application/json': { schema } },
@@ -46,7 +50,10 @@ export const create = createRoute({
   security,
   request: { headers: IdempotencyKeyHeader, body: body(CronJobInput) },
   responses: {
-    201: { ...json(CronJob, 'The job, scheduled unless created paused.', { ...etagHeader, ...replayedHeader }), links: createdJobLinks },
+    201: {
+      ...json(CronJob, 'The job, scheduled unless created paused.', { ...etagHeader, ...replayedHeader }),
+      links: createdJobLinks,
+    },
     ...problemResponses(
       'invalid-request',
       'forbidden',
@@ -69,7 +76,7 @@ export const list = createRoute({
   middleware: [plainQuery] as const,
   summary: 'List jobs',
   description:
-    'Your jobs, oldest first, a page at a time (at most 100). Admins see every owner\'s and may filter by `ownerId`. Each parameter may be given once, as a plain string.',
+    "Your jobs, oldest first, a page at a time (at most 100). Admins see every owner's and may filter by `ownerId`. Each parameter may be given once, as a plain string.",
   tags,
   security,
   request: { query: ListJobsQuery },
@@ -84,7 +91,8 @@ export const get = createRoute({
   path: '/jobs/{id}',
   operationId: 'getJob',
   summary: 'Get a job',
-  description: 'One of your jobs (any job for an admin) with its schedule, state and next fire. Another owner\'s job is a 404, exactly like a missing one.',
+  description:
+    "One of your jobs (any job for an admin) with its schedule, state and next fire. Another owner's job is a 404, exactly like a missing one.",
   tags,
   security,
   request: { params: ObjectIdParam },
@@ -107,7 +115,17 @@ export const replace = createRoute({
   request: { params: ObjectIdParam, headers: IfMatchHeader, body: body(CronJobInput) },
   responses: {
     200: json(CronJob, 'The job as replaced.', etagHeader),
-    ...problemResponses('invalid-request', 'forbidden', 'payload-not-allowed', 'not-found', 'conflict', 'precondition-failed', 'payload-too-large', 'unsupported-media-type', ...always),
+    ...problemResponses(
+      'invalid-request',
+      'forbidden',
+      'payload-not-allowed',
+      'not-found',
+      'conflict',
+      'precondition-failed',
+      'payload-too-large',
+      'unsupported-media-type',
+      ...always,
+    ),
   },
 });
 
@@ -124,7 +142,17 @@ export const patch = createRoute({
   request: { params: ObjectIdParam, headers: IfMatchHeader, body: body(CronJobPatch) },
   responses: {
     200: json(CronJob, 'The job as changed.', etagHeader),
-    ...problemResponses('invalid-request', 'forbidden', 'payload-not-allowed', 'not-found', 'conflict', 'precondition-failed', 'payload-too-large', 'unsupported-media-type', ...always),
+    ...problemResponses(
+      'invalid-request',
+      'forbidden',
+      'payload-not-allowed',
+      'not-found',
+      'conflict',
+      'precondition-failed',
+      'payload-too-large',
+      'unsupported-media-type',
+      ...always,
+    ),
   },
 });
 
@@ -133,7 +161,8 @@ export const remove = createRoute({
   path: '/jobs/{id}',
   operationId: 'deleteJob',
   summary: 'Delete a job',
-  description: 'Unschedules the job (queued manual runs included) and deletes it. Its run history is kept. With `If-Match`, only if the job is still the version you read (else 412).',
+  description:
+    'Unschedules the job (queued manual runs included) and deletes it. Its run history is kept. With `If-Match`, only if the job is still the version you read (else 412).',
   tags,
   security,
   request: { params: ObjectIdParam, headers: IfMatchHeader },
@@ -156,7 +185,14 @@ export const runNow = createRoute({
   request: { params: ObjectIdParam, headers: IdempotencyKeyHeader },
   responses: {
     202: { ...json(Run, 'The queued run.', replayedHeader), links: queuedRunLinks },
-    ...problemResponses('invalid-request', 'not-found', 'conflict', 'idempotency-key-in-use', 'idempotency-key-reused', ...always),
+    ...problemResponses(
+      'invalid-request',
+      'not-found',
+      'conflict',
+      'idempotency-key-in-use',
+      'idempotency-key-reused',
+      ...always,
+    ),
   },
 });
 
@@ -166,7 +202,8 @@ export const listRuns = createRoute({
   operationId: 'listJobRuns',
   middleware: [plainQuery] as const,
   summary: "List a job's runs",
-  description: 'Newest first: scheduled and manual runs with their slot, start, end, duration, status, error and result.',
+  description:
+    'Newest first: scheduled and manual runs with their slot, start, end, duration, status, error and result.',
   tags,
   security,
   request: { params: ObjectIdParam, query: ListRunsQuery },

@@ -1,9 +1,9 @@
 import { z } from '@hono/zod-openapi';
 import { jobDefaultsOf, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
-import { jobTypes, jobTypeNames } from '../../jobs/registry.js';
+import { jobTypeNames, jobTypes } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
-import { checkCron, CRON_KINDS, DST_NOTES, isValidTimezone } from '../../scheduler/cron.js';
+import { CRON_KINDS, checkCron, DST_NOTES, isValidTimezone } from '../../scheduler/cron.js';
 
 /**
  * Any string: an id that is not a job id (malformed included) is answered exactly like a job
@@ -19,11 +19,15 @@ export const ObjectIdParam = z.object({
 
 /** Optional `If-Match` (RFC 9110 section 13.1.1) on the writes of one job. */
 export const IfMatchHeader = z.object({
-  'if-match': z.string().optional().openapi({
-    param: { in: 'header' },
-    description: 'The job\'s `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412.',
-    example: '"3f1c0a9e5b7d2c4a"',
-  }),
+  'if-match': z
+    .string()
+    .optional()
+    .openapi({
+      param: { in: 'header' },
+      description:
+        "The job's `ETag` as you read it (or `*`): the write happens only if the job is still that version, else 412.",
+      example: '"3f1c0a9e5b7d2c4a"',
+    }),
 });
 
 /** Optional `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header) on the non-idempotent POSTs. */
@@ -47,7 +51,13 @@ export const IdempotencyKeyHeader = z.object({
 // Checked as sent, then trimmed: checking after the trim let a blank name pass the spec's
 // minLength but fail here, and a 101-character name with a trailing space pass here but not
 // the spec's maxLength (both found by Schemathesis).
-const name = z.string().min(1).max(100).regex(/\S/, 'must not be blank').trim().openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
+const name = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/\S/, 'must not be blank')
+  .trim()
+  .openapi({ description: 'Unique per owner, 1-100 characters.', example: 'Morning digest' });
 // Syntax only, so a bad cron is reported with the other field errors; the configured rules
 // (seconds allowed, minimum interval) are the scheduler module's to apply.
 const cronSyntax = { allowSeconds: true, minIntervalSeconds: 1 };
@@ -62,19 +72,24 @@ const cron = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   })
   .openapi({
-  // A named format: the grammar (ranges in order, days that exist in the month) is beyond a
-  // JSON Schema pattern; the fuzzer generates crons for it (tests/fuzz/hooks.py).
-  format: 'cron',
-  description: cronDescription,
-  example: '0 8 * * 1-5',
+    // A named format: the grammar (ranges in order, days that exist in the month) is beyond a
+    // JSON Schema pattern; the fuzzer generates crons for it (tests/fuzz/hooks.py).
+    format: 'cron',
+    description: cronDescription,
+    example: '0 8 * * 1-5',
+  });
+const timezone = z.string().refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin').openapi({
+  format: 'iana-time-zone',
+  description:
+    'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.',
+  example: 'Europe/Berlin',
 });
-const timezone = z
-  .string()
-  .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
-  .openapi({ format: 'iana-time-zone', description: 'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.', example: 'Europe/Berlin' });
-const enabled = z.boolean().openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
+const enabled = z
+  .boolean()
+  .openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
 const overlap = z.enum(OVERLAP_POLICIES).openapi({
-  description: 'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
+  description:
+    'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
 });
 const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
   description:
@@ -125,10 +140,16 @@ export const CronJobInput = z
 export const CronJobPatch = z
   .strictObject({
     name: name.optional(),
-    type: z.enum(jobTypeNames).optional().openapi({ description: 'Changing the type needs a payload valid for the new type.' }),
+    type: z
+      .enum(jobTypeNames)
+      .optional()
+      .openapi({ description: 'Changing the type needs a payload valid for the new type.' }),
     cron: cron.optional(),
     timezone: timezone.optional(),
-    payload: z.record(z.string(), z.unknown()).optional().openapi({ description: "Replaces the whole payload; validated against the job's type." }),
+    payload: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "Replaces the whole payload; validated against the job's type." }),
     enabled: enabled.optional(),
     overlap: overlap.optional(),
     misfirePolicy: misfirePolicy.optional(),
@@ -188,7 +209,10 @@ export const CronJob = z
     status: z.enum(JOB_STATUSES),
     overlap,
     misfirePolicy,
-    pausedReason: z.string().nullable().openapi({ description: 'Set when the service paused the job itself, after too many failed runs in a row; resuming clears it.' }),
+    pausedReason: z.string().nullable().openapi({
+      description:
+        'Set when the service paused the job itself, after too many failed runs in a row; resuming clears it.',
+    }),
     consecutiveFailures: z.int().openapi({ description: 'Scheduled runs that failed in a row.' }),
     createdAt: date,
     updatedAt: date,
@@ -211,10 +235,20 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   'payloadAuthorEmail',
 ]);
 
-const limit = z.coerce.number().int().min(1).max(100).default(20).openapi({ description: 'Page size, 1-100.', example: 20 });
-const cursor = z.string().regex(/^[0-9a-fA-F]{24}$/, 'must be a nextCursor from a previous page').optional().openapi({
-  description: 'The `nextCursor` of the previous page.',
-});
+const limit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(100)
+  .default(20)
+  .openapi({ description: 'Page size, 1-100.', example: 20 });
+const cursor = z
+  .string()
+  .regex(/^[0-9a-fA-F]{24}$/, 'must be a nextCursor from a previous page')
+  .optional()
+  .openapi({
+    description: 'The `nextCursor` of the previous page.',
+  });
 
 export const ListJobsQuery = z.strictObject({
   enabled: z.enum(['true', 'false']).optional().openapi({ description: 'Only enabled (true) or paused (false) jobs.' }),
@@ -225,14 +259,20 @@ export const ListJobsQuery = z.strictObject({
 });
 
 export const CronJobPage = z
-  .object({ items: z.array(CronJob), nextCursor: z.string().nullable().openapi({ description: 'null on the last page.' }) })
+  .object({
+    items: z.array(CronJob),
+    nextCursor: z.string().nullable().openapi({ description: 'null on the last page.' }),
+  })
   .openapi('CronJobPage', { example: { items: [exampleJob], nextCursor: null } });
 
 export const Run = z
   .object({
     id: z.string(),
     jobId: z.string(),
-    scheduledFor: date.openapi({ description: 'The cron slot (for a catch-up run, the latest slot it makes up for), or the request time of a manual run.' }),
+    scheduledFor: date.openapi({
+      description:
+        'The cron slot (for a catch-up run, the latest slot it makes up for), or the request time of a manual run.',
+    }),
     trigger: z.enum(RUN_TRIGGERS),
     status: z.enum(RUN_STATUSES),
     startedAt: date.nullable(),
@@ -270,14 +310,22 @@ export const CronPreviewQuery = z.strictObject({
   type: z
     .enum(jobTypeNames)
     .optional()
-    .openapi({ param: { name: 'type', in: 'query' }, description: "Also apply this job type's rules (some types have a longer minimum interval).", example: 'sendEmail' }),
+    .openapi({
+      param: { name: 'type', in: 'query' },
+      description: "Also apply this job type's rules (some types have a longer minimum interval).",
+      example: 'sendEmail',
+    }),
   count: z.coerce
     .number()
     .int()
     .min(1)
     .max(PREVIEW_MAX_COUNT)
     .default(5)
-    .openapi({ param: { name: 'count', in: 'query' }, description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`, example: 5 }),
+    .openapi({
+      param: { name: 'count', in: 'query' },
+      description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`,
+      example: 5,
+    }),
   from: z
     .string()
     // Bounded so one request cannot make the service compute centuries of zone data. The year is
@@ -288,7 +336,8 @@ export const CronPreviewQuery = z.strictObject({
     .optional()
     .openapi({
       param: { name: 'from', in: 'query' },
-      description: 'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
+      description:
+        'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
       example: '2026-03-28T00:00:00Z',
     }),
 });
@@ -296,15 +345,15 @@ export const CronPreviewQuery = z.strictObject({
 export const CronFire = z
   .object({
     utc: date.openapi({ description: 'The fire as a UTC instant.', example: '2026-03-29T01:30:00.000Z' }),
-    local: z.string().openapi({ description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).', example: '2026-03-29T03:30:00+02:00' }),
-    dst: z
-      .enum(DST_NOTES)
-      .nullable()
-      .openapi({
-        description:
-          'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.',
-        example: 'shifted',
-      }),
+    local: z.string().openapi({
+      description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).',
+      example: '2026-03-29T03:30:00+02:00',
+    }),
+    dst: z.enum(DST_NOTES).nullable().openapi({
+      description:
+        'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.',
+      example: 'shifted',
+    }),
   })
   .openapi('CronFire');
 
@@ -312,7 +361,10 @@ export const CronPreview = z
   .object({
     cron: z.string().openapi({ example: '30 2 * * *' }),
     timezone: z.string().openapi({ example: 'Europe/Berlin' }),
-    description: z.string().nullable().openapi({ description: 'The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.', example: 'At 02:30' }),
+    description: z.string().nullable().openapi({
+      description: 'The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.',
+      example: 'At 02:30',
+    }),
     kind: z.enum(CRON_KINDS).openapi({
       description:
         'The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first pass of a repeated one.',

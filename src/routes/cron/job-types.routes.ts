@@ -1,5 +1,5 @@
-import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { jobTypeCatalog, type CatalogConfig } from '../../jobs/catalog.js';
+import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
+import { type CatalogConfig, jobTypeCatalog } from '../../jobs/catalog.js';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
 import { jobTypeNames } from '../../jobs/registry.js';
 import type { AppEnv } from '../app-env.js';
@@ -11,11 +11,15 @@ const JobTypeInfo = z
     label: z.string().openapi({ description: 'A short human name for forms and lists.', example: 'Send an email' }),
     description: z.string(),
     payloadSchema: z.record(z.string(), z.unknown()).openapi({
-      description: 'JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors.',
+      description:
+        'JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors.',
     }),
     example: z.record(z.string(), z.unknown()).openapi({ description: 'A payload that validates, to prefill a form.' }),
     roles: z.array(z.enum(['user', 'admin'])).openapi({ description: 'Who may create jobs of this type.' }),
-    minIntervalSeconds: z.int().openapi({ description: 'The closest two fires of a job of this type may be; a cron firing more often is refused.', example: 60 }),
+    minIntervalSeconds: z.int().openapi({
+      description: 'The closest two fires of a job of this type may be; a cron firing more often is refused.',
+      example: 60,
+    }),
     defaults: z
       .object({
         retry: z.object({
@@ -23,38 +27,53 @@ const JobTypeInfo = z
           backoffMs: z.int().openapi({ description: 'Wait before the second attempt, doubled for each further one.' }),
         }),
         timeoutMs: z.int().openapi({ description: 'An attempt running longer is cut off.' }),
-        pauseAfterFailures: z.int().openapi({ description: 'Failed scheduled runs in a row after which the job pauses itself; 0 never.' }),
-        overlap: z.enum(OVERLAP_POLICIES).openapi({ description: 'A new job\'s `overlap` when the request leaves it out.' }),
-        misfirePolicy: z.enum(MISFIRE_POLICIES).openapi({ description: 'A new job\'s `misfirePolicy` when the request leaves it out.' }),
+        pauseAfterFailures: z
+          .int()
+          .openapi({ description: 'Failed scheduled runs in a row after which the job pauses itself; 0 never.' }),
+        overlap: z
+          .enum(OVERLAP_POLICIES)
+          .openapi({ description: "A new job's `overlap` when the request leaves it out." }),
+        misfirePolicy: z
+          .enum(MISFIRE_POLICIES)
+          .openapi({ description: "A new job's `misfirePolicy` when the request leaves it out." }),
       })
-      .openapi({ description: 'How runs of this type are executed, and what a new job gets unless it says otherwise.' }),
+      .openapi({
+        description: 'How runs of this type are executed, and what a new job gets unless it says otherwise.',
+      }),
   })
   .openapi('JobTypeInfo');
 
-const JobTypeList = z
-  .object({ items: z.array(JobTypeInfo) })
-  .openapi('JobTypeList', {
-    example: {
-      items: [
-        {
-          name: 'generateReport',
-          label: 'Generate a run report',
-          description: "Computes run statistics of the owner's jobs for a period and stores a report.",
-          payloadSchema: {
-            $schema: 'https://json-schema.org/draft/2020-12/schema',
-            type: 'object',
-            properties: { type: { type: 'string', enum: ['runs'] }, period: { type: 'string', enum: ['day', 'week', 'month'] } },
-            required: ['type', 'period'],
-            additionalProperties: false,
+const JobTypeList = z.object({ items: z.array(JobTypeInfo) }).openapi('JobTypeList', {
+  example: {
+    items: [
+      {
+        name: 'generateReport',
+        label: 'Generate a run report',
+        description: "Computes run statistics of the owner's jobs for a period and stores a report.",
+        payloadSchema: {
+          $schema: 'https://json-schema.org/draft/2020-12/schema',
+          type: 'object',
+          properties: {
+            type: { type: 'string', enum: ['runs'] },
+            period: { type: 'string', enum: ['day', 'week', 'month'] },
           },
-          example: { type: 'runs', period: 'week' },
-          roles: ['user', 'admin'],
-          minIntervalSeconds: 60,
-          defaults: { retry: { maxAttempts: 3, backoffMs: 1000 }, timeoutMs: 60000, pauseAfterFailures: 5, overlap: 'forbid', misfirePolicy: 'runOnce' },
+          required: ['type', 'period'],
+          additionalProperties: false,
         },
-      ],
-    },
-  });
+        example: { type: 'runs', period: 'week' },
+        roles: ['user', 'admin'],
+        minIntervalSeconds: 60,
+        defaults: {
+          retry: { maxAttempts: 3, backoffMs: 1000 },
+          timeoutMs: 60000,
+          pauseAfterFailures: 5,
+          overlap: 'forbid',
+          misfirePolicy: 'runOnce',
+        },
+      },
+    ],
+  },
+});
 
 export const listJobTypes = createRoute({
   method: 'get',
