@@ -1,10 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumExecutable } from './helpers/chromium.js';
 import { type Harness, startHarness } from './helpers/harness.js';
 
-// Debian's chromium, driven by the playwright-core package (no browser download).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = '.local/artifacts/reference.png';
 const spec = JSON.parse(readFileSync(new URL('../openapi/openapi.json', import.meta.url), 'utf8'));
 const operations = Object.entries(spec.paths as Record<string, Record<string, { summary: string }>>).flatMap(
@@ -14,11 +13,11 @@ const operations = Object.entries(spec.paths as Record<string, Record<string, { 
 let h: Harness;
 let browser: Browser;
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+  const executablePath = await chromiumExecutable();
   h = await startHarness();
+  // Driven by playwright-core, which downloads no browser of its own.
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     // No name resolves except loopback: the page cannot reach the internet even if it tried.
     args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1'],
   });
