@@ -18,7 +18,7 @@ function errorOf(vars: Record<string, string | undefined>): string {
 
 describe('parseEnv: defaults', () => {
   it('fills every default from an empty environment', () => {
-    // The whole object, so the README's configuration table is pinned here.
+    // The whole object, so the table in docs/configuration.md is pinned here.
     expect(parseEnv({})).toEqual({
       NODE_ENV: 'development',
       PORT: 3000,

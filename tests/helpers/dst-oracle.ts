@@ -4,7 +4,7 @@ import { CronExpressionParser } from 'cron-parser';
  * A slow, obviously-correct statement of the DST policy, for checking src/scheduler/cron.ts
  * against: list every wall-clock time the cron names (cron-parser on a UTC clock, where it has
  * no DST to get wrong), find each one's instants with a brute-force offset test, and apply the
- * README's rule. Offsets come from Intl's `longOffset` name, not from the code under test.
+ * rule in docs/dst.md. Offsets come from Intl's `longOffset` name, not from the code under test.
  */
 
 const HOUR = 3_600_000;
