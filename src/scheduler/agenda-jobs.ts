@@ -1,10 +1,11 @@
 import type { Agenda } from 'agenda';
 import mongoose, { type Connection } from 'mongoose';
+import { eachLimit } from '../lib/async.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
 import { AGENDA_COLLECTION } from './agenda.js';
 import { nextFire } from './cron.js';
-import { eachLimit, ensureDispatcher, LEGACY_FIRE_JOB } from './dispatch.js';
+import { ensureDispatcher, LEGACY_FIRE_JOB } from './dispatch.js';
 
 interface AgendaJobDoc {
   _id: unknown;

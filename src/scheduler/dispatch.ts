@@ -1,5 +1,6 @@
 import type { Agenda, Job } from 'agenda';
 import mongoose, { type Connection } from 'mongoose';
+import { eachLimit, sleep } from '../lib/async.js';
 import { AGENDA_COLLECTION } from './agenda.js';
 import { fireSlots, type SchedulerDeps } from './fire.js';
 
@@ -43,33 +44,6 @@ export async function ensureDispatcher(agenda: Agenda, conn: Connection): Promis
   const spare = copies.slice(1).filter((copy) => !copy.lockedAt);
   if (spare.length)
     await conn.collection(AGENDA_COLLECTION).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
-}
-
-/** Resolves at `at`, or at once when the signal aborts. */
-function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, at - Date.now()));
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
-
-/** Runs `task` over `items`, at most `limit` at a time. */
-export async function eachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
 /** One tick: every enabled job whose next fire has come is fired. Returns how many were due. */
@@ -120,7 +94,7 @@ export async function runDispatcher(
   try {
     while (!holding.signal.aborted) {
       const at = Math.floor(Date.now() / 1000) * 1000 + 1000 + TICK_OFFSET_MS;
-      await sleepUntil(at, holding.signal);
+      await sleep(at - Date.now(), holding.signal);
       if (holding.signal.aborted) break;
       await tick(deps).catch((error) => deps.logger.warn({ err: error }, 'tick failed'));
     }

@@ -2,6 +2,7 @@ import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
 import { type JobType, runPolicyOf } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
+import { sleep } from '../lib/async.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { coalesceLockChains, createAgenda } from './agenda.js';
@@ -113,15 +114,13 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       const processor = (agenda as unknown as { jobProcessor?: { runningJobs: unknown[] } }).jobProcessor;
       await agenda.stop(false);
       const deadline = Date.now() + timeoutMs;
-      while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
+      while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline) await sleep(50);
       await Promise.all(inFlight);
       if (active.size) {
         await interruptActive(`the worker shut down before the run finished (drain time ${timeoutMs} ms)`);
         // Let the aborted processors return, so their last writes do not meet a closed connection.
         const settle = Date.now() + 1000;
-        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle)
-          await new Promise((r) => setTimeout(r, 20));
+        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle) await sleep(20);
       }
     },
   };

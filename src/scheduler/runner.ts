@@ -2,6 +2,7 @@ import type { Job } from 'agenda';
 import type { Types } from 'mongoose';
 import { type JobType, PermanentError, type RunPolicy, runPolicyOf } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
+import { sleep } from '../lib/async.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
@@ -44,20 +45,6 @@ export interface ActiveRun {
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 class AttemptTimeout extends Error {}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
 
 /**
  * Takes the run for this worker: inserting its claim document is the lock, since a status
@@ -245,7 +232,7 @@ async function execute(
       }
       if (entry.controller.signal.aborted || attempt === policy.maxAttempts || lastError instanceof PermanentError)
         break;
-      await pause(policy.backoffMs * 2 ** (attempt - 1), entry.controller.signal);
+      await sleep(policy.backoffMs * 2 ** (attempt - 1), entry.controller.signal);
       if (entry.controller.signal.aborted) break;
     }
   } finally {
