@@ -1,14 +1,8 @@
 import { z } from 'zod';
 import type { Env } from '../env.js';
 import type { Caller } from '../lib/auth.js';
-import {
-  type JobType,
-  jobDefaultsOf,
-  type MisfirePolicy,
-  type OverlapPolicy,
-  type Role,
-  runPolicyOf,
-} from './job-type.js';
+import type { MisfirePolicy, OverlapPolicy } from './job-policies.js';
+import { type JobType, jobDefaultsOf, type Role, runPolicyOf } from './job-type.js';
 import { jobTypes } from './registry.js';
 
 export interface JobTypeDescription {

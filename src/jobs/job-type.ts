@@ -3,13 +3,13 @@ import type { z } from 'zod';
 import type { Env } from '../env.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
+import type { Run } from '../models/run.model.js';
+import { DEFAULT_JOB_DEFAULTS, type JobDefaults } from './job-policies.js';
+
+// The routes import these from here.
+export { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from './job-policies.js';
 
 export type Role = 'user' | 'admin';
-
-export const OVERLAP_POLICIES = ['forbid', 'allow'] as const;
-export const MISFIRE_POLICIES = ['runOnce', 'skip'] as const;
-export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
-export type MisfirePolicy = (typeof MISFIRE_POLICIES)[number];
 
 /** How the runs of a type are executed. Every type gets the defaults below unless it says otherwise. */
 export interface RunPolicy {
@@ -29,12 +29,6 @@ export interface RunPolicy {
   pauseAfterFailures: number;
 }
 
-/** What a job of the type gets when its owner does not choose. */
-export interface JobDefaults {
-  overlap: OverlapPolicy;
-  misfirePolicy: MisfirePolicy;
-}
-
 export const DEFAULT_RUN_POLICY: RunPolicy = {
   maxAttempts: 3,
   backoffMs: 1_000,
@@ -42,10 +36,6 @@ export const DEFAULT_RUN_POLICY: RunPolicy = {
   lockLifetimeMs: 2 * 60_000,
   pauseAfterFailures: 5,
 };
-
-export const DEFAULT_JOB_DEFAULTS: JobDefaults = { overlap: 'forbid', misfirePolicy: 'runOnce' };
-
-export type RunTrigger = 'schedule' | 'catchup' | 'manual';
 
 /** What `checkPayload` is judged against. */
 export interface PayloadCheckContext {
@@ -67,7 +57,7 @@ export interface JobContext {
   ownerId: string;
   /** The slot this run is for; a manual run's is the time it was requested. */
   scheduledFor: Date;
-  trigger: RunTrigger;
+  trigger: Run['trigger'];
   /** 1 for the first attempt. */
   attempt: number;
   /** Aborted when the attempt times out or the worker shuts down; long handlers should honour it. */

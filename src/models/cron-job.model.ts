@@ -1,5 +1,5 @@
 import { type Connection, type InferSchemaType, Schema } from 'mongoose';
-import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-type.js';
+import { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-policies.js';
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
 
@@ -15,8 +15,13 @@ const cronJobSchema = new Schema(
     lastRunAt: { type: Date, default: null },
     nextRunAt: { type: Date, default: null },
     status: { type: String, enum: JOB_STATUSES, required: true, default: 'idle' },
-    overlap: { type: String, enum: OVERLAP_POLICIES, required: true, default: 'forbid' },
-    misfirePolicy: { type: String, enum: MISFIRE_POLICIES, required: true, default: 'runOnce' },
+    overlap: { type: String, enum: OVERLAP_POLICIES, required: true, default: DEFAULT_JOB_DEFAULTS.overlap },
+    misfirePolicy: {
+      type: String,
+      enum: MISFIRE_POLICIES,
+      required: true,
+      default: DEFAULT_JOB_DEFAULTS.misfirePolicy,
+    },
     /** Why the service paused the job itself (failures in a row); cleared on resume. */
     pausedReason: { type: String, default: null },
     /** Scheduled runs that failed in a row; reset by a success and on resume. */

@@ -1,7 +1,8 @@
 import type { Agenda } from 'agenda';
 import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
-import { DEFAULT_JOB_DEFAULTS, type MisfirePolicy, type OverlapPolicy, runPolicyOf } from '../jobs/job-type.js';
+import { DEFAULT_JOB_DEFAULTS, type MisfirePolicy, type OverlapPolicy } from '../jobs/job-policies.js';
+import { runPolicyOf } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';

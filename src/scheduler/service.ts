@@ -2,7 +2,7 @@ import type { Agenda } from 'agenda';
 import mongoose, { type Connection, Types } from 'mongoose';
 import type { z } from 'zod';
 import type { Env } from '../env.js';
-import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-type.js';
+import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-policies.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
 import { isDuplicateKey } from '../lib/db.js';
