@@ -1,4 +1,5 @@
-import type { JobType } from './job-type.js';
+import type { Env } from '../env.js';
+import { type JobType, type RunPolicy, runPolicyOf } from './job-type.js';
 import { cleanupOldAuditLogs } from './types/cleanup-old-audit-logs.js';
 import { generateReport } from './types/generate-report.js';
 import { purgeSessions } from './types/purge-sessions.js';
@@ -20,4 +21,9 @@ export const jobTypeNames = jobTypes.map((t) => t.name) as [JobTypeName, ...JobT
 
 export function getJobType(name: string): JobType | undefined {
   return byName.get(name);
+}
+
+/** The run policy of a stored job's or run's type; a type no longer registered gets the defaults. */
+export function runPolicyFor(typeName: string, config: Pick<Env, 'JOB_TYPE_POLICIES'>): RunPolicy {
+  return runPolicyOf(getJobType(typeName) ?? { name: typeName }, config);
 }

@@ -1,8 +1,9 @@
 import type { Agenda, Job } from 'agenda';
 import mongoose, { type Connection } from 'mongoose';
 import { eachLimit, sleep } from '../lib/async.js';
-import { AGENDA_COLLECTION } from './agenda.js';
-import { fireSlots, type SchedulerDeps } from './fire.js';
+import { agendaJobs } from './agenda.js';
+import type { SchedulerDeps } from './deps.js';
+import { fireSlots } from './fire.js';
 
 /**
  * The one Agenda job that fires every cron job's slots. A worker holding it ticks at each whole
@@ -12,9 +13,6 @@ import { fireSlots, type SchedulerDeps } from './fire.js';
  * jobs); one query per tick costs O(jobs) per second instead, and on MongoDB it is an index range.
  */
 export const DISPATCH_JOB = 'cron-dispatch';
-
-/** Before this job existed each cron job had its own recurring Agenda job of this name. */
-export const LEGACY_FIRE_JOB = 'cron-fire';
 
 /** Fires of one tick that go on at once: enough to keep the database busy, not more. */
 const FIRE_CONCURRENCY = 8;
@@ -36,14 +34,12 @@ export async function ensureDispatcher(agenda: Agenda, conn: Connection): Promis
     .schedule(new Date())
     .unique({ name: DISPATCH_JOB }, { insertOnly: true })
     .save();
-  const copies = await conn
-    .collection(AGENDA_COLLECTION)
+  const copies = await agendaJobs(conn)
     .find({ name: DISPATCH_JOB }, { projection: { lockedAt: 1 } })
     .sort({ _id: 1 })
     .toArray();
   const spare = copies.slice(1).filter((copy) => !copy.lockedAt);
-  if (spare.length)
-    await conn.collection(AGENDA_COLLECTION).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
+  if (spare.length) await agendaJobs(conn).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
 }
 
 /** One tick: every enabled job whose next fire has come is fired. Returns how many were due. */
@@ -84,9 +80,8 @@ export async function runDispatcher(
     agendaJob.attrs.nextRunAt = new Date();
     agendaJob.touch().catch(async (error: unknown) => {
       deps.logger.warn({ err: error }, 'dispatcher heartbeat failed');
-      const exists = await deps.conn
-        .collection(AGENDA_COLLECTION)
-        .countDocuments({ _id: agendaJob.attrs._id as never })
+      const exists = await agendaJobs(deps.conn)
+        .countDocuments({ _id: agendaJob.attrs._id })
         .catch(() => 1);
       if (!exists) holding.abort();
     });
