@@ -3,7 +3,7 @@ import { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../job
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
 
-/** The fields a job's owner writes; the service alone sets the others. */
+/** The fields a job's owner writes; the service alone sets the others. Their order is part of the ETag. */
 export const WRITABLE_FIELDS = [
   'name',
   'type',
