@@ -37,9 +37,18 @@ export const DEFAULT_RUN_POLICY: RunPolicy = {
   pauseAfterFailures: 5,
 };
 
+/** Configuration variables by name; a type names those its code reads. */
+export type SettingName = keyof Env;
+
+/** The named variables of the configuration, and nothing else of it. */
+export function pickSettings<K extends SettingName>(config: Env, names: readonly K[] = []): Pick<Env, K> {
+  return Object.fromEntries(names.map((name) => [name, config[name]])) as Pick<Env, K>;
+}
+
 /** What `checkPayload` is judged against. */
-export interface PayloadCheckContext {
-  config: Env;
+export interface PayloadCheckContext<R extends SettingName> {
+  /** The configuration variables the type's `payloadRules` names. */
+  rules: Pick<Env, R>;
   /** The verified email of whoever sets (or last set) the payload, when the token had one. */
   authorEmail: string | null;
 }
@@ -51,7 +60,7 @@ export interface PayloadRefusal {
 }
 
 /** What a handler gets besides its payload. */
-export interface JobContext {
+export interface JobContext<S extends SettingName> {
   runId: string;
   jobId: string;
   ownerId: string;
@@ -65,14 +74,19 @@ export interface JobContext {
   logger: Logger;
   conn: Connection;
   models: Models;
-  config: Env;
+  /** The configuration variables the type's `settings` names. */
+  settings: Pick<Env, S>;
 }
 
 /**
  * A whitelisted job type: data plus one idempotent function. Running a handler twice for the
  * same run id must not do the work twice where that can be avoided (see each type).
  */
-export interface JobType<P extends z.ZodType = z.ZodType> {
+export interface JobType<
+  P extends z.ZodType = z.ZodType,
+  S extends SettingName = SettingName,
+  R extends SettingName = SettingName,
+> {
   name: string;
   /** A short human name, for forms and lists. */
   label: string;
@@ -88,14 +102,18 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
   policy?: Partial<RunPolicy>;
   /** Overrides of DEFAULT_JOB_DEFAULTS. */
   defaults?: Partial<JobDefaults>;
+  /** The configuration variables the handler reads: it is given these, nothing else of the configuration. */
+  settings?: readonly S[];
+  /** The configuration variables `checkPayload` reads. */
+  payloadRules?: readonly R[];
   /**
    * Rules on a valid payload that depend on the configuration and on who sets it (whom an email
    * may go to). Checked when the payload is set (403 naming the field) and by the handler again
    * before it acts, since the configuration may have changed meanwhile.
    */
-  checkPayload?(payload: z.infer<P>, ctx: PayloadCheckContext): PayloadRefusal | undefined;
+  checkPayload?(payload: z.infer<P>, ctx: PayloadCheckContext<R>): PayloadRefusal | undefined;
   /** What the handler reports lands on the run as `result`. */
-  handler(payload: z.infer<P>, ctx: JobContext): Promise<Record<string, unknown>>;
+  handler(payload: z.infer<P>, ctx: JobContext<S>): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -104,7 +122,10 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
  */
 export class PermanentError extends Error {}
 
-export const defineJobType = <P extends z.ZodType>(type: JobType<P>): JobType<P> => type;
+/** A type that names no settings is given none. */
+export const defineJobType = <P extends z.ZodType, S extends SettingName = never, R extends SettingName = never>(
+  type: JobType<P, S, R>,
+): JobType<P, S, R> => type;
 
 /** A type's effective run policy: the defaults, the type's own choices, then the configuration's. */
 export function runPolicyOf(

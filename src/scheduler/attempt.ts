@@ -1,4 +1,4 @@
-import { PermanentError, type RunPolicy } from '../jobs/job-type.js';
+import { PermanentError, pickSettings, type RunPolicy } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Logger } from '../lib/logger.js';
 import type { JobDoc } from '../models/cron-job.model.js';
@@ -53,7 +53,7 @@ export async function attemptOnce(
       logger: log.child({ attempt }),
       conn: deps.conn,
       models: deps.models,
-      config: deps.config,
+      settings: pickSettings(deps.config, type.settings),
     });
     // A handler that ignores the signal goes on in the background; its result is dropped.
     handling.catch(() => undefined);

@@ -1,5 +1,6 @@
 import mongoose, { Types } from 'mongoose';
 import type { z } from 'zod';
+import { pickSettings } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
 import { isDuplicateKey } from '../lib/db.js';
@@ -81,7 +82,10 @@ export class CronJobService {
         throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
       }
       payload = parsed.data;
-      const refusal = type.checkPayload?.(payload, { config: this.deps.config, authorEmail: caller.email ?? null });
+      const refusal = type.checkPayload?.(payload, {
+        rules: pickSettings(this.deps.config, type.payloadRules),
+        authorEmail: caller.email ?? null,
+      });
       if (refusal) {
         throw new ApiError(
           'payload-not-allowed',
