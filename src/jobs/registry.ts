@@ -15,7 +15,7 @@ export const jobTypes = [
 
 type JobTypeName = (typeof jobTypes)[number]['name'];
 
-const byName = new Map<string, JobType>(jobTypes.map((t) => [t.name, t as JobType]));
+const byName = new Map<string, JobType>(jobTypes.map((t) => [t.name, t]));
 
 export const jobTypeNames = jobTypes.map((t) => t.name) as [JobTypeName, ...JobTypeName[]];
 
