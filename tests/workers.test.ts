@@ -2,7 +2,7 @@ import { Job } from 'agenda';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextFire } from '../src/scheduler/cron.js';
-import { DISPATCH_JOB, LEGACY_FIRE_JOB } from '../src/scheduler/dispatch.js';
+import { DISPATCH_JOB } from '../src/scheduler/dispatch.js';
 import { fireSlots, MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
 import { executeRun } from '../src/scheduler/runner.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
@@ -145,7 +145,7 @@ describe('several workers on one database', () => {
 });
 
 describe('reconcile on worker start', () => {
-  it('schedules an enabled job without a next fire, clears a paused one, removes old per-job fire jobs', async () => {
+  it('schedules an enabled job without a next fire, clears a paused one, removes a spare dispatcher', async () => {
     const api = h.client('reconciler');
     const { data: unscheduled } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('unscheduled') });
     const { data: paused } = await api.POST('/api/cron/jobs', {
@@ -159,26 +159,16 @@ describe('reconcile on worker start', () => {
     await agendaJobs().insertOne({ ...dispatcher!, _id: new Types.ObjectId(), lockedAt: null });
     await CronJob.updateOne({ _id: unscheduled!.id }, { $set: { nextRunAt: null } });
     await CronJob.updateOne({ _id: paused!.id }, { $set: { nextRunAt: new Date() } });
-    // What an older version left: one recurring Agenda job per cron job.
-    await agendaJobs().insertOne({
-      name: LEGACY_FIRE_JOB,
-      data: { jobId: fine!.id },
-      repeatInterval: fine!.cron,
-      nextRunAt: new Date(),
-      type: 'normal',
-      priority: 0,
-    });
 
-    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 1, cleared: 1, removed: 1 });
+    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 1, cleared: 1 });
     expect((await CronJob.findById(unscheduled!.id).lean())!.nextRunAt).toEqual(
       nextFire(unscheduled!.cron, unscheduled!.timezone),
     );
     expect((await CronJob.findById(paused!.id).lean())!.nextRunAt).toBeNull();
     expect((await CronJob.findById(fine!.id).lean())!.nextRunAt!.toISOString()).toBe(fine!.nextRunAt);
-    expect(await agendaJobs().countDocuments({ name: LEGACY_FIRE_JOB })).toBe(0);
     expect(await agendaJobs().countDocuments({ name: DISPATCH_JOB })).toBe(1);
     // A second pass finds nothing to do.
-    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 0, cleared: 0, removed: 0 });
+    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 0, cleared: 0 });
   });
 
   it('never leaves a job on an old schedule when edits land while it runs', async () => {

@@ -1,8 +1,8 @@
 import { parseEnv } from '../../src/env.js';
 import { connectDb } from '../../src/lib/db.js';
 import { createLogger } from '../../src/lib/logger.js';
-import type { ReconcileResult } from '../../src/scheduler/agenda-jobs.js';
 import { openScheduler } from '../../src/scheduler/index.js';
+import type { ReconcileResult } from '../../src/scheduler/reconcile.js';
 import type { BenchDb, SchedBench } from './sched-bench.js';
 import { seedJobs } from './seed.js';
 

@@ -1,5 +1,7 @@
 import { ObjectId } from 'mongodb';
 import type { Connection } from 'mongoose';
+import { jobDefaultsOf } from '../../src/jobs/job-type.js';
+import { sendEmail } from '../../src/jobs/types/send-email.js';
 import { nextFire } from '../../src/scheduler/cron.js';
 
 export interface SeedOptions {
@@ -47,8 +49,7 @@ export async function seedJobs(conn: Connection, n: number, options: SeedOptions
         lastRunAt: null,
         nextRunAt: options.schedule === false ? null : next,
         status: 'idle',
-        overlap: 'forbid',
-        misfirePolicy: 'runOnce',
+        ...jobDefaultsOf(sendEmail),
         pausedReason: null,
         consecutiveFailures: 0,
         slotsFrom: now,

@@ -3,13 +3,13 @@ import type { z } from 'zod';
 import type { Env } from '../env.js';
 import type { Logger } from '../lib/logger.js';
 import type { Models } from '../models/index.js';
+import type { Run } from '../models/run.model.js';
+import { DEFAULT_JOB_DEFAULTS, type JobDefaults } from './job-policies.js';
+
+// The routes import these from here.
+export { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from './job-policies.js';
 
 export type Role = 'user' | 'admin';
-
-export const OVERLAP_POLICIES = ['forbid', 'allow'] as const;
-export const MISFIRE_POLICIES = ['runOnce', 'skip'] as const;
-export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
-export type MisfirePolicy = (typeof MISFIRE_POLICIES)[number];
 
 /** How the runs of a type are executed. Every type gets the defaults below unless it says otherwise. */
 export interface RunPolicy {
@@ -29,12 +29,6 @@ export interface RunPolicy {
   pauseAfterFailures: number;
 }
 
-/** What a job of the type gets when its owner does not choose. */
-export interface JobDefaults {
-  overlap: OverlapPolicy;
-  misfirePolicy: MisfirePolicy;
-}
-
 export const DEFAULT_RUN_POLICY: RunPolicy = {
   maxAttempts: 3,
   backoffMs: 1_000,
@@ -43,13 +37,18 @@ export const DEFAULT_RUN_POLICY: RunPolicy = {
   pauseAfterFailures: 5,
 };
 
-export const DEFAULT_JOB_DEFAULTS: JobDefaults = { overlap: 'forbid', misfirePolicy: 'runOnce' };
+/** Configuration variables by name; a type names those its code reads. */
+export type SettingName = keyof Env;
 
-export type RunTrigger = 'schedule' | 'catchup' | 'manual';
+/** The named variables of the configuration, and nothing else of it. */
+export function pickSettings<K extends SettingName>(config: Env, names: readonly K[] = []): Pick<Env, K> {
+  return Object.fromEntries(names.map((name) => [name, config[name]])) as Pick<Env, K>;
+}
 
 /** What `checkPayload` is judged against. */
-export interface PayloadCheckContext {
-  config: Env;
+export interface PayloadCheckContext<R extends SettingName> {
+  /** The configuration variables the type's `payloadRules` names. */
+  rules: Pick<Env, R>;
   /** The verified email of whoever sets (or last set) the payload, when the token had one. */
   authorEmail: string | null;
 }
@@ -61,13 +60,13 @@ export interface PayloadRefusal {
 }
 
 /** What a handler gets besides its payload. */
-export interface JobContext {
+export interface JobContext<S extends SettingName> {
   runId: string;
   jobId: string;
   ownerId: string;
   /** The slot this run is for; a manual run's is the time it was requested. */
   scheduledFor: Date;
-  trigger: RunTrigger;
+  trigger: Run['trigger'];
   /** 1 for the first attempt. */
   attempt: number;
   /** Aborted when the attempt times out or the worker shuts down; long handlers should honour it. */
@@ -75,14 +74,19 @@ export interface JobContext {
   logger: Logger;
   conn: Connection;
   models: Models;
-  config: Env;
+  /** The configuration variables the type's `settings` names. */
+  settings: Pick<Env, S>;
 }
 
 /**
  * A whitelisted job type: data plus one idempotent function. Running a handler twice for the
  * same run id must not do the work twice where that can be avoided (see each type).
  */
-export interface JobType<P extends z.ZodType = z.ZodType> {
+export interface JobType<
+  P extends z.ZodType = z.ZodType,
+  S extends SettingName = SettingName,
+  R extends SettingName = SettingName,
+> {
   name: string;
   /** A short human name, for forms and lists. */
   label: string;
@@ -98,14 +102,18 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
   policy?: Partial<RunPolicy>;
   /** Overrides of DEFAULT_JOB_DEFAULTS. */
   defaults?: Partial<JobDefaults>;
+  /** The configuration variables the handler reads: it is given these, nothing else of the configuration. */
+  settings?: readonly S[];
+  /** The configuration variables `checkPayload` reads. */
+  payloadRules?: readonly R[];
   /**
    * Rules on a valid payload that depend on the configuration and on who sets it (whom an email
    * may go to). Checked when the payload is set (403 naming the field) and by the handler again
    * before it acts, since the configuration may have changed meanwhile.
    */
-  checkPayload?(payload: z.infer<P>, ctx: PayloadCheckContext): PayloadRefusal | undefined;
+  checkPayload?(payload: z.infer<P>, ctx: PayloadCheckContext<R>): PayloadRefusal | undefined;
   /** What the handler reports lands on the run as `result`. */
-  handler(payload: z.infer<P>, ctx: JobContext): Promise<Record<string, unknown>>;
+  handler(payload: z.infer<P>, ctx: JobContext<S>): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -114,7 +122,10 @@ export interface JobType<P extends z.ZodType = z.ZodType> {
  */
 export class PermanentError extends Error {}
 
-export const defineJobType = <P extends z.ZodType>(type: JobType<P>): JobType<P> => type;
+/** A type that names no settings is given none. */
+export const defineJobType = <P extends z.ZodType, S extends SettingName = never, R extends SettingName = never>(
+  type: JobType<P, S, R>,
+): JobType<P, S, R> => type;
 
 /** A type's effective run policy: the defaults, the type's own choices, then the configuration's. */
 export function runPolicyOf(

@@ -1,4 +1,5 @@
-import type { JobType } from './job-type.js';
+import type { Env } from '../env.js';
+import { type JobType, type RunPolicy, runPolicyOf } from './job-type.js';
 import { cleanupOldAuditLogs } from './types/cleanup-old-audit-logs.js';
 import { generateReport } from './types/generate-report.js';
 import { purgeSessions } from './types/purge-sessions.js';
@@ -14,10 +15,15 @@ export const jobTypes = [
 
 type JobTypeName = (typeof jobTypes)[number]['name'];
 
-const byName = new Map<string, JobType>(jobTypes.map((t) => [t.name, t as JobType]));
+const byName = new Map<string, JobType>(jobTypes.map((t) => [t.name, t]));
 
 export const jobTypeNames = jobTypes.map((t) => t.name) as [JobTypeName, ...JobTypeName[]];
 
 export function getJobType(name: string): JobType | undefined {
   return byName.get(name);
+}
+
+/** The run policy of a stored job's or run's type; a type no longer registered gets the defaults. */
+export function runPolicyFor(typeName: string, config: Pick<Env, 'JOB_TYPE_POLICIES'>): RunPolicy {
+  return runPolicyOf(getJobType(typeName) ?? { name: typeName }, config);
 }

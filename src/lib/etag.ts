@@ -1,18 +1,8 @@
 import { createHash } from 'node:crypto';
+import { type JobDoc, WRITABLE_FIELDS } from '../models/cron-job.model.js';
 
 /** What a job's version is made of: its id, what an owner can write, and when it was last written. */
-export interface Versioned {
-  _id: unknown;
-  updatedAt: Date;
-  name: string;
-  type: string;
-  cron: string;
-  timezone: string;
-  payload: unknown;
-  enabled: boolean;
-  overlap: string;
-  misfirePolicy: string;
-}
+export type Versioned = Pick<JobDoc, '_id' | 'updatedAt' | (typeof WRITABLE_FIELDS)[number]>;
 
 /**
  * A strong ETag (RFC 9110 section 8.8.3) for the writable state of a job. Runs do not change it
@@ -20,18 +10,7 @@ export interface Versioned {
  * after it; every accepted edit changes it.
  */
 export function jobEtag(job: Versioned): string {
-  const state = [
-    String(job._id),
-    job.updatedAt.toISOString(),
-    job.name,
-    job.type,
-    job.cron,
-    job.timezone,
-    job.payload,
-    job.enabled,
-    job.overlap,
-    job.misfirePolicy,
-  ];
+  const state = [String(job._id), job.updatedAt.toISOString(), ...WRITABLE_FIELDS.map((field) => job[field])];
   return `"${createHash('sha256').update(JSON.stringify(state)).digest('base64url').slice(0, 22)}"`;
 }
 

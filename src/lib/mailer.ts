@@ -12,16 +12,16 @@ export interface Mail {
   messageId: string;
 }
 
+/** The configuration variables `deliver` reads. */
+export const MAIL_SETTINGS = ['SMTP_URL', 'MAIL_FROM', 'OUTBOX_DIR'] as const;
+
 export type Delivery = { via: 'smtp'; messageId: string; accepted: string[] } | { via: 'outbox'; file: string };
 
 /**
  * Sends through SMTP_URL when it is set; otherwise writes the message as an .eml file into
  * OUTBOX_DIR, named by message id, so a repeated run overwrites rather than duplicates.
  */
-export async function deliver(
-  mail: Mail,
-  config: Pick<Env, 'SMTP_URL' | 'MAIL_FROM' | 'OUTBOX_DIR'>,
-): Promise<Delivery> {
+export async function deliver(mail: Mail, config: Pick<Env, (typeof MAIL_SETTINGS)[number]>): Promise<Delivery> {
   const message = { from: config.MAIL_FROM, ...mail };
   if (config.SMTP_URL) {
     // Bounded well inside a run's lock lifetime; nodemailer's own socket timeout is 10 minutes.

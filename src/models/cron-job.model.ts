@@ -1,7 +1,19 @@
-import { type Connection, type InferSchemaType, Schema } from 'mongoose';
-import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-type.js';
+import { type Connection, type InferSchemaType, Schema, type Types } from 'mongoose';
+import { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-policies.js';
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
+
+/** The fields a job's owner writes; the service alone sets the others. Their order is part of the ETag. */
+export const WRITABLE_FIELDS = [
+  'name',
+  'type',
+  'cron',
+  'timezone',
+  'payload',
+  'enabled',
+  'overlap',
+  'misfirePolicy',
+] as const;
 
 const cronJobSchema = new Schema(
   {
@@ -15,8 +27,13 @@ const cronJobSchema = new Schema(
     lastRunAt: { type: Date, default: null },
     nextRunAt: { type: Date, default: null },
     status: { type: String, enum: JOB_STATUSES, required: true, default: 'idle' },
-    overlap: { type: String, enum: OVERLAP_POLICIES, required: true, default: 'forbid' },
-    misfirePolicy: { type: String, enum: MISFIRE_POLICIES, required: true, default: 'runOnce' },
+    overlap: { type: String, enum: OVERLAP_POLICIES, required: true, default: DEFAULT_JOB_DEFAULTS.overlap },
+    misfirePolicy: {
+      type: String,
+      enum: MISFIRE_POLICIES,
+      required: true,
+      default: DEFAULT_JOB_DEFAULTS.misfirePolicy,
+    },
     /** Why the service paused the job itself (failures in a row); cleared on resume. */
     pausedReason: { type: String, default: null },
     /** Scheduled runs that failed in a row; reset by a success and on resume. */
@@ -49,6 +66,15 @@ cronJobSchema.index({ enabled: 1, nextRunAt: 1 });
 // Cursor pagination walks _id within an owner.
 cronJobSchema.index({ ownerId: 1, _id: 1 });
 
-export type CronJob = InferSchemaType<typeof cronJobSchema> & { createdAt: Date; updatedAt: Date };
+// A Mixed path infers as `any`; a payload is always an object (validated per type).
+export type CronJob = Omit<InferSchemaType<typeof cronJobSchema>, 'payload'> & {
+  payload: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+};
+/** A cron_jobs document as lean() reads it. */
+export type JobDoc = CronJob & { _id: Types.ObjectId };
+/** What a job's owner writes. */
+export type JobFields = Pick<CronJob, (typeof WRITABLE_FIELDS)[number]>;
 
 export const cronJobModel = (conn: Connection) => conn.model('CronJob', cronJobSchema);

@@ -1,4 +1,4 @@
-import { type Connection, type InferSchemaType, Schema } from 'mongoose';
+import { type Connection, type InferSchemaType, Schema, type Types } from 'mongoose';
 
 /**
  * queued, running: not finished. succeeded, failed, timedOut (the last attempt was cut off):
@@ -55,6 +55,8 @@ runSchema.index({ jobId: 1, status: 1 });
 runSchema.index({ status: 1, heartbeatAt: 1 });
 
 export type Run = InferSchemaType<typeof runSchema> & { createdAt: Date; updatedAt: Date };
+/** A cron_job_runs document as lean() reads it. */
+export type RunDoc = Run & { _id: Types.ObjectId };
 
 export const runModel = (conn: Connection) => conn.model('Run', runSchema);
 

@@ -2,8 +2,31 @@ import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda, InMemoryNotificationChannel } from 'agenda';
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
+import type { RunJobData } from './deps.js';
 
 export const AGENDA_COLLECTION = 'agendaJobs';
+
+/** The fields of Agenda's documents the scheduler reads itself. */
+interface AgendaJobDoc {
+  _id: unknown;
+  name: string;
+  data?: Partial<RunJobData>;
+  nextRunAt?: Date | null;
+  lockedAt?: Date | null;
+}
+
+/** Agenda's collection, for the queries Agenda has no method for. */
+export const agendaJobs = (conn: Connection) => conn.collection<AgendaJobDoc>(AGENDA_COLLECTION);
+
+/** Queues the one-off Agenda job that executes a run, named by the job's type. */
+export async function queueRun(agenda: Agenda, job: { id: string; type: string }, runId: string): Promise<void> {
+  await agenda.now<RunJobData>(job.type, { jobId: job.id, runId });
+}
+
+/** Removes the Agenda jobs of a cron job's runs still queued (it was deleted). */
+export async function cancelQueuedRuns(agenda: Agenda, jobId: string): Promise<number> {
+  return agenda.cancel({ data: { jobId } });
+}
 
 /**
  * An Agenda on an already connected mongoose connection, ready to use. Connecting first

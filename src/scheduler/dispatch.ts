@@ -1,7 +1,9 @@
 import type { Agenda, Job } from 'agenda';
 import mongoose, { type Connection } from 'mongoose';
-import { AGENDA_COLLECTION } from './agenda.js';
-import { fireSlots, type SchedulerDeps } from './fire.js';
+import { eachLimit, sleep } from '../lib/async.js';
+import { agendaJobs } from './agenda.js';
+import type { SchedulerDeps } from './deps.js';
+import { fireSlots } from './fire.js';
 
 /**
  * The one Agenda job that fires every cron job's slots. A worker holding it ticks at each whole
@@ -11,9 +13,6 @@ import { fireSlots, type SchedulerDeps } from './fire.js';
  * jobs); one query per tick costs O(jobs) per second instead, and on MongoDB it is an index range.
  */
 export const DISPATCH_JOB = 'cron-dispatch';
-
-/** Before this job existed each cron job had its own recurring Agenda job of this name. */
-export const LEGACY_FIRE_JOB = 'cron-fire';
 
 /** Fires of one tick that go on at once: enough to keep the database busy, not more. */
 const FIRE_CONCURRENCY = 8;
@@ -35,41 +34,12 @@ export async function ensureDispatcher(agenda: Agenda, conn: Connection): Promis
     .schedule(new Date())
     .unique({ name: DISPATCH_JOB }, { insertOnly: true })
     .save();
-  const copies = await conn
-    .collection(AGENDA_COLLECTION)
+  const copies = await agendaJobs(conn)
     .find({ name: DISPATCH_JOB }, { projection: { lockedAt: 1 } })
     .sort({ _id: 1 })
     .toArray();
   const spare = copies.slice(1).filter((copy) => !copy.lockedAt);
-  if (spare.length)
-    await conn.collection(AGENDA_COLLECTION).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
-}
-
-/** Resolves at `at`, or at once when the signal aborts. */
-function sleepUntil(at: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, Math.max(0, at - Date.now()));
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
-
-/** Runs `task` over `items`, at most `limit` at a time. */
-export async function eachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (spare.length) await agendaJobs(conn).deleteMany({ _id: { $in: spare.map((copy) => copy._id) } });
 }
 
 /** One tick: every enabled job whose next fire has come is fired. Returns how many were due. */
@@ -110,9 +80,8 @@ export async function runDispatcher(
     agendaJob.attrs.nextRunAt = new Date();
     agendaJob.touch().catch(async (error: unknown) => {
       deps.logger.warn({ err: error }, 'dispatcher heartbeat failed');
-      const exists = await deps.conn
-        .collection(AGENDA_COLLECTION)
-        .countDocuments({ _id: agendaJob.attrs._id as never })
+      const exists = await agendaJobs(deps.conn)
+        .countDocuments({ _id: agendaJob.attrs._id })
         .catch(() => 1);
       if (!exists) holding.abort();
     });
@@ -120,7 +89,7 @@ export async function runDispatcher(
   try {
     while (!holding.signal.aborted) {
       const at = Math.floor(Date.now() / 1000) * 1000 + 1000 + TICK_OFFSET_MS;
-      await sleepUntil(at, holding.signal);
+      await sleep(at - Date.now(), holding.signal);
       if (holding.signal.aborted) break;
       await tick(deps).catch((error) => deps.logger.warn({ err: error }, 'tick failed'));
     }

@@ -1,44 +1,14 @@
-import type { Agenda } from 'agenda';
-import type { Connection, Types } from 'mongoose';
-import type { Env } from '../env.js';
-import { DEFAULT_JOB_DEFAULTS, type MisfirePolicy, type OverlapPolicy, runPolicyOf } from '../jobs/job-type.js';
-import { getJobType } from '../jobs/registry.js';
+import type { Types } from 'mongoose';
+import { runPolicyFor } from '../jobs/registry.js';
 import { isDuplicateKey } from '../lib/db.js';
-import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
+import type { JobDoc } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
-import { queueRun } from './agenda-jobs.js';
+import { queueRun } from './agenda.js';
 import { nextFire, slotAt, slotsBetween } from './cron.js';
-import { interrupt } from './runner.js';
-
-export interface SchedulerDeps {
-  agenda: Agenda;
-  conn: Connection;
-  models: Models;
-  config: Env;
-  logger: Logger;
-}
-
-/** The one-off Agenda job that executes a run (scheduled, catch-up or manual); named by type. */
-export interface RunJobData {
-  jobId: string;
-  runId: string;
-}
-
-export interface FiringJob {
-  _id: Types.ObjectId;
-  ownerId: string;
-  type: string;
-  cron: string;
-  timezone: string;
-  enabled: boolean;
-  overlap: OverlapPolicy;
-  misfirePolicy: MisfirePolicy;
-  slotsFrom: Date;
-  lastSlotAt: Date | null;
-  lastScheduledRunId?: Types.ObjectId | null;
-  lastManualRunId?: Types.ObjectId | null;
-}
+import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
+import { deadWorkerReason, workerIsDead } from './liveness.js';
+import { interrupt } from './run-outcome.js';
 
 /** At most this many missed slots are written one by one after a long downtime. */
 export const MISSED_RECORD_LIMIT = 1000;
@@ -68,20 +38,19 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
   const log = deps.logger.child({ jobId });
   // Read afresh by id (the tick's list may be a moment old): a job paused, deleted or given a
   // new cron meanwhile is fired as it is now.
-  const job = await models.CronJob.findById(jobId).lean<FiringJob>();
+  const job = await models.CronJob.findById(jobId).lean<JobDoc>();
   if (!job?.enabled) {
     log.info({ reason: job ? 'paused' : 'deleted' }, 'fire skipped');
     return { kind: 'refused', reason: job ? 'paused' : 'deleted' };
   }
   const nextRunAt = nextFire(job.cron, job.timezone, now);
 
-  // Jobs stored before slot accounting existed start accounting now.
-  const from = new Date(Math.max((job.slotsFrom ?? now).getTime(), job.lastSlotAt?.getTime() ?? 0));
+  const from = new Date(Math.max(job.slotsFrom.getTime(), job.lastSlotAt?.getTime() ?? 0));
   const until = new Date(now.getTime() + EARLY_WAKE_TOLERANCE_MS);
   const slots = slotsBetween(job.cron, job.timezone, from, until, MISSED_RECORD_LIMIT);
   if (slots.length === 0) {
     // Woken before the slot (a clock that drifted): only the next fire needs setting.
-    await models.CronJob.updateOne({ _id: job._id, enabled: true }, { $set: { nextRunAt } }, { timestamps: false });
+    await models.CronJob.updateOne({ _id: job._id, enabled: true }, { $set: { nextRunAt } }, NOT_AN_EDIT);
     return { kind: 'early' };
   }
   // At the limit there may be more: the latest slot is found directly and recorded as well.
@@ -99,11 +68,10 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
 
   let queued: string | null = null;
   let skipped = false;
-  const misfirePolicy = job.misfirePolicy ?? DEFAULT_JOB_DEFAULTS.misfirePolicy;
-  const trigger = onTime ? ('schedule' as const) : misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
+  const trigger = onTime ? ('schedule' as const) : job.misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
   if (trigger) {
     const base = { jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: latest, trigger };
-    const previous = (job.overlap ?? DEFAULT_JOB_DEFAULTS.overlap) === 'forbid' ? await runInProgress(deps, job) : null;
+    const previous = job.overlap === 'forbid' ? await runInProgress(deps, job) : null;
     try {
       if (previous) {
         await models.Run.create({
@@ -132,7 +100,7 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
     const { modifiedCount } = await models.CronJob.updateOne(
       { _id: job._id, lastSlotAt: seen },
       { $set: { lastSlotAt: latest, nextRunAt, ...(queued ? { lastScheduledRunId: queued } : {}) } },
-      { timestamps: false },
+      NOT_AN_EDIT,
     );
     if (modifiedCount) break;
     const fresh = await models.CronJob.findById(job._id, { lastSlotAt: 1 }).lean<{ lastSlotAt: Date | null }>();
@@ -140,7 +108,10 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
     seen = fresh.lastSlotAt ?? null;
   }
   if (missed.length)
-    log.warn({ missed: missed.length, lateMs, policy: misfirePolicy, catchup: trigger === 'catchup' }, 'slots missed');
+    log.warn(
+      { missed: missed.length, lateMs, policy: job.misfirePolicy, catchup: trigger === 'catchup' },
+      'slots missed',
+    );
   return { kind: 'accounted', slot: latest, missed: missed.length, queued, skipped };
 }
 
@@ -150,16 +121,15 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
  * scheduled run can still be going. A running run whose heartbeat is older than its type's
  * lock lifetime lost its worker: it is marked interrupted here rather than let block the slot.
  */
-async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
+async function runInProgress(deps: SchedulerDeps, job: JobDoc) {
   const ids = [job.lastScheduledRunId, job.lastManualRunId].filter((id): id is Types.ObjectId => Boolean(id));
   const runs = (await Promise.all(ids.map((id) => deps.models.Run.findById(id).lean()))).filter(
     (run) => run && (run.status === 'running' || run.status === 'queued'),
   );
-  const { lockLifetimeMs } = runPolicyOf(getJobType(job.type) ?? { name: job.type }, deps.config);
+  const { lockLifetimeMs } = runPolicyFor(job.type, deps.config);
   for (const run of runs) {
-    const last = run!.heartbeatAt ?? run!.startedAt;
-    if (run!.status === 'running' && last && last.getTime() < Date.now() - lockLifetimeMs) {
-      await interrupt(deps, run!, `worker ${run!.worker ?? '?'} stopped sending heartbeats during the run`);
+    if (run!.status === 'running' && workerIsDead(run!, lockLifetimeMs)) {
+      await interrupt(deps, run!, deadWorkerReason(run!.worker));
       continue;
     }
     return run;
@@ -168,7 +138,7 @@ async function runInProgress(deps: SchedulerDeps, job: FiringJob) {
 }
 
 /** Writes one `missed` run per slot; slots another worker already recorded are left alone. */
-async function recordMissed(models: Models, job: FiringJob, slots: Date[], now: Date) {
+async function recordMissed(models: Models, job: JobDoc, slots: Date[], now: Date) {
   if (!slots.length) return;
   const docs = slots.map((scheduledFor) => ({
     jobId: job._id,

@@ -1,14 +1,16 @@
 import type { Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import { type JobType, runPolicyOf } from '../jobs/job-type.js';
+import { runPolicyOf } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
+import { sleep } from '../lib/async.js';
 import type { Logger } from '../lib/logger.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { coalesceLockChains, createAgenda } from './agenda.js';
-import { reconcile, removeSpentRunJobs, requeueOrphanedRuns } from './agenda-jobs.js';
+import type { RunJobData, SchedulerDeps } from './deps.js';
 import { DISPATCH_JOB, runDispatcher } from './dispatch.js';
-import type { RunJobData } from './fire.js';
-import { type ActiveRun, executeRun, interrupt, sweepDeadRuns } from './runner.js';
+import { reconcile } from './reconcile.js';
+import { recoverRuns } from './recovery.js';
+import { type ActiveRun, executeRun, interruptActive } from './runner.js';
 import { CronJobService } from './service.js';
 
 /**
@@ -21,20 +23,13 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
   const agenda = await createAgenda(conn, config);
   // Agenda emits 'error' on database trouble; an EventEmitter without a listener would crash the process.
   agenda.on('error', (error) => logger.warn({ err: error }, 'agenda error'));
-  const service = new CronJobService({ conn, models: m, agenda, config, logger });
-  const deps = { agenda, conn, models: m, config, logger };
-  const repair = () => reconcile(agenda, conn, m, logger);
+  const deps: SchedulerDeps = { agenda, conn, models: m, config, logger };
+  const service = new CronJobService(deps);
+  const repair = () => reconcile(deps);
   /** Runs this process is executing, for shutdown. */
   const active = new Map<string, ActiveRun>();
-  const shortestLock = Math.min(...jobTypes.map((t) => runPolicyOf(t as JobType, config).lockLifetimeMs));
-
-  /** Dead workers' runs interrupted, orphaned queued runs queued again. */
-  const recover = async () => {
-    const interrupted = await sweepDeadRuns(deps);
-    const requeued = await requeueOrphanedRuns(agenda, conn, m, shortestLock + config.AGENDA_PROCESS_EVERY_MS);
-    const removed = await removeSpentRunJobs(conn);
-    if (interrupted || requeued || removed) logger.info({ interrupted, requeued, removed }, 'runs recovered');
-  };
+  const shortestLock = Math.min(...jobTypes.map((t) => runPolicyOf(t, config).lockLifetimeMs));
+  const recover = () => recoverRuns(deps, shortestLock + config.AGENDA_PROCESS_EVERY_MS);
 
   let working = false;
   /** Ends this worker's dispatcher loop, should it hold the dispatcher. */
@@ -80,7 +75,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       });
       for (const type of jobTypes) {
         agenda.define<RunJobData>(type.name, (job) => executeRun(deps, job, active), {
-          lockLifetime: runPolicyOf(type as JobType, config).lockLifetimeMs,
+          lockLifetime: runPolicyOf(type, config).lockLifetimeMs,
           concurrency: 10,
           removeOnComplete: true,
         });
@@ -111,44 +106,20 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       // its start, before our processor is called; Agenda keeps it private and drops its
       // processor on stop(), so the reference is taken first (agenda is pinned at 6.2.6).
       const processor = (agenda as unknown as { jobProcessor?: { runningJobs: unknown[] } }).jobProcessor;
+      const processing = () => (processor?.runningJobs.length ?? 0) > 0;
       await agenda.stop(false);
       const deadline = Date.now() + timeoutMs;
-      while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
+      while (processing() && Date.now() < deadline) await sleep(50);
       await Promise.all(inFlight);
       if (active.size) {
-        await interruptActive(`the worker shut down before the run finished (drain time ${timeoutMs} ms)`);
+        const reason = `the worker shut down before the run finished (drain time ${timeoutMs} ms)`;
+        await interruptActive(deps, active, reason);
         // Let the aborted processors return, so their last writes do not meet a closed connection.
         const settle = Date.now() + 1000;
-        while ((processor?.runningJobs.length ?? 0) > 0 && Date.now() < settle)
-          await new Promise((r) => setTimeout(r, 20));
+        while (processing() && Date.now() < settle) await sleep(20);
       }
     },
   };
-
-  async function interruptActive(reason: string) {
-    const left = [...active.values()];
-    logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
-    for (const run of left) {
-      // Recorded first, then aborted: the aborted run then finds nothing left to record.
-      const current = await m.Run.findById(run.runId, {
-        heartbeatAt: 1,
-        startedAt: 1,
-        jobId: 1,
-        type: 1,
-        trigger: 1,
-        attempts: 1,
-      }).lean();
-      if (current) await interrupt(deps, current, reason);
-      run.controller.abort(new Error(reason));
-      // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.
-      await run.agendaJob
-        .remove()
-        .catch((error: unknown) =>
-          logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'),
-        );
-    }
-  }
 }
 
 export type Scheduler = Awaited<ReturnType<typeof openScheduler>>;

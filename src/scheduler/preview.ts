@@ -1,23 +1,12 @@
 import cronstrue from 'cronstrue';
+import type { z } from 'zod';
 import { ApiError } from '../lib/problem.js';
-import { type CronKind, type CronRules, checkCron, cronKind, type DstNote, nextFiresWithDst } from './cron.js';
+import type { CronPreview, CronPreviewQuery } from '../routes/cron/cron.schemas.js';
+import { type CronRules, checkCron, cronKind, nextFiresWithDst } from './cron.js';
 import { offsetAt } from './zone-offsets.js';
 
-export interface CronPreviewRequest {
-  cron: string;
-  timezone: string;
-  count: number;
-  /** List fires strictly after this instant; now when absent. */
-  from?: string | undefined;
-}
-
-export interface CronPreview {
-  cron: string;
-  timezone: string;
-  description: string | null;
-  kind: CronKind;
-  fires: { utc: string; local: string; dst: DstNote }[];
-}
+/** What a preview is of; `from`: list fires strictly after this instant, now when absent. */
+type PreviewRequest = Pick<z.infer<typeof CronPreviewQuery>, 'cron' | 'timezone' | 'count' | 'from'>;
 
 /**
  * `t` as local time in `zone` with its offset, ISO 8601: 2026-03-29T03:30:00+02:00 (seconds in
@@ -45,7 +34,11 @@ function describe(cron: string): string | null {
  * The next fires of a cron in a zone, exactly as a job with them would fire (the same rules as
  * creating one, the same slot maths the workers use), for a client to show before saving.
  */
-export function previewCron(request: CronPreviewRequest, rules: CronRules, now: Date = new Date()): CronPreview {
+export function previewCron(
+  request: PreviewRequest,
+  rules: CronRules,
+  now: Date = new Date(),
+): z.infer<typeof CronPreview> {
   const cron = request.cron.trim();
   const problem = checkCron(cron, request.timezone, rules);
   if (problem)

@@ -1,38 +1,22 @@
 import type { Job } from 'agenda';
 import type { Types } from 'mongoose';
-import { type JobType, PermanentError, type RunPolicy, runPolicyOf } from '../jobs/job-type.js';
-import { getJobType } from '../jobs/registry.js';
+import { PermanentError, type RunPolicy } from '../jobs/job-type.js';
+import { runPolicyFor } from '../jobs/registry.js';
+import { sleep } from '../lib/async.js';
 import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
-import type { Run } from '../models/run.model.js';
-import type { RunJobData, SchedulerDeps } from './fire.js';
-
-type RunDoc = Run & { _id: Types.ObjectId };
-type JobDoc = {
-  _id: Types.ObjectId;
-  ownerId: string;
-  type: string;
-  cron: string;
-  timezone: string;
-  enabled: boolean;
-  payload: unknown;
-};
-
-/** A run's outcome as the runner records it. */
-export type Outcome = 'succeeded' | 'failed' | 'timedOut' | 'interrupted';
-
-/**
- * Run bookkeeping leaves `updatedAt` alone: it stands for the owner's last edit, and the API's
- * edit-conflict check compares it, so a run finishing must not make an edit look stale.
- */
-const RUN_STATE = { timestamps: false } as const;
+import type { RunDoc } from '../models/run.model.js';
+import { AttemptTimeout, attemptOnce } from './attempt.js';
+import { NOT_AN_EDIT, type RunJobData, type SchedulerDeps } from './deps.js';
+import { deadWorkerReason, silentTooLong, workerIsDead } from './liveness.js';
+import { finish, interrupt, type Outcome } from './run-outcome.js';
 
 /** A run being executed in this process; shutdown interrupts what is left of them at its deadline. */
 export interface ActiveRun {
   runId: Types.ObjectId;
   jobId: Types.ObjectId;
-  trigger: Run['trigger'];
+  trigger: RunDoc['trigger'];
   startedAt: Date;
   attempts: number;
   controller: AbortController;
@@ -42,22 +26,6 @@ export interface ActiveRun {
 }
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-class AttemptTimeout extends Error {}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done);
-  });
-}
 
 /**
  * Takes the run for this worker: inserting its claim document is the lock, since a status
@@ -85,49 +53,16 @@ async function claim(deps: SchedulerDeps, run: RunDoc, policy: RunPolicy, log: L
     const held = await models.RunClaim.findById(run._id).lean<{ worker: string; createdAt: Date }>();
     const current = await models.Run.findById(run._id).lean<RunDoc>();
     if (!held || !current) return undefined;
-    const deadline = Date.now() - policy.lockLifetimeMs;
     if (current.status === 'running') {
-      if ((current.heartbeatAt ?? current.startedAt ?? new Date()).getTime() > deadline) return undefined; // alive elsewhere
-      await interrupt(
-        deps,
-        current,
-        `worker ${current.worker ?? held.worker} stopped sending heartbeats during the run`,
-      );
+      if (workerIsDead(current, policy.lockLifetimeMs))
+        await interrupt(deps, current, deadWorkerReason(current.worker ?? held.worker));
       return undefined;
     }
-    if (current.status !== 'queued' || held.createdAt.getTime() > deadline) return undefined;
+    if (current.status !== 'queued' || !silentTooLong(held.createdAt, policy.lockLifetimeMs)) return undefined;
     log.warn({ worker: held.worker }, 'replacing the claim of a worker that died before starting the run');
     await models.RunClaim.deleteOne({ _id: run._id, worker: held.worker, createdAt: held.createdAt });
   }
   return undefined;
-}
-
-/**
- * Marks a run whose worker is gone (or is shutting down past its deadline) as interrupted, if it
- * is still running with the heartbeat it was judged by, and sets its job straight.
- */
-export async function interrupt(
-  deps: SchedulerDeps,
-  run: Pick<RunDoc, '_id' | 'jobId' | 'type' | 'trigger' | 'startedAt' | 'heartbeatAt' | 'attempts'>,
-  reason: string,
-): Promise<boolean> {
-  const finishedAt = new Date();
-  const { modifiedCount } = await deps.models.Run.updateOne(
-    { _id: run._id, status: 'running', heartbeatAt: run.heartbeatAt },
-    {
-      $set: {
-        status: 'interrupted',
-        finishedAt,
-        durationMs: run.startedAt ? finishedAt.getTime() - run.startedAt.getTime() : null,
-        error: reason,
-      },
-    },
-  );
-  if (!modifiedCount) return false;
-  deps.logger.warn({ runId: String(run._id), jobId: String(run.jobId), reason }, 'run interrupted');
-  observeRun(run.type, 'interrupted');
-  await recordJob(deps, run.jobId, run.trigger, 'interrupted', reason, run.startedAt ?? finishedAt);
-  return true;
 }
 
 /**
@@ -166,8 +101,7 @@ async function executeClaimed(
   const log = deps.logger.child({ jobId, runId });
   const queued = await models.Run.findById(runId).lean<RunDoc>();
   if (!queued || (queued.status !== 'queued' && queued.status !== 'running')) return;
-  const type = getJobType(queued.type);
-  const policy = runPolicyOf(type ?? { name: queued.type }, config);
+  const policy = runPolicyFor(queued.type, config);
   const run = await claim(deps, queued, policy, log);
   if (!run) {
     log.info('run taken by another worker, finished, or interrupted; nothing to do');
@@ -203,7 +137,7 @@ async function execute(
 ) {
   const { models } = deps;
   const runLog = log.child({ type: run.type, scheduledFor: run.scheduledFor, trigger: run.trigger });
-  await models.CronJob.updateOne({ _id: run.jobId, enabled: true }, { $set: { status: 'running' } }, RUN_STATE);
+  await models.CronJob.updateOne({ _id: run.jobId, enabled: true }, { $set: { status: 'running' } }, NOT_AN_EDIT);
   runLog.info({ lagMs: run.startedAt!.getTime() - run.scheduledFor.getTime() }, 'run started');
 
   // Heartbeats keep the claim and the Agenda lock fresh while the handler works.
@@ -245,7 +179,7 @@ async function execute(
       }
       if (entry.controller.signal.aborted || attempt === policy.maxAttempts || lastError instanceof PermanentError)
         break;
-      await pause(policy.backoffMs * 2 ** (attempt - 1), entry.controller.signal);
+      await sleep(policy.backoffMs * 2 ** (attempt - 1), entry.controller.signal);
       if (entry.controller.signal.aborted) break;
     }
   } finally {
@@ -265,142 +199,30 @@ async function execute(
   else runLog.error({ durationMs, error, attempts: entry.attempts, outcome }, 'run failed');
 }
 
-/** One call of the handler, cut off after the type's timeout; throws AttemptTimeout then. */
-async function attemptOnce(
-  deps: SchedulerDeps,
-  run: RunDoc,
-  attempt: number,
-  policy: RunPolicy,
-  stop: AbortSignal,
-  log: Logger,
-) {
-  const job = await deps.models.CronJob.findById(run.jobId).lean<JobDoc>();
-  if (!job) throw new PermanentError('the job was deleted');
-  const type = getJobType(job.type) as JobType | undefined;
-  if (!type) throw new PermanentError(`job type ${job.type} is no longer registered`);
-  const parsed = type.payload.safeParse(job.payload);
-  if (!parsed.success) {
-    throw new PermanentError(
-      `stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  const controller = new AbortController();
-  const onStop = () => controller.abort(stop.reason);
-  stop.addEventListener('abort', onStop);
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new AttemptTimeout(`timed out after ${policy.timeoutMs} ms`);
-      controller.abort(error);
-      reject(error);
-    }, policy.timeoutMs);
-  });
-  try {
-    const handling = type.handler(parsed.data, {
-      runId: String(run._id),
-      jobId: String(job._id),
-      ownerId: job.ownerId,
-      scheduledFor: run.scheduledFor,
-      trigger: run.trigger,
-      attempt,
-      signal: controller.signal,
-      logger: log.child({ attempt }),
-      conn: deps.conn,
-      models: deps.models,
-      config: deps.config,
-    });
-    // A handler that ignores the signal goes on in the background; its result is dropped.
-    handling.catch(() => undefined);
-    const stopped = new Promise<never>((_, reject) =>
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true }),
-    );
-    stopped.catch(() => undefined);
-    return await Promise.race([handling, timedOut, stopped]);
-  } finally {
-    clearTimeout(timer);
-    stop.removeEventListener('abort', onStop);
-  }
-}
-
-/** Writes a run's outcome, then the job's state after it. */
-async function finish(
-  deps: SchedulerDeps,
-  run: RunDoc,
-  outcome: Outcome,
-  error: string | null,
-  result: Record<string, unknown> | null,
-) {
-  const finishedAt = new Date();
-  const { modifiedCount } = await deps.models.Run.updateOne(
-    { _id: run._id, status: 'running' },
-    {
-      $set: { status: outcome, finishedAt, durationMs: finishedAt.getTime() - run.startedAt!.getTime(), error, result },
-    },
-  );
-  // Another worker judged this one dead and recorded the run as interrupted meanwhile.
-  if (!modifiedCount) return;
-  await recordJob(deps, run.jobId, run.trigger, outcome, error, run.startedAt!);
-}
-
 /**
- * The job's state after a run: last run, status, next fire, and the count of scheduled runs
- * failed in a row, which pauses the job at the type's threshold. Each update is conditional on
- * `enabled`, so a pause that lands while the run goes on stays a pause.
+ * At the shutdown deadline: records the runs still going in this process as interrupted, aborts
+ * their handlers and removes their Agenda jobs, so nothing is left locked.
  */
-async function recordJob(
-  deps: SchedulerDeps,
-  jobId: Types.ObjectId,
-  trigger: Run['trigger'],
-  outcome: Outcome,
-  error: string | null,
-  startedAt: Date,
-) {
-  const { models, config } = deps;
-  const job = await models.CronJob.findById(jobId, { type: 1, consecutiveFailures: 1 }).lean();
-  if (!job) return;
-  const counts = trigger !== 'manual';
-  const failures = outcome === 'succeeded' ? 0 : (job.consecutiveFailures ?? 0) + (counts ? 1 : 0);
-  const threshold = runPolicyOf(getJobType(job.type) ?? { name: job.type }, config).pauseAfterFailures;
-  const set = {
-    lastRunAt: startedAt,
-    status: outcome === 'succeeded' ? ('idle' as const) : ('failed' as const),
-    ...(counts || outcome === 'succeeded' ? { consecutiveFailures: failures } : {}),
-  };
-  if (counts && threshold > 0 && failures >= threshold) {
-    const pausedReason = `paused automatically after ${failures} failed runs in a row; last error: ${error ?? outcome}`;
-    const { modifiedCount } = await models.CronJob.updateOne(
-      { _id: jobId, enabled: true },
-      { $set: { ...set, enabled: false, status: 'paused', nextRunAt: null, pausedReason } },
-      RUN_STATE,
-    );
-    if (modifiedCount) {
-      deps.logger.warn({ jobId: String(jobId), failures }, 'job paused after repeated failures');
-      return;
-    }
+export async function interruptActive(deps: SchedulerDeps, active: Map<string, ActiveRun>, reason: string) {
+  const left = [...active.values()];
+  deps.logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
+  for (const run of left) {
+    // Recorded first, then aborted: the aborted run then finds nothing left to record.
+    const current = await deps.models.Run.findById(run.runId, {
+      heartbeatAt: 1,
+      startedAt: 1,
+      jobId: 1,
+      type: 1,
+      trigger: 1,
+      attempts: 1,
+    }).lean();
+    if (current) await interrupt(deps, current, reason);
+    run.controller.abort(new Error(reason));
+    // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.
+    await run.agendaJob
+      .remove()
+      .catch((error: unknown) =>
+        deps.logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'),
+      );
   }
-  await models.CronJob.updateOne({ _id: jobId, enabled: true }, { $set: set }, RUN_STATE);
-  await models.CronJob.updateOne(
-    { _id: jobId, enabled: false },
-    { $set: { lastRunAt: startedAt, status: 'paused', nextRunAt: null } },
-    RUN_STATE,
-  );
-}
-
-/** Runs whose worker died: a stale heartbeat makes them `interrupted`. Returns how many. */
-export async function sweepDeadRuns(deps: SchedulerDeps): Promise<number> {
-  const { models, config } = deps;
-  const running = await models.Run.find(
-    { status: 'running' },
-    { jobId: 1, type: 1, trigger: 1, startedAt: 1, heartbeatAt: 1, attempts: 1, worker: 1 },
-  ).lean<RunDoc[]>();
-  let interrupted = 0;
-  for (const run of running) {
-    const { lockLifetimeMs } = runPolicyOf(getJobType(run.type) ?? { name: run.type }, config);
-    const last = run.heartbeatAt ?? run.startedAt;
-    if (last && last.getTime() < Date.now() - lockLifetimeMs) {
-      if (await interrupt(deps, run, `worker ${run.worker ?? '?'} stopped sending heartbeats during the run`))
-        interrupted++;
-    }
-  }
-  return interrupted;
 }

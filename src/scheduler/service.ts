@@ -1,57 +1,27 @@
-import type { Agenda } from 'agenda';
-import mongoose, { type Connection, Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import type { z } from 'zod';
-import type { Env } from '../env.js';
-import type { MisfirePolicy, OverlapPolicy } from '../jobs/job-type.js';
+import { pickSettings } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
 import { isDuplicateKey } from '../lib/db.js';
 import { ifMatchSatisfied, jobEtag } from '../lib/etag.js';
-import type { Logger } from '../lib/logger.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
-import type { CronJob } from '../models/cron-job.model.js';
-import type { Models } from '../models/index.js';
-import { cancelJob, queueRun } from './agenda-jobs.js';
+import { type JobDoc, type JobFields, WRITABLE_FIELDS } from '../models/cron-job.model.js';
+import type { CronPreviewQuery } from '../routes/cron/cron.schemas.js';
+import { cancelQueuedRuns, queueRun } from './agenda.js';
 import { checkCron, nextFire } from './cron.js';
-import { type CronPreviewRequest, previewCron } from './preview.js';
+import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
+import { previewCron } from './preview.js';
 
-export interface ServiceDeps {
-  conn: Connection;
-  models: Models;
-  agenda: Agenda;
-  config: Env;
-  logger: Logger;
-}
-
-/** The writable fields of a cron job, as the API hands them over after schema validation. */
-export interface JobFields {
-  name: string;
-  type: string;
-  cron: string;
-  timezone: string;
-  payload: Record<string, unknown>;
-  enabled: boolean;
-  overlap: OverlapPolicy;
-  misfirePolicy: MisfirePolicy;
-}
+// The routes read the job documents the service returns by this name.
+export type { JobDoc } from '../models/cron-job.model.js';
 
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
 }
 
-export type JobDoc = CronJob & { _id: Types.ObjectId };
-
-const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set([
-  'name',
-  'type',
-  'cron',
-  'timezone',
-  'payload',
-  'enabled',
-  'overlap',
-  'misfirePolicy',
-]);
+const ALL_FIELDS: ReadonlySet<keyof JobFields> = new Set(WRITABLE_FIELDS);
 
 const preconditionFailed = () =>
   new ApiError(
@@ -70,7 +40,7 @@ const duplicateName = (name: string) =>
  * the cron_jobs documents, their Agenda schedules and the audit trail.
  */
 export class CronJobService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {}
 
   private get m() {
     return this.deps.models;
@@ -112,7 +82,10 @@ export class CronJobService {
         throw new ApiError('invalid-request', `The payload is not valid for type "${type.name}".`, errors);
       }
       payload = parsed.data;
-      const refusal = type.checkPayload?.(payload, { config: this.deps.config, authorEmail: caller.email ?? null });
+      const refusal = type.checkPayload?.(payload, {
+        rules: pickSettings(this.deps.config, type.payloadRules),
+        authorEmail: caller.email ?? null,
+      });
       if (refusal) {
         throw new ApiError(
           'payload-not-allowed',
@@ -223,7 +196,7 @@ export class CronJobService {
       type: before.type,
       cron: before.cron,
       timezone: before.timezone,
-      payload: before.payload as Record<string, unknown>,
+      payload: before.payload,
       enabled: before.enabled,
       overlap: before.overlap,
       misfirePolicy: before.misfirePolicy,
@@ -275,7 +248,7 @@ export class CronJobService {
       const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
       if (deletedCount === 0) throw preconditionFailed();
     }
-    await cancelJob(this.deps.agenda, String(job._id));
+    await cancelQueuedRuns(this.deps.agenda, String(job._id));
     // The history stays; manual runs that never started say why they never will.
     await this.m.Run.updateMany(
       { jobId: job._id, status: 'queued' },
@@ -299,9 +272,8 @@ export class CronJobService {
         throw new ApiError('conflict', 'A manual run of this job was requested at this same instant; retry.');
       throw error;
     });
-    // Pointed to before it is queued, so a fire that sees it running knows of it. Run bookkeeping
-    // leaves updatedAt alone: it is the owner's last edit (ETag, edit conflicts).
-    await this.m.CronJob.updateOne({ _id: job._id }, { $set: { lastManualRunId: run._id } }, { timestamps: false });
+    // Pointed to before it is queued, so a fire that sees it running knows of it.
+    await this.m.CronJob.updateOne({ _id: job._id }, { $set: { lastManualRunId: run._id } }, NOT_AN_EDIT);
     await queueRun(this.deps.agenda, { id: String(job._id), type: job.type }, String(run._id));
     await this.audit(caller, 'run-now', job);
     return run.toObject();
@@ -322,7 +294,7 @@ export class CronJobService {
    * The next fires of a cron as a job with it would have them, under the rules for creating one
    * (with `type`, that type's minimum interval too).
    */
-  preview(request: CronPreviewRequest & { type?: string | undefined }) {
+  preview(request: z.infer<typeof CronPreviewQuery>) {
     return previewCron(request, {
       allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
       minIntervalSeconds: Math.max(

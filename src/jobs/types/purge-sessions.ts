@@ -18,11 +18,12 @@ export const purgeSessions = defineJobType({
   policy: { timeoutMs: 10 * 60_000, lockLifetimeMs: 5 * 60_000, maxAttempts: 2 },
   // A purge that ran late still does the whole job: one catch-up run is all that is needed.
   defaults: { misfirePolicy: 'runOnce' },
+  settings: ['SESSIONS_COLLECTION'],
   // Idempotent by nature: a repeated run finds nothing left to delete.
   async handler(p, ctx) {
     const cutoff = new Date(ctx.scheduledFor.getTime() - p.inactiveDays * DAY_MS);
     const { deletedCount } = await ctx.conn
-      .collection(ctx.config.SESSIONS_COLLECTION)
+      .collection(ctx.settings.SESSIONS_COLLECTION)
       .deleteMany({ lastActiveAt: { $lt: cutoff } });
     ctx.logger.info({ deletedCount, cutoff }, 'stale sessions purged');
     return { deleted: deletedCount, cutoff: cutoff.toISOString() };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { deliver } from '../../lib/mailer.js';
-import { defineJobType, type PayloadCheckContext, type PayloadRefusal, PermanentError } from '../job-type.js';
+import type { Env } from '../../env.js';
+import { deliver, MAIL_SETTINGS } from '../../lib/mailer.js';
+import { defineJobType, type PayloadRefusal, PermanentError } from '../job-type.js';
 
 /** The named templates; `{{param}}` is replaced by the payload's params, HTML-escaped in the HTML part. */
 const TEMPLATES = {
@@ -77,12 +78,19 @@ const variant = <T extends TemplateName>(template: T) =>
 
 const payload = z.discriminatedUnion('template', [variant('reminder'), variant('digest'), variant('plain')]);
 
+/** The configuration variables `recipientRefusal` reads. */
+const RECIPIENT_RULES = ['EMAIL_ALLOWED_DOMAINS', 'EMAIL_ALLOW_OWN_ADDRESS'] as const;
+
 /**
  * Whom an email may go to, so the service cannot be used to mail strangers: an address at one of
  * EMAIL_ALLOWED_DOMAINS (exact domain, any case), or, with EMAIL_ALLOW_OWN_ADDRESS, the author's
  * own verified address from the token.
  */
-export function recipientRefusal(to: string, { config, authorEmail }: PayloadCheckContext): PayloadRefusal | undefined {
+export function recipientRefusal(
+  to: string,
+  config: Pick<Env, (typeof RECIPIENT_RULES)[number]>,
+  authorEmail: string | null,
+): PayloadRefusal | undefined {
   const address = to.trim().toLowerCase();
   const domain = address.slice(address.lastIndexOf('@') + 1);
   if (config.EMAIL_ALLOWED_DOMAINS.includes(domain)) return undefined;
@@ -107,18 +115,20 @@ export const sendEmail = defineJobType({
   // An SMTP server that stops answering must not hold a worker slot for long; a refused
   // delivery is usually temporary, so it is retried.
   policy: { timeoutMs: 30_000, maxAttempts: 3, backoffMs: 5_000 },
-  checkPayload: (p, ctx) => recipientRefusal(p.to, ctx),
+  settings: [...RECIPIENT_RULES, ...MAIL_SETTINGS],
+  payloadRules: RECIPIENT_RULES,
+  checkPayload: (p, { rules, authorEmail }) => recipientRefusal(p.to, rules, authorEmail),
   async handler(p, ctx) {
     // Checked again at run time: the configuration may have narrowed since the job was saved.
     const job = await ctx.models.CronJob.findById(ctx.jobId, { payloadAuthorEmail: 1 }).lean();
-    const refusal = recipientRefusal(p.to, { config: ctx.config, authorEmail: job?.payloadAuthorEmail ?? null });
+    const refusal = recipientRefusal(p.to, ctx.settings, job?.payloadAuthorEmail ?? null);
     // Permanent: retrying cannot make the recipient allowed.
     if (refusal) throw new PermanentError(`not sent: ${refusal.message}`);
     const { text, html } = render(p.template, p.params);
     // The Message-ID is the run's, so a duplicate delivery of one run is recognisable downstream.
     const delivery = await deliver(
       { to: p.to, subject: p.subject, text, html, messageId: `<run-${ctx.runId}@cron-jobs>` },
-      ctx.config,
+      ctx.settings,
     ).catch((error: { responseCode?: number; message?: string }) => {
       // 5xx is the server's final word (unknown mailbox, refused sender); 4xx and network errors may pass.
       if ((error.responseCode ?? 0) >= 500)
