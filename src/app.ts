@@ -39,7 +39,7 @@ export const openApiInfo = {
   openapi: '3.1.0',
   info: {
     title: 'Cron Jobs API',
-    version: '2.0.0',
+    version: '3.0.0',
     description:
       "Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
   },
