@@ -925,6 +925,16 @@ export interface operations {
             /** @description The types, in a stable order. */
             200: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -940,8 +950,41 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
