@@ -10,7 +10,7 @@ import type { CatalogConfig } from './jobs/catalog.js';
 import { allowedMethods } from './lib/allowed-methods.js';
 import { type AuthConfig, requireAuth } from './lib/auth.js';
 import type { Guards } from './lib/guards.js';
-import { corsFor, securityHeaders } from './lib/http-hygiene.js';
+import { closeAfterUnreadBody, corsFor, securityHeaders } from './lib/http-hygiene.js';
 import type { Logger } from './lib/logger.js';
 import { countDbError, httpMetrics, type MetricsConfig, metricsHandler } from './lib/metrics.js';
 import { ApiError, type FieldError, fieldErrors, problemCodeForStatus, sendProblem } from './lib/problem.js';
@@ -39,7 +39,7 @@ export const openApiInfo = {
   openapi: '3.1.0',
   info: {
     title: 'Cron Jobs API',
-    version: '2.0.0',
+    version: '3.0.0',
     description:
       "Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
   },
@@ -96,6 +96,7 @@ export function createApp(deps: AppDeps) {
   app.use(requestId());
   app.use(httpMetrics);
   app.use(securityHeaders);
+  app.use(closeAfterUnreadBody);
   const cors = corsFor(deps.config.CORS_ORIGINS);
   if (cors) app.use(cors);
   app.use(async (c, next) => {

@@ -85,6 +85,8 @@ describe('per-user limit', () => {
       'user',
     );
     expect(await h.scheduler.models.CronJob.countDocuments({ ownerId: sub })).toBe(0);
+    // The catalog too, with the 429 its spec documents (checked by call()).
+    expectRateLimited(await call(h, h.baseUrl, 'GET', '/api/cron/job-types', '/api/cron/job-types', { sub }), 'user');
   });
 
   it('another user has a quota of their own', async () => {

@@ -63,6 +63,24 @@ describe('the contract', () => {
     });
   });
 
+  it('documents on every authenticated operation what its middleware answers: 401, 429 with its headers, 503', () => {
+    const authenticated = operations.filter(({ path }) => path.startsWith('/api/cron'));
+    expect(authenticated.map(({ op }) => op.operationId)).toContain('listJobTypes');
+    for (const { path, method, op } of authenticated) {
+      const where = `${method.toUpperCase()} ${path}`;
+      for (const code of ['unauthorized', 'rate-limited', 'unavailable'] as const)
+        expect(op.responses[PROBLEMS[code].status]?.content['application/problem+json'].examples, where).toHaveProperty(
+          code,
+        );
+      expect(Object.keys(op.responses['429'].headers), where).toEqual(['Retry-After', 'RateLimit-Policy', 'RateLimit']);
+      // The rate limits are advertised on every answer that gets through them.
+      for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
+        if (Number(status) < 300)
+          expect(Object.keys(response.headers ?? {}), `${where} ${status}`).toContain('RateLimit');
+      }
+    }
+  });
+
   it('gives every operation a description and an example of every request body and response', () => {
     const schemaOf = (schema: { $ref?: string }) =>
       schema.$ref ? committed.components.schemas[schema.$ref.split('/').pop()!] : schema;

@@ -75,16 +75,22 @@ function fillPath(
   });
 }
 
-/** Required query parameters, from their schema's example or first enum value. */
+/** Required query parameters, from their own example, else their schema's example or first enum value. */
 function requiredQuery(
   operationId: string,
-  params: { name: string; in: string; required?: boolean; schema: { example?: unknown; enum?: unknown[] } }[] = [],
+  params: {
+    name: string;
+    in: string;
+    required?: boolean;
+    example?: unknown;
+    schema: { example?: unknown; enum?: unknown[] };
+  }[] = [],
 ) {
   const required = params.filter((p) => p.in === 'query' && p.required);
   if (required.length === 0) return undefined;
   return Object.fromEntries(
     required.map((p) => {
-      const value = p.schema.example ?? p.schema.enum?.[0];
+      const value = p.example ?? p.schema.example ?? p.schema.enum?.[0];
       if (value === undefined)
         throw new Error(`${operationId}: required query parameter ${p.name} has no example or enum to call it with`);
       return [p.name, String(value)];

@@ -37,6 +37,10 @@ describe('a database that stops answering', () => {
     expect(list.error).toMatchObject({ type: '/problems/unavailable', status: 503 });
     const create = await api.POST('/api/cron/jobs', { body: bodies.sendEmail() });
     expect(create.response.status).toBe(503);
+    // The catalog reads no database, but its rate limits are counted in it; its spec says 503 too.
+    const types = await api.GET('/api/cron/job-types');
+    expect(types.response.status).toBe(503);
+    expect(types.error).toMatchObject({ type: '/problems/unavailable', status: 503 });
     const ready = await fetch(`${h.baseUrl}/readyz`);
     expect(ready.status).toBe(503);
     expect((await fetch(`${h.baseUrl}/healthz`)).status).toBe(200);

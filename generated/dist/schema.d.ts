@@ -202,12 +202,7 @@ export type components = {
     schemas: {
         /** @description Deletes audit entries older than N days (admin only). */
         CleanupOldAuditLogsJob: {
-            /**
-             * Format: cron-min-interval-3600
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. Jobs of this type: at least 3600 s apart.
-             * @example 0 8 * * 1-5
-             */
-            cron: string;
+            cron: components["schemas"]["CronMinInterval3600"];
             /**
              * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
@@ -234,19 +229,19 @@ export type components = {
                 /** @description Audit entries older than this many days are deleted. */
                 olderThanDays: number;
             };
-            /**
-             * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
-             * @default UTC
-             * @example Europe/Berlin
-             */
-            timezone?: string;
+            timezone?: components["schemas"]["TimeZone"] & unknown;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "cleanupOldAuditLogs";
         };
+        /**
+         * Format: cron
+         * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. The `pattern` matches crons every service with the default rules accepts: fields separated by single spaces, each `*`, `*\/n`, a number, an ascending range `a-b` or `a-b/n`, or an ascending list of numbers `a,b,c` (no leading zeros); a day of month of 30 or 31 only with a month that has it. The service also accepts forms the pattern leaves out, such as names (`MON-FRI`), `L`, `?` and lists of ranges (`9-12,14-17`).
+         * @example 0 8 * * 1-5
+         */
+        Cron: string;
         CronFire: {
             /**
              * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
@@ -407,12 +402,7 @@ export type components = {
          *     }
          */
         CronJobPatch: {
-            /**
-             * Format: cron
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
-             * @example 0 8 * * 1-5
-             */
-            cron?: string;
+            cron?: components["schemas"]["CronMinInterval3600"];
             /** @description false pauses the job; true resumes it (and clears an automatic pause). */
             enabled?: boolean;
             /**
@@ -434,18 +424,19 @@ export type components = {
             payload?: {
                 [key: string]: unknown;
             };
-            /**
-             * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
-             * @example Europe/Berlin
-             */
-            timezone?: string;
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description Changing the type needs a payload valid for the new type.
              * @enum {string}
              */
             type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
         };
+        /**
+         * Format: cron
+         * @description A cron as in `Cron` whose fires are at least 3600 s apart, as jobs of some types must be: its pattern has the minute a single number. It is also the pattern where the request does not fix the job type (PATCH, the preview), the one every type accepts: a type with a shorter minimum interval takes other crons too, such as `*\/15 * * * *`.
+         * @example 0 8 * * 1-5
+         */
+        CronMinInterval3600: string;
         /**
          * @example {
          *       "cron": "30 2 * * *",
@@ -505,12 +496,7 @@ export type components = {
         };
         /** @description Computes run statistics of the owner's jobs for a period and stores a report. */
         GenerateReportJob: {
-            /**
-             * Format: cron
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
-             * @example 0 8 * * 1-5
-             */
-            cron: string;
+            cron: components["schemas"]["Cron"];
             /**
              * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
@@ -545,13 +531,7 @@ export type components = {
                  */
                 type: "runs";
             };
-            /**
-             * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
-             * @default UTC
-             * @example Europe/Berlin
-             */
-            timezone?: string;
+            timezone?: components["schemas"]["TimeZone"] & unknown;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -709,12 +689,7 @@ export type components = {
         };
         /** @description Deletes sessions inactive for more than N days (admin only). */
         PurgeSessionsJob: {
-            /**
-             * Format: cron-min-interval-3600
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. Jobs of this type: at least 3600 s apart.
-             * @example 0 8 * * 1-5
-             */
-            cron: string;
+            cron: components["schemas"]["CronMinInterval3600"];
             /**
              * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
@@ -741,13 +716,7 @@ export type components = {
                 /** @description Sessions whose lastActiveAt is older than this many days are deleted. */
                 inactiveDays: number;
             };
-            /**
-             * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
-             * @default UTC
-             * @example Europe/Berlin
-             */
-            timezone?: string;
+            timezone?: components["schemas"]["TimeZone"] & unknown;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -841,12 +810,7 @@ export type components = {
         };
         /** @description Renders a named template and sends it by email. */
         SendEmailJob: {
-            /**
-             * Format: cron
-             * @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.
-             * @example 0 8 * * 1-5
-             */
-            cron: string;
+            cron: components["schemas"]["Cron"];
             /**
              * @description false pauses the job; true resumes it (and clears an automatic pause).
              * @default true
@@ -927,19 +891,19 @@ export type components = {
                  */
                 to: string;
             };
-            /**
-             * Format: iana-time-zone
-             * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.
-             * @default UTC
-             * @example Europe/Berlin
-             */
-            timezone?: string;
+            timezone?: components["schemas"]["TimeZone"] & unknown;
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "sendEmail";
         };
+        /**
+         * Format: iana-time-zone
+         * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database 2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data knows as well.
+         * @example Europe/Berlin
+         */
+        TimeZone: string;
     };
     responses: never;
     parameters: never;
@@ -961,6 +925,16 @@ export interface operations {
             /** @description The types, in a stable order. */
             200: {
                 headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -976,8 +950,41 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 30
+                     */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Internal error */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Service unavailable */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2007,12 +2014,18 @@ export interface operations {
             query: {
                 /** @description How many fires to list, 1-50. */
                 count?: number;
-                /** @description Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused. */
-                cron: string;
+                /**
+                 * @description The cron to preview, under the rules of `type` when given. Its pattern is what every type accepts; without `type`, or with a type whose minimum interval is shorter, other crons such as `*\/15 * * * *` are previewed too.
+                 * @example 30 2 * * *
+                 */
+                cron: components["schemas"]["CronMinInterval3600"];
                 /** @description List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`. */
                 from?: string;
-                /** @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. */
-                timezone?: string;
+                /**
+                 * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database 2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data knows as well.
+                 * @example Europe/Berlin
+                 */
+                timezone?: components["schemas"]["TimeZone"] & unknown;
                 /** @description Also apply this job type's rules (some types have a longer minimum interval). */
                 type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
             };

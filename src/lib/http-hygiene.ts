@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { createMiddleware } from 'hono/factory';
@@ -53,3 +54,20 @@ export function corsFor(origins: string[]): MiddlewareHandler | undefined {
     maxAge: 600,
   });
 }
+
+/**
+ * `Connection: close` (RFC 9112 section 9.6) on an answer sent before the request body has fully
+ * arrived: a 413, or a refusal that never read the body, such as a 401 or 415 to a large upload.
+ * @hono/node-server drops such a connection rather than read the rest (it drains at most 64 MiB
+ * for half a second, and did not drain at all a body the body limit had started reading), so a
+ * keep-alive client told nothing sends its next request on a connection about to close, and that
+ * request fails ("other side closed", "socket hang up"). Told, it opens a new connection.
+ */
+export const closeAfterUnreadBody = createMiddleware<{ Bindings: Partial<HttpBindings> | undefined }>(
+  async (c, next) => {
+    await next();
+    // No incoming message when the app is called directly (app.request() in tests): nothing to close.
+    const incoming = c.env?.incoming;
+    if (c.res.status === 413 || (incoming && !incoming.complete)) c.header('Connection', 'close');
+  },
+);

@@ -59,7 +59,12 @@ export const PROBLEMS = {
     description:
       'The job changed since you read it: its `ETag` no longer matches your `If-Match`. Read it again and retry.',
   },
-  'payload-too-large': { status: 413, title: 'Request body too large', description: 'Bodies are limited to 64 KiB.' },
+  'payload-too-large': {
+    status: 413,
+    title: 'Request body too large',
+    description:
+      'Bodies are limited to 64 KiB. The server closes the connection after this answer (`Connection: close`) rather than read the rest; send the next request on a new one.',
+  },
   'unsupported-media-type': {
     status: 415,
     title: 'Unsupported media type',

@@ -45,6 +45,13 @@ const EXAMPLE_DETAIL: Record<ProblemCode, Pick<Problem, 'detail' | 'errors'>> = 
   internal: { detail: 'Something went wrong on our side.' },
 };
 
+/**
+ * What every route behind the cron router's middleware may answer besides its own problems
+ * (app.ts): no or a bad token, a rate limit, and the database down, since the rate limits are
+ * counted in it.
+ */
+export const AUTHENTICATED = ['unauthorized', 'rate-limited', 'unavailable'] as const satisfies readonly ProblemCode[];
+
 /** Documented error responses of a route, derived from the one list of problems, each with an example. */
 export function problemResponses(...codes: ProblemCode[]) {
   const responses: Record<number, ProblemResponse> = {};

@@ -2,7 +2,7 @@ import { createRoute, type z } from '@hono/zod-openapi';
 import { idempotent } from '../idempotency.middleware.js';
 import { jsonBody } from '../json-body.js';
 import { plainQuery } from '../plain-query.js';
-import { problemResponses } from '../problem-responses.js';
+import { AUTHENTICATED, problemResponses } from '../problem-responses.js';
 import { rateLimit } from '../rate-limit.middleware.js';
 import { etagHeader, rateLimitHeaders, replayedHeader } from '../response-headers.js';
 import { createdJobLinks, queuedRunLinks } from './cron.links.js';
@@ -35,9 +35,6 @@ const json = <T extends z.ZodType>(
 });
 const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 
-// Every authenticated route may also answer 401, 429 (rate limits), 503 (database unreachable) and 500.
-const always = ['unauthorized', 'rate-limited', 'unavailable'] as const;
-
 export const create = createRoute({
   method: 'post',
   path: '/jobs',
@@ -64,7 +61,7 @@ export const create = createRoute({
       'payload-too-large',
       'unsupported-media-type',
       'idempotency-key-reused',
-      ...always,
+      ...AUTHENTICATED,
     ),
   },
 });
@@ -82,7 +79,7 @@ export const list = createRoute({
   request: { query: ListJobsQuery },
   responses: {
     200: json(CronJobPage, 'One page of jobs.'),
-    ...problemResponses('invalid-request', 'forbidden', ...always),
+    ...problemResponses('invalid-request', 'forbidden', ...AUTHENTICATED),
   },
 });
 
@@ -98,7 +95,7 @@ export const get = createRoute({
   request: { params: ObjectIdParam },
   responses: {
     200: json(CronJob, 'The job.', etagHeader),
-    ...problemResponses('not-found', ...always),
+    ...problemResponses('not-found', ...AUTHENTICATED),
   },
 });
 
@@ -124,7 +121,7 @@ export const replace = createRoute({
       'precondition-failed',
       'payload-too-large',
       'unsupported-media-type',
-      ...always,
+      ...AUTHENTICATED,
     ),
   },
 });
@@ -151,7 +148,7 @@ export const patch = createRoute({
       'precondition-failed',
       'payload-too-large',
       'unsupported-media-type',
-      ...always,
+      ...AUTHENTICATED,
     ),
   },
 });
@@ -168,7 +165,7 @@ export const remove = createRoute({
   request: { params: ObjectIdParam, headers: IfMatchHeader },
   responses: {
     204: { description: 'Deleted.', headers: rateLimitHeaders },
-    ...problemResponses('not-found', 'precondition-failed', ...always),
+    ...problemResponses('not-found', 'precondition-failed', ...AUTHENTICATED),
   },
 });
 
@@ -191,7 +188,7 @@ export const runNow = createRoute({
       'conflict',
       'idempotency-key-in-use',
       'idempotency-key-reused',
-      ...always,
+      ...AUTHENTICATED,
     ),
   },
 });
@@ -209,7 +206,7 @@ export const listRuns = createRoute({
   request: { params: ObjectIdParam, query: ListRunsQuery },
   responses: {
     200: json(RunPage, 'One page of runs.'),
-    ...problemResponses('invalid-request', 'not-found', ...always),
+    ...problemResponses('invalid-request', 'not-found', ...AUTHENTICATED),
   },
 });
 
@@ -226,7 +223,7 @@ export const preview = createRoute({
   request: { query: CronPreviewQuery },
   responses: {
     200: json(CronPreview, 'The next fires.'),
-    // Pure computation, but the rate limits are counted in the database.
-    ...problemResponses('invalid-request', ...always),
+    // Pure computation, but the rate limits are counted in the database (AUTHENTICATED).
+    ...problemResponses('invalid-request', ...AUTHENTICATED),
   },
 });

@@ -1,9 +1,12 @@
 import { z } from '@hono/zod-openapi';
+import { parseEnv } from '../../env.js';
 import { jobDefaultsOf, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
 import { jobTypeNames, jobTypes } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
 import { CRON_KINDS, checkCron, DST_NOTES, isValidTimezone } from '../../scheduler/cron.js';
+import { cronPattern } from './cron-pattern.js';
+import { timeZonePattern } from './time-zones.js';
 
 /**
  * Any string: an id that is not a job id (malformed included) is answered exactly like a job
@@ -61,29 +64,64 @@ const name = z
 // Syntax only, so a bad cron is reported with the other field errors; the configured rules
 // (seconds allowed, minimum interval) are the scheduler module's to apply.
 const cronSyntax = { allowSeconds: true, minIntervalSeconds: 1 };
-const cronDescription =
-  'Five fields: minute hour day-of-month month day-of-week, evaluated in `timezone`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (60 s by default) are refused.';
-const cron = z
+/** What a deployment applies unless configured otherwise, and so what the published patterns promise. */
+const DEFAULT_MIN_INTERVAL = parseEnv({}).CRON_MIN_INTERVAL_SECONDS;
+const cronDescription = `Five fields: minute hour day-of-month month day-of-week, evaluated in \`timezone\`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (${DEFAULT_MIN_INTERVAL} s by default) are refused. The \`pattern\` matches crons every service with the default rules accepts: fields separated by single spaces, each \`*\`, \`*/n\`, a number, an ascending range \`a-b\` or \`a-b/n\`, or an ascending list of numbers \`a,b,c\` (no leading zeros); a day of month of 30 or 31 only with a month that has it. The service also accepts forms the pattern leaves out, such as names (\`MON-FRI\`), \`L\`, \`?\` and lists of ranges (\`9-12,14-17\`).`;
+
+const minIntervalOf = (t: (typeof jobTypes)[number]) => Math.max(DEFAULT_MIN_INTERVAL, t.minIntervalSeconds ?? 0);
+/** Where the request does not fix the job type (PATCH, the preview): the crons every type accepts. */
+const STRICTEST = Math.max(...jobTypes.map(minIntervalOf));
+
+/**
+ * A cron whose fires are at least `minIntervalSeconds` apart under the default rules, as a named
+ * schema with the pattern of the crons that surely are (cron-pattern.ts): tools that know nothing
+ * of cron generate and check values from it. The format names what it is for readers.
+ */
+function cronField(minIntervalSeconds: number) {
+  const own = minIntervalSeconds > DEFAULT_MIN_INTERVAL;
+  const narrowed = minIntervalSeconds > 3600 ? 'the minute and the hour single numbers' : 'the minute a single number';
+  const anyType =
+    minIntervalSeconds === STRICTEST
+      ? ' It is also the pattern where the request does not fix the job type (PATCH, the preview), the one every type accepts: a type with a shorter minimum interval takes other crons too, such as `*/15 * * * *`.'
+      : '';
+  return z
+    .string()
+    .min(1)
+    .max(100)
+    .superRefine((value, ctx) => {
+      const problem = checkCron(value, 'UTC', cronSyntax);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .openapi(own ? `CronMinInterval${minIntervalSeconds}` : 'Cron', {
+      format: 'cron',
+      pattern: cronPattern(minIntervalSeconds),
+      description: own
+        ? `A cron as in \`Cron\` whose fires are at least ${minIntervalSeconds} s apart, as jobs of some types must be: its pattern has ${narrowed}.${anyType}`
+        : cronDescription,
+      example: '0 8 * * 1-5',
+    });
+}
+/** One schema per minimum interval the types have (the strictest among them). */
+const cronSchemas = new Map([...new Set(jobTypes.map(minIntervalOf))].map((seconds) => [seconds, cronField(seconds)]));
+const cronApart = (seconds: number) => cronSchemas.get(seconds)!;
+
+/**
+ * Registered ahead of the routes (cron.index.ts): zod-to-openapi names a schema's `.default()`
+ * wrapper after the schema itself, so the first use it met, a job body's `timezone` with its
+ * default UTC, would become the component, and PATCH's optional `timezone` would inherit it.
+ */
+export const TimeZone = z
   .string()
-  .min(1)
-  .max(100)
-  .superRefine((value, ctx) => {
-    const problem = checkCron(value, 'UTC', cronSyntax);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  })
-  .openapi({
-    // A named format: the grammar (ranges in order, days that exist in the month) is beyond a
-    // JSON Schema pattern; the fuzzer generates crons for it (tests/fuzz/hooks.py).
-    format: 'cron',
-    description: cronDescription,
-    example: '0 8 * * 1-5',
+  .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
+  .openapi('TimeZone', {
+    format: 'iana-time-zone',
+    pattern: timeZonePattern(),
+    description:
+      'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database 2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data knows as well.',
+    example: 'Europe/Berlin',
   });
-const timezone = z.string().refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin').openapi({
-  format: 'iana-time-zone',
-  description:
-    'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview.',
-  example: 'Europe/Berlin',
-});
+// The default restated for the spec: on a use of a named schema zod-to-openapi leaves it out.
+const timezoneOrUtc = TimeZone.default('UTC').openapi({ default: 'UTC' });
 const enabled = z
   .boolean()
   .openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
@@ -96,26 +134,14 @@ const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
     'What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.',
 });
 
-/**
- * A type with its own minimum interval says so in its variant: in the description, and in the
- * format's name, which the fuzzer's cron generator reads (tests/fuzz/hooks.py).
- */
-const cronFor = (t: (typeof jobTypes)[number]) =>
-  t.minIntervalSeconds
-    ? cron.openapi({
-        format: `cron-min-interval-${t.minIntervalSeconds}`,
-        description: `${cronDescription} Jobs of this type: at least ${t.minIntervalSeconds} s apart.`,
-      })
-    : cron;
-
 /** One body variant per job type, so each type's payload schema is published in the spec. */
 const variants = jobTypes.map((t) =>
   z
     .strictObject({
       name,
       type: z.literal(t.name),
-      cron: cronFor(t),
-      timezone: timezone.default('UTC'),
+      cron: cronApart(minIntervalOf(t)),
+      timezone: timezoneOrUtc,
       payload: t.payload,
       enabled: enabled.default(true),
       overlap: overlap.default(jobDefaultsOf(t).overlap),
@@ -144,8 +170,8 @@ export const CronJobPatch = z
       .enum(jobTypeNames)
       .optional()
       .openapi({ description: 'Changing the type needs a payload valid for the new type.' }),
-    cron: cron.optional(),
-    timezone: timezone.optional(),
+    cron: cronApart(STRICTEST).optional(),
+    timezone: TimeZone.optional(),
     payload: z
       .record(z.string(), z.unknown())
       .optional()
@@ -305,8 +331,16 @@ const PREVIEW_FROM = new RegExp(
 );
 
 export const CronPreviewQuery = z.strictObject({
-  cron: cron.openapi({ param: { name: 'cron', in: 'query' }, example: '30 2 * * *' }),
-  timezone: timezone.default('UTC').openapi({ param: { name: 'timezone', in: 'query' }, example: 'Europe/Berlin' }),
+  cron: cronApart(STRICTEST).openapi({
+    param: {
+      name: 'cron',
+      in: 'query',
+      description:
+        'The cron to preview, under the rules of `type` when given. Its pattern is what every type accepts; without `type`, or with a type whose minimum interval is shorter, other crons such as `*/15 * * * *` are previewed too.',
+      example: '30 2 * * *',
+    },
+  }),
+  timezone: timezoneOrUtc.openapi({ param: { name: 'timezone', in: 'query', example: 'Europe/Berlin' } }),
   type: z
     .enum(jobTypeNames)
     .optional()

@@ -3,7 +3,8 @@ import { type CatalogConfig, jobTypeCatalog } from '../../jobs/catalog.js';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
 import { jobTypeNames } from '../../jobs/registry.js';
 import type { AppEnv } from '../app-env.js';
-import { problemResponses } from '../problem-responses.js';
+import { AUTHENTICATED, problemResponses } from '../problem-responses.js';
+import { rateLimitHeaders } from '../response-headers.js';
 
 const JobTypeInfo = z
   .object({
@@ -85,9 +86,13 @@ export const listJobTypes = createRoute({
   tags: ['Cron jobs'],
   security: [{ bearerAuth: [] }],
   responses: {
-    200: { description: 'The types, in a stable order.', content: { 'application/json': { schema: JobTypeList } } },
-    // Read from the registry and the configuration: no database, so no 503.
-    ...problemResponses('unauthorized'),
+    200: {
+      description: 'The types, in a stable order.',
+      headers: rateLimitHeaders,
+      content: { 'application/json': { schema: JobTypeList } },
+    },
+    // Read from the registry and the configuration, but behind the rate limits like every route here.
+    ...problemResponses(...AUTHENTICATED),
   },
 });
 
