@@ -41,7 +41,8 @@ export const openApiInfo = {
     title: 'Cron Jobs API',
     version: '3.0.0',
     description:
-      "Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
+      'Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron ' +
+      "runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
   },
   // Relative: the reference page and clients resolve it against wherever the service runs.
   servers: [{ url: '/', description: 'This server' }],
@@ -163,7 +164,9 @@ export function createApp(deps: AppDeps) {
     scheme: 'bearer',
     bearerFormat: 'JWT',
     description:
-      'JWT, HS256 with the service\'s secret or RS256/ES256 from the identity provider\'s key set (by `kid`): `sub` is your user id, `exp` is required, `iss` and `aud` must match where configured; `role: "admin"` or `roles: ["admin"]` makes you an admin.',
+      "JWT, HS256 with the service's secret or RS256/ES256 from the identity provider's key set (by `kid`): " +
+      '`sub` is your user id, `exp` is required, `iss` and `aud` must match where configured; `role: "admin"` or ' +
+      '`roles: ["admin"]` makes you an admin.',
   });
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 
-/** The development secret, documented in the README so the walk-through works out of the box. */
+/** The development secret, documented in docs/configuration.md so the walk-through works out of the box. */
 export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
 const flag = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
@@ -98,7 +98,10 @@ const schema = z
     RATE_LIMIT_PER_USER: z.coerce.number().int().min(0).default(120),
     RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(300),
     RATE_LIMIT_RUN_NOW_PER_USER: z.coerce.number().int().min(0).default(10),
-    /** Proxies in front of the API whose X-Forwarded-For entry is trusted for the per-IP limit; 0 uses the socket address. */
+    /**
+     * Proxies in front of the API whose X-Forwarded-For entry is trusted for the per-IP limit; 0 uses
+     * the socket address.
+     */
     TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
     MAX_JOBS_PER_OWNER: z.coerce.number().int().min(1).default(50),
     /** Idempotency-Key records are kept this long (the draft asks for at least a day). */

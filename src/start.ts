@@ -60,7 +60,8 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
   logger.info({ roles }, 'starting');
   if (!config.MONGODB_URI && roles.length < 2) {
     throw new StartupError(
-      'MONGODB_URI is not set. `npm start` runs API, worker and a local database in one process; for `npm run api` and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
+      'MONGODB_URI is not set. `npm start` runs API, worker and a local database in one process; for `npm run api` ' +
+        'and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
     );
   }
   if (!config.MONGODB_URI) parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);

@@ -6,9 +6,6 @@ import type { Models } from '../models/index.js';
 import type { Run } from '../models/run.model.js';
 import { DEFAULT_JOB_DEFAULTS, type JobDefaults } from './job-policies.js';
 
-// The routes import these from here.
-export { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from './job-policies.js';
-
 export type Role = 'user' | 'admin';
 
 /** How the runs of a type are executed. Every type gets the defaults below unless it says otherwise. */

@@ -8,7 +8,10 @@ export interface Caller {
   /** The `sub` claim: the owner id of the caller's jobs. */
   id: string;
   isAdmin: boolean;
-  /** The `email` claim, unless the token says it is unverified (`email_verified: false`); sendEmail may always write to it. */
+  /**
+   * The `email` claim, unless the token says it is unverified (`email_verified: false`); sendEmail
+   * may always write to it.
+   */
   email?: string;
 }
 

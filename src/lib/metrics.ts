@@ -23,7 +23,9 @@ const httpDuration = new Histogram({
 
 const runs = new Counter({
   name: 'cron_runs_total',
-  help: 'Runs this process finished or accounted for, by job type and outcome (succeeded, failed, timedOut, interrupted; missed and skipped from the fire path).',
+  help:
+    'Runs this process finished or accounted for, by job type and outcome (succeeded, failed, timedOut, ' +
+    'interrupted; missed and skipped from the fire path).',
   labelNames: ['type', 'outcome'] as const,
   registers: [shared],
 });
@@ -38,7 +40,9 @@ const fireLag = new Histogram({
 
 const dbErrors = new Counter({
   name: 'cron_db_errors_total',
-  help: 'Database errors: api (a request answered 503), heartbeat (the driver could not reach the server), metrics (a gauge could not be counted).',
+  help:
+    'Database errors: api (a request answered 503), heartbeat (the driver could not reach the server), metrics ' +
+    '(a gauge could not be counted).',
   labelNames: ['source'] as const,
   registers: [shared],
 });

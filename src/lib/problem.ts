@@ -14,7 +14,8 @@ export const PROBLEMS = {
     status: 401,
     title: 'Authentication required',
     description:
-      'Send `Authorization: Bearer <JWT>` with `sub` and an `exp` in the future: HS256 signed with the service secret, or RS256/ES256 by a key of the configured JWKS (with its issuer and audience).',
+      'Send `Authorization: Bearer <JWT>` with `sub` and an `exp` in the future: HS256 signed with the service ' +
+      'secret, or RS256/ES256 by a key of the configured JWKS (with its issuer and audience).',
   },
   forbidden: {
     status: 403,
@@ -25,7 +26,9 @@ export const PROBLEMS = {
     status: 403,
     title: 'Payload not allowed',
     description:
-      "The payload is well-formed but not allowed for you by the configuration: a sendEmail recipient must be at an allowed domain (`EMAIL_ALLOWED_DOMAINS`) or your own address (the token's `email` claim). `errors` names the field.",
+      'The payload is well-formed but not allowed for you by the configuration: a sendEmail recipient must be at ' +
+      "an allowed domain (`EMAIL_ALLOWED_DOMAINS`) or your own address (the token's `email` claim). `errors` " +
+      'names the field.',
   },
   'not-found': {
     status: 404,
@@ -51,7 +54,8 @@ export const PROBLEMS = {
     status: 409,
     title: 'Idempotency key in use',
     description:
-      'A request with this `Idempotency-Key` is still being processed; retry after it has finished to get its response.',
+      'A request with this `Idempotency-Key` is still being processed; retry after it has finished to get its ' +
+      'response.',
   },
   'precondition-failed': {
     status: 412,
@@ -63,7 +67,8 @@ export const PROBLEMS = {
     status: 413,
     title: 'Request body too large',
     description:
-      'Bodies are limited to 64 KiB. The server closes the connection after this answer (`Connection: close`) rather than read the rest; send the next request on a new one.',
+      'Bodies are limited to 64 KiB. The server closes the connection after this answer (`Connection: close`) ' +
+      'rather than read the rest; send the next request on a new one.',
   },
   'unsupported-media-type': {
     status: 415,
@@ -80,7 +85,8 @@ export const PROBLEMS = {
     status: 429,
     title: 'Too many requests',
     description:
-      'You sent more requests than the limits allow (per user, per IP address, and for run-now); wait for `Retry-After` seconds. `RateLimit-Policy` and `RateLimit` describe the limits.',
+      'You sent more requests than the limits allow (per user, per IP address, and for run-now); wait for ' +
+      '`Retry-After` seconds. `RateLimit-Policy` and `RateLimit` describe the limits.',
   },
   unavailable: {
     status: 503,

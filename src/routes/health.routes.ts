@@ -11,7 +11,8 @@ export const healthz = createRoute({
   operationId: 'healthz',
   summary: 'Liveness: the process answers',
   description:
-    "Answers 200 while the process runs, whatever the database does: for a process supervisor or a load balancer's liveness probe. No authentication.",
+    "Answers 200 while the process runs, whatever the database does: for a process supervisor or a load balancer's " +
+    'liveness probe. No authentication.',
   tags: ['Health'],
   // Public: an empty list says so explicitly (no security scheme applies).
   security: [],
@@ -24,7 +25,8 @@ export const readyz = createRoute({
   operationId: 'readyz',
   summary: 'Readiness: the database answers',
   description:
-    'Answers 200 when the database answers a ping within 2 s, else 503: take the instance out of rotation until it is ready again. No authentication.',
+    'Answers 200 when the database answers a ping within 2 s, else 503: take the instance out of rotation until it ' +
+    'is ready again. No authentication.',
   tags: ['Health'],
   // Public: an empty list says so explicitly (no security scheme applies).
   security: [],

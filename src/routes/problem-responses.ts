@@ -13,7 +13,8 @@ type ProblemResponse = {
 const EXAMPLE_DETAIL: Record<ProblemCode, Pick<Problem, 'detail' | 'errors'>> = {
   'invalid-request': {
     detail:
-      'The request body is invalid: cron: expected 5 fields (minute hour day-of-month month day-of-week), got 4; payload.to: Invalid email address.',
+      'The request body is invalid: cron: expected 5 fields (minute hour day-of-month month day-of-week), got 4; ' +
+      'payload.to: Invalid email address.',
     errors: [
       { in: 'body', path: 'cron', message: 'expected 5 fields (minute hour day-of-month month day-of-week), got 4' },
       { in: 'body', path: 'payload.to', message: 'Invalid email address' },

@@ -48,7 +48,8 @@ export const rateLimit = (policy: RateLimitPolicy) =>
       c.header('Retry-After', String(Math.max(1, outcome.resetSeconds)));
       throw new ApiError(
         'rate-limited',
-        `Too many ${explain[policy]}: at most ${outcome.quota} per ${outcome.windowSeconds} s. Retry in ${Math.max(1, outcome.resetSeconds)} s.`,
+        `Too many ${explain[policy]}: at most ${outcome.quota} per ${outcome.windowSeconds} s. ` +
+          `Retry in ${Math.max(1, outcome.resetSeconds)} s.`,
       );
     }
     await next();

@@ -27,7 +27,8 @@ export async function attemptOnce(
   const parsed = type.payload.safeParse(job.payload);
   if (!parsed.success) {
     throw new PermanentError(
-      `stored payload is invalid for ${type.name}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `stored payload is invalid for ${type.name}: ` +
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
     );
   }
   const controller = new AbortController();

@@ -4,7 +4,7 @@
  * because cron-parser's own zone handling loses or invents fires at DST changes (see
  * tests/cron-dst.unit.test.ts, "cron-parser 5.10.6 on its own").
  *
- * The policy (README, "Time zones and DST"):
+ * The policy (docs/dst.md):
  * - An interval cron (hour field `*`: it fires in every hour) follows real elapsed time. It
  *   fires at every instant whose local time matches: nothing in a spring-forward gap (those
  *   wall-clock times never happen), both passes of a fall-back repeated hour (both really

@@ -148,7 +148,7 @@ async function recordMissed(models: Models, job: JobDoc, slots: Date[], now: Dat
     trigger: 'schedule' as const,
     status: 'missed' as const,
     finishedAt: now,
-    error: `no worker fired this slot in time (looked at ${Math.round((now.getTime() - scheduledFor.getTime()) / 1000)} s after it)`,
+    error: `no worker fired this slot in time (looked at ${secondsAfter(scheduledFor, now)} s after it)`,
   }));
   try {
     await models.Run.insertMany(docs, { ordered: false });
@@ -158,3 +158,5 @@ async function recordMissed(models: Models, job: JobDoc, slots: Date[], now: Dat
     if (!isDuplicateKey(error) && !(writeErrors?.length && writeErrors.every(isDuplicateKey))) throw error;
   }
 }
+
+const secondsAfter = (slot: Date, now: Date) => Math.round((now.getTime() - slot.getTime()) / 1000);

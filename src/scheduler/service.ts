@@ -13,9 +13,6 @@ import { checkCron, nextFire } from './cron.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
 import { previewCron } from './preview.js';
 
-// The routes read the job documents the service returns by this name.
-export type { JobDoc } from '../models/cron-job.model.js';
-
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
@@ -131,7 +128,8 @@ export class CronJobService {
     if (owned >= this.deps.config.MAX_JOBS_PER_OWNER) {
       throw new ApiError(
         'job-limit-reached',
-        `You already have ${owned} jobs, the most one owner may have (${this.deps.config.MAX_JOBS_PER_OWNER}); delete one first.`,
+        `You already have ${owned} jobs, the most one owner may have ` +
+          `(${this.deps.config.MAX_JOBS_PER_OWNER}); delete one first.`,
       );
     }
     let job: JobDoc;

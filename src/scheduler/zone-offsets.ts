@@ -108,7 +108,10 @@ export interface Segment {
   nextOffset: number;
 }
 
-/** The segment holding instant `t`; looks at the neighbouring years only when `t`'s own has no change before or after it. */
+/**
+ * The segment holding instant `t`; looks at the neighbouring years only when `t`'s own has no
+ * change before or after it.
+ */
 export function segmentAt(zone: string, t: number): Segment {
   const year = new Date(t).getUTCFullYear();
   const own = transitionsIn(zone, year);

@@ -38,7 +38,8 @@ const requiredParam = (template: TemplateName, name: string) =>
  * local part that zod took and the spec's email format does not).
  */
 const EMAIL =
-  // biome-ignore lint/complexity/noUselessEscapeInRegex: the spec publishes this source; unescaped, oasdiff reads the same pattern as another one (a breaking change)
+  // The spec publishes this source; unescaped, oasdiff reads the same pattern as another (breaking).
+  // biome-ignore lint/complexity/noUselessEscapeInRegex: see above
   /^(?=[^@]{1,64}@)(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]{0,62}\.)+[A-Za-z]{2,63}$/;
 
 // ASCII spelled out: a JSON Schema \w is Unicode in some validators, in JavaScript it is not.
@@ -62,7 +63,8 @@ const paramsFor = (template: TemplateName) =>
       }
     })
     .meta({
-      description: `Values for the template placeholders; "${template}" needs ${TEMPLATES[template].params.join(', ')}.`,
+      description:
+        `Values for the template placeholders; "${template}" needs ` + `${TEMPLATES[template].params.join(', ')}.`,
       propertyNames: { pattern: PARAM_NAME.source },
     });
 
@@ -101,7 +103,9 @@ export function recipientRefusal(
   ];
   return {
     path: 'to',
-    message: `recipient not allowed: send to ${allowed.join(' or ') || 'nobody (email is turned off by the configuration)'}`,
+    message: `recipient not allowed: send to ${
+      allowed.join(' or ') || 'nobody (email is turned off by the ' + 'configuration)'
+    }`,
   };
 }
 

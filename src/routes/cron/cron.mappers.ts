@@ -1,8 +1,7 @@
 import type { z } from '@hono/zod-openapi';
-import { DEFAULT_JOB_DEFAULTS } from '../../jobs/job-type.js';
+import type { JobDoc } from '../../models/cron-job.model.js';
 import type { Run as RunDoc } from '../../models/run.model.js';
 import { nextFire } from '../../scheduler/cron.js';
-import type { JobDoc } from '../../scheduler/service.js';
 import type { CronJob, Run } from './cron.schemas.js';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -32,11 +31,10 @@ export function toCronJob(job: JobDoc): z.infer<typeof CronJob> {
     lastRunAt: iso(job.lastRunAt),
     nextRunAt: upcoming(job),
     status: job.status,
-    // Jobs stored before these policies existed have the defaults.
-    overlap: job.overlap ?? DEFAULT_JOB_DEFAULTS.overlap,
-    misfirePolicy: job.misfirePolicy ?? DEFAULT_JOB_DEFAULTS.misfirePolicy,
+    overlap: job.overlap,
+    misfirePolicy: job.misfirePolicy,
     pausedReason: job.pausedReason ?? null,
-    consecutiveFailures: job.consecutiveFailures ?? 0,
+    consecutiveFailures: job.consecutiveFailures,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
   };
@@ -55,7 +53,7 @@ export function toRun(run: RunDoc & { _id: unknown }): z.infer<typeof Run> {
     error: run.error ?? null,
     result: (run.result as Record<string, unknown> | null) ?? null,
     worker: run.worker ?? null,
-    attempts: run.attempts ?? 0,
+    attempts: run.attempts,
     createdAt: run.createdAt.toISOString(),
   };
 }

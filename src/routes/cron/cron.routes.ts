@@ -42,7 +42,10 @@ export const create = createRoute({
   middleware: [jsonBody, idempotent] as const,
   summary: 'Create a job',
   description:
-    'Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job and schedules it. Server-owned fields (`ownerId`, `status`, `nextRunAt`...) in the body are refused. At most `MAX_JOBS_PER_OWNER` (50) jobs per owner. With an `Idempotency-Key`, a retry of the same request returns the first response instead of creating a second job.',
+    'Validates the type (and that your role may use it), the cron, the timezone and the payload, stores the job ' +
+    'and schedules it. Server-owned fields (`ownerId`, `status`, `nextRunAt`...) in the body are refused. At ' +
+    'most `MAX_JOBS_PER_OWNER` (50) jobs per owner. With an `Idempotency-Key`, a retry of the same request ' +
+    'returns the first response instead of creating a second job.',
   tags,
   security,
   request: { headers: IdempotencyKeyHeader, body: body(CronJobInput) },
@@ -73,7 +76,8 @@ export const list = createRoute({
   middleware: [plainQuery] as const,
   summary: 'List jobs',
   description:
-    "Your jobs, oldest first, a page at a time (at most 100). Admins see every owner's and may filter by `ownerId`. Each parameter may be given once, as a plain string.",
+    "Your jobs, oldest first, a page at a time (at most 100). Admins see every owner's and may filter by " +
+    '`ownerId`. Each parameter may be given once, as a plain string.',
   tags,
   security,
   request: { query: ListJobsQuery },
@@ -89,7 +93,8 @@ export const get = createRoute({
   operationId: 'getJob',
   summary: 'Get a job',
   description:
-    "One of your jobs (any job for an admin) with its schedule, state and next fire. Another owner's job is a 404, exactly like a missing one.",
+    "One of your jobs (any job for an admin) with its schedule, state and next fire. Another owner's job is a 404, " +
+    'exactly like a missing one.',
   tags,
   security,
   request: { params: ObjectIdParam },
@@ -106,7 +111,8 @@ export const replace = createRoute({
   middleware: [jsonBody] as const,
   summary: 'Replace a job',
   description:
-    'Re-validates everything and reschedules. The run in progress, if any, is not interrupted. With `If-Match`, only if the job is still the version you read (else 412).',
+    'Re-validates everything and reschedules. The run in progress, if any, is not interrupted. With `If-Match`, ' +
+    'only if the job is still the version you read (else 412).',
   tags,
   security,
   request: { params: ObjectIdParam, headers: IfMatchHeader, body: body(CronJobInput) },
@@ -133,7 +139,9 @@ export const patch = createRoute({
   middleware: [jsonBody] as const,
   summary: 'Change part of a job; pause or resume it',
   description:
-    '`{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the next slot, without running missed ones. With `If-Match`, only if the job is still the version you read (else 412).',
+    '`{"enabled": false}` pauses the job (no fires, `nextRunAt` null); `{"enabled": true}` resumes it from the ' +
+    'next slot, without running missed ones. With `If-Match`, only if the job is still the version you read ' +
+    '(else 412).',
   tags,
   security,
   request: { params: ObjectIdParam, headers: IfMatchHeader, body: body(CronJobPatch) },
@@ -159,7 +167,8 @@ export const remove = createRoute({
   operationId: 'deleteJob',
   summary: 'Delete a job',
   description:
-    'Unschedules the job (queued manual runs included) and deletes it. Its run history is kept. With `If-Match`, only if the job is still the version you read (else 412).',
+    'Unschedules the job (queued manual runs included) and deletes it. Its run history is kept. With `If-Match`, ' +
+    'only if the job is still the version you read (else 412).',
   tags,
   security,
   request: { params: ObjectIdParam, headers: IfMatchHeader },
@@ -176,7 +185,9 @@ export const runNow = createRoute({
   middleware: [rateLimit('run-now'), idempotent] as const,
   summary: 'Run a job now',
   description:
-    'Queues one manual run, also for a paused job. Follow it with `GET /jobs/{id}/runs`. Limited more strictly than the other operations (`RATE_LIMIT_RUN_NOW_PER_USER`). With an `Idempotency-Key`, a retry returns the first run instead of queueing another.',
+    'Queues one manual run, also for a paused job. Follow it with `GET /jobs/{id}/runs`. Limited more strictly ' +
+    'than the other operations (`RATE_LIMIT_RUN_NOW_PER_USER`). With an `Idempotency-Key`, a retry returns the ' +
+    'first run instead of queueing another.',
   tags,
   security,
   request: { params: ObjectIdParam, headers: IdempotencyKeyHeader },
@@ -217,7 +228,10 @@ export const preview = createRoute({
   middleware: [plainQuery] as const,
   summary: 'Preview the fires of a cron',
   description:
-    'The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. The same rules as creating a job apply (seconds field, minimum interval, and with `type` the minimum interval of that type); nothing is stored.',
+    'The next `count` fires of `cron` in `timezone`, exactly as a job with them would fire, each as UTC and as ' +
+    'local time with its offset, with a marker on fires a DST change shifted or merged, and the cron in words. ' +
+    'The same rules as creating a job apply (seconds field, minimum interval, and with `type` the minimum ' +
+    'interval of that type); nothing is stored.',
   tags,
   security,
   request: { query: CronPreviewQuery },

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { parseEnv } from '../../env.js';
-import { jobDefaultsOf, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
+import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-policies.js';
+import { jobDefaultsOf } from '../../jobs/job-type.js';
 import { jobTypeNames, jobTypes } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
@@ -46,7 +47,10 @@ export const IdempotencyKeyHeader = z.object({
     .openapi({
       param: { in: 'header' },
       description:
-        'A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key with another body is 422, while the first is still in progress 409. Keys are kept per user for at least 24 hours.',
+        'A unique value (e.g. a UUID) per intended operation. Repeating the request with the same key and body ' +
+        'replays the first response (with `Idempotent-Replayed: true`) instead of doing it twice; the same key ' +
+        'with another body is 422, while the first is still in progress 409. Keys are kept per user for at least ' +
+        '24 hours.',
       example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
     }),
 });
@@ -66,7 +70,16 @@ const name = z
 const cronSyntax = { allowSeconds: true, minIntervalSeconds: 1 };
 /** What a deployment applies unless configured otherwise, and so what the published patterns promise. */
 const DEFAULT_MIN_INTERVAL = parseEnv({}).CRON_MIN_INTERVAL_SECONDS;
-const cronDescription = `Five fields: minute hour day-of-month month day-of-week, evaluated in \`timezone\`. A leading seconds field only where the service allows it. Fires closer together than the minimum interval (${DEFAULT_MIN_INTERVAL} s by default) are refused. The \`pattern\` matches crons every service with the default rules accepts: fields separated by single spaces, each \`*\`, \`*/n\`, a number, an ascending range \`a-b\` or \`a-b/n\`, or an ascending list of numbers \`a,b,c\` (no leading zeros); a day of month of 30 or 31 only with a month that has it. The service also accepts forms the pattern leaves out, such as names (\`MON-FRI\`), \`L\`, \`?\` and lists of ranges (\`9-12,14-17\`).`;
+const cronDescription = [
+  `Five fields: minute hour day-of-month month day-of-week, evaluated in \`timezone\`.`,
+  `A leading seconds field only where the service allows it.`,
+  `Fires closer together than the minimum interval (${DEFAULT_MIN_INTERVAL} s by default) are refused.`,
+  `The \`pattern\` matches crons every service with the default rules accepts: fields separated by single spaces,`,
+  `each \`*\`, \`*/n\`, a number, an ascending range \`a-b\` or \`a-b/n\`, or an ascending list of numbers \`a,b,c\``,
+  `(no leading zeros); a day of month of 30 or 31 only with a month that has it.`,
+  `The service also accepts forms the pattern leaves out, such as names (\`MON-FRI\`), \`L\`, \`?\``,
+  `and lists of ranges (\`9-12,14-17\`).`,
+].join(' ');
 
 const minIntervalOf = (t: (typeof jobTypes)[number]) => Math.max(DEFAULT_MIN_INTERVAL, t.minIntervalSeconds ?? 0);
 /** Where the request does not fix the job type (PATCH, the preview): the crons every type accepts. */
@@ -82,7 +95,8 @@ function cronField(minIntervalSeconds: number) {
   const narrowed = minIntervalSeconds > 3600 ? 'the minute and the hour single numbers' : 'the minute a single number';
   const anyType =
     minIntervalSeconds === STRICTEST
-      ? ' It is also the pattern where the request does not fix the job type (PATCH, the preview), the one every type accepts: a type with a shorter minimum interval takes other crons too, such as `*/15 * * * *`.'
+      ? ' It is also the pattern where the request does not fix the job type (PATCH, the preview), the one every ' +
+        'type accepts: a type with a shorter minimum interval takes other crons too, such as `*/15 * * * *`.'
       : '';
   return z
     .string()
@@ -96,7 +110,8 @@ function cronField(minIntervalSeconds: number) {
       format: 'cron',
       pattern: cronPattern(minIntervalSeconds),
       description: own
-        ? `A cron as in \`Cron\` whose fires are at least ${minIntervalSeconds} s apart, as jobs of some types must be: its pattern has ${narrowed}.${anyType}`
+        ? `A cron as in \`Cron\` whose fires are at least ${minIntervalSeconds} s apart, ` +
+          `as jobs of some types must be: its pattern has ${narrowed}.${anyType}`
         : cronDescription,
       example: '0 8 * * 1-5',
     });
@@ -117,7 +132,11 @@ export const TimeZone = z
     format: 'iana-time-zone',
     pattern: timeZonePattern(),
     description:
-      'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database 2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data knows as well.',
+      'IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a ' +
+      'spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, ' +
+      'at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database ' +
+      '2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data ' +
+      'knows as well.',
     example: 'Europe/Berlin',
   });
 // The default restated for the spec: on a use of a named schema zod-to-openapi leaves it out.
@@ -127,11 +146,14 @@ const enabled = z
   .openapi({ description: 'false pauses the job; true resumes it (and clears an automatic pause).' });
 const overlap = z.enum(OVERLAP_POLICIES).openapi({
   description:
-    'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a `skipped` run. allow: it runs alongside.',
+    'forbid: a slot that comes while the previous run of this job is still going is not run but recorded as a ' +
+    '`skipped` run. allow: it runs alongside.',
 });
 const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
   description:
-    'What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back on its cron.',
+    'What happens to slots no worker fired in time (workers down, database out). Each is recorded as a `missed` ' +
+    'run either way. runOnce: one run with trigger `catchup` makes up for them; skip: none. Then the job is back ' +
+    'on its cron.',
 });
 
 /** One body variant per job type, so each type's payload schema is published in the spec. */
@@ -336,7 +358,9 @@ export const CronPreviewQuery = z.strictObject({
       name: 'cron',
       in: 'query',
       description:
-        'The cron to preview, under the rules of `type` when given. Its pattern is what every type accepts; without `type`, or with a type whose minimum interval is shorter, other crons such as `*/15 * * * *` are previewed too.',
+        'The cron to preview, under the rules of `type` when given. Its pattern is what every type accepts; ' +
+        'without `type`, or with a type whose minimum interval is shorter, other crons such as `*/15 * * * *` ' +
+        'are previewed too.',
       example: '30 2 * * *',
     },
   }),
@@ -371,7 +395,8 @@ export const CronPreviewQuery = z.strictObject({
     .openapi({
       param: { name: 'from', in: 'query' },
       description:
-        'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. Write the offset as `Z` or URL-encode the `+`.',
+        'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. ' +
+        'Write the offset as `Z` or URL-encode the `+`.',
       example: '2026-03-28T00:00:00Z',
     }),
 });
@@ -383,11 +408,17 @@ export const CronFire = z
       description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).',
       example: '2026-03-29T03:30:00+02:00',
     }),
-    dst: z.enum(DST_NOTES).nullable().openapi({
-      description:
-        'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.',
-      example: 'shifted',
-    }),
+    dst: z
+      .enum(DST_NOTES)
+      .nullable()
+      .openapi({
+        description:
+          'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that ' +
+          'day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its ' +
+          'local time happens twice that day (fall back) and this first occurrence is its only fire. null ' +
+          'otherwise, and always for interval crons, which follow real time.',
+        example: 'shifted',
+      }),
   })
   .openapi('CronFire');
 
@@ -401,7 +432,10 @@ export const CronPreview = z
     }),
     kind: z.enum(CRON_KINDS).openapi({
       description:
-        'The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first pass of a repeated one.',
+        'The DST rule the cron follows. `interval`: the hour field is `*`, so it fires in every hour and follows ' +
+        'real elapsed time (nothing in a skipped hour, both passes of a repeated hour). `fixed-time`: it names ' +
+        'hours of the local day; each named time fires once per day, shifted out of a skipped hour, at the first ' +
+        'pass of a repeated one.',
       example: 'fixed-time',
     }),
     fires: z.array(CronFire),

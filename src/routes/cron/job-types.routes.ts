@@ -1,6 +1,6 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { type CatalogConfig, jobTypeCatalog } from '../../jobs/catalog.js';
-import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-type.js';
+import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-policies.js';
 import { jobTypeNames } from '../../jobs/registry.js';
 import type { AppEnv } from '../app-env.js';
 import { AUTHENTICATED, problemResponses } from '../problem-responses.js';
@@ -13,7 +13,9 @@ const JobTypeInfo = z
     description: z.string(),
     payloadSchema: z.record(z.string(), z.unknown()).openapi({
       description:
-        'JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors.',
+        'JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A ' +
+        'few rules it cannot express (e.g. the params a template needs) are checked on create and reported as ' +
+        'field errors.',
     }),
     example: z.record(z.string(), z.unknown()).openapi({ description: 'A payload that validates, to prefill a form.' }),
     roles: z.array(z.enum(['user', 'admin'])).openapi({ description: 'Who may create jobs of this type.' }),
@@ -82,7 +84,9 @@ export const listJobTypes = createRoute({
   operationId: 'listJobTypes',
   summary: 'List the job types you may use',
   description:
-    'The catalog the app builds its forms from: for each type your role may create, its label, description, the JSON Schema of its payload with an example that validates, the minimum interval between fires, and the run defaults (retry, timeout, overlap, misfire).',
+    'The catalog the app builds its forms from: for each type your role may create, its label, description, the ' +
+    'JSON Schema of its payload with an example that validates, the minimum interval between fires, and the run ' +
+    'defaults (retry, timeout, overlap, misfire).',
   tags: ['Cron jobs'],
   security: [{ bearerAuth: [] }],
   responses: {
