@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type RandExpTypes from 'randexp';
 import { describe, expect, it } from 'vitest';
@@ -182,9 +182,10 @@ describe('the published cron patterns', () => {
     }
   });
 
-  it("match the crons of the READMEs' examples that the service accepts", () => {
+  it("match the crons of the documentation's examples that the service accepts", () => {
     const general = new RegExp(patternOf(schemas.Cron!));
-    const text = ['../README.md', '../generated/README.md'].map((f) =>
+    const docs = readdirSync(new URL('../docs/', import.meta.url)).map((f) => `../docs/${f}`);
+    const text = ['../README.md', '../generated/README.md', ...docs].map((f) =>
       readFileSync(new URL(f, import.meta.url), 'utf8'),
     );
     const crons = text.flatMap((t) =>
