@@ -1,6 +1,6 @@
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda, InMemoryNotificationChannel } from 'agenda';
-import type { Connection } from 'mongoose';
+import type { Connection, Types } from 'mongoose';
 import type { Env } from '../env.js';
 import type { RunJobData } from './deps.js';
 
@@ -8,7 +8,7 @@ export const AGENDA_COLLECTION = 'agendaJobs';
 
 /** The fields of Agenda's documents the scheduler reads itself. */
 interface AgendaJobDoc {
-  _id: unknown;
+  _id: Types.ObjectId;
   name: string;
   data?: Partial<RunJobData>;
   nextRunAt?: Date | null;

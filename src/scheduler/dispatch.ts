@@ -80,8 +80,9 @@ export async function runDispatcher(
     agendaJob.attrs.nextRunAt = new Date();
     agendaJob.touch().catch(async (error: unknown) => {
       deps.logger.warn({ err: error }, 'dispatcher heartbeat failed');
+      // Agenda hands out its ids as hex strings; stored, they are ObjectIds.
       const exists = await agendaJobs(deps.conn)
-        .countDocuments({ _id: agendaJob.attrs._id })
+        .countDocuments({ _id: new mongoose.Types.ObjectId(String(agendaJob.attrs._id)) })
         .catch(() => 1);
       if (!exists) holding.abort();
     });

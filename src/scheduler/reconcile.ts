@@ -5,7 +5,7 @@ import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
 import { ensureDispatcher } from './dispatch.js';
 
 export interface ReconcileResult {
-  /** Enabled jobs given the next fire they lacked (a document written without the API). */
+  /** Enabled jobs given the next fire they lacked (jobs imported straight into the collection). */
   scheduled: number;
   /** Paused jobs that still had a next fire. */
   cleared: number;

@@ -15,14 +15,9 @@ import { finish, interrupt, type Outcome } from './run-outcome.js';
 /** A run being executed in this process; shutdown interrupts what is left of them at its deadline. */
 export interface ActiveRun {
   runId: Types.ObjectId;
-  jobId: Types.ObjectId;
-  trigger: RunDoc['trigger'];
-  startedAt: Date;
   attempts: number;
   controller: AbortController;
   agendaJob: Job<RunJobData>;
-  /** Settles when the run has been recorded. */
-  done: Promise<void>;
 }
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -107,23 +102,12 @@ async function executeClaimed(
     log.info('run taken by another worker, finished, or interrupted; nothing to do');
     return;
   }
-  let settle!: () => void;
-  const entry: ActiveRun = {
-    runId: run._id,
-    jobId: run.jobId,
-    trigger: run.trigger,
-    startedAt: run.startedAt!,
-    attempts: run.attempts,
-    controller: new AbortController(),
-    agendaJob,
-    done: new Promise<void>((resolve) => (settle = resolve)),
-  };
+  const entry: ActiveRun = { runId: run._id, attempts: run.attempts, controller: new AbortController(), agendaJob };
   active.set(runId, entry);
   try {
     await execute(deps, agendaJob, run, entry, policy, log);
   } finally {
     active.delete(runId);
-    settle();
   }
 }
 

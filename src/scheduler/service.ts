@@ -120,7 +120,7 @@ export class CronJobService {
     });
   }
 
-  /** Brings the Agenda side in line with the stored job: scheduled when enabled, none when paused. */
+  /** Validates and stores a new job with its next fire; the dispatcher fires it from then on. */
   async create(caller: Caller, input: JobFields): Promise<JobDoc> {
     const fields = this.validate(caller, input, ALL_FIELDS);
     // Counted, then inserted: on FerretDB two creates racing at the cap can both pass (one over).

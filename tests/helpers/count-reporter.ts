@@ -1,5 +1,5 @@
 import type { SerializedError } from 'vitest';
-import type { Reporter, TestModule } from 'vitest/node';
+import type { Reporter, TestModule, TestSpecification } from 'vitest/node';
 
 /**
  * Ends a vitest run with one plain line, `<label>: N passed, N failed, N skipped`: a summary any
@@ -7,11 +7,18 @@ import type { Reporter, TestModule } from 'vitest/node';
  *
  * A file counts as one failure of its own when it failed without any of its tests failing: it
  * did not load, a hook threw (its tests then show as skipped), or it crashed. An error vitest
- * could not pin on any test (an unhandled rejection) is a failure too. So the line never reads
- * "0 failed" for a run that vitest itself fails.
+ * could not pin on any test (an unhandled rejection) is a failure too, and so is a file that never
+ * ran at all (a global setup that threw: no database, no Go). So the line never reads "0 failed"
+ * for a run that vitest itself fails.
  */
 export default class CountReporter implements Reporter {
+  private planned = 0;
+
   constructor(private readonly label = 'tests') {}
+
+  onTestRunStart(specifications: ReadonlyArray<TestSpecification>) {
+    this.planned = specifications.length;
+  }
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<SerializedError>) {
     const count = { passed: 0, failed: 0, skipped: 0 };
@@ -26,7 +33,7 @@ export default class CountReporter implements Reporter {
       count.failed += failedTests;
       if (module.state() === 'failed' && failedTests === 0) count.failed++;
     }
-    count.failed += unhandledErrors.length;
+    count.failed += unhandledErrors.length + Math.max(0, this.planned - modules.length);
     process.stdout.write(`\n${this.label}: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
   }
 }

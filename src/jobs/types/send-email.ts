@@ -52,6 +52,8 @@ const PARAM_NAME = /^[A-Za-z0-9_]{1,50}$/;
  * `body` that the spec allowed and the service refused). Not `record.and(object)`: zod's
  * intersection then drops badly named keys silently instead of refusing them.
  */
+const needs = (template: TemplateName) => TEMPLATES[template].params.join(', ');
+
 const paramsFor = (template: TemplateName) =>
   z
     .object(Object.fromEntries(TEMPLATES[template].params.map((name) => [name, requiredParam(template, name)])))
@@ -63,8 +65,7 @@ const paramsFor = (template: TemplateName) =>
       }
     })
     .meta({
-      description:
-        `Values for the template placeholders; "${template}" needs ` + `${TEMPLATES[template].params.join(', ')}.`,
+      description: `Values for the template placeholders; "${template}" needs ${needs(template)}.`,
       propertyNames: { pattern: PARAM_NAME.source },
     });
 
@@ -104,7 +105,7 @@ export function recipientRefusal(
   return {
     path: 'to',
     message: `recipient not allowed: send to ${
-      allowed.join(' or ') || 'nobody (email is turned off by the ' + 'configuration)'
+      allowed.join(' or ') || 'nobody (email is turned off by the configuration)'
     }`,
   };
 }
