@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Env } from '../env.js';
 import type { Caller } from '../lib/auth.js';
-import { type JobType, jobDefaultsOf, type Role, runPolicyOf } from './job-type.js';
+import { type JobType, jobDefaultsOf, minIntervalOf, type Role, runPolicyOf } from './job-type.js';
 import { jobTypes } from './registry.js';
 
 export type CatalogConfig = Pick<Env, 'CRON_MIN_INTERVAL_SECONDS' | 'JOB_TYPE_POLICIES'>;
@@ -27,8 +27,7 @@ export function describeJobType(type: JobType, config: CatalogConfig) {
     payloadSchema: payloadSchemaOf(type),
     example: type.example as Record<string, unknown>,
     roles: [...type.roles],
-    // The service's rule or the type's own, whichever is larger.
-    minIntervalSeconds: Math.max(config.CRON_MIN_INTERVAL_SECONDS, type.minIntervalSeconds ?? 0),
+    minIntervalSeconds: minIntervalOf(type, config),
     defaults: {
       retry: { maxAttempts: policy.maxAttempts, backoffMs: policy.backoffMs },
       timeoutMs: policy.timeoutMs,

@@ -137,3 +137,14 @@ export function jobDefaultsOf(type: Pick<JobType, 'defaults'>): JobDefaults {
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The shortest gap between fires a job of the type may have: the service's rule or the type's own,
+ * whichever is larger.
+ */
+export function minIntervalOf(
+  type: Pick<JobType, 'minIntervalSeconds'> | undefined,
+  config: Pick<Env, 'CRON_MIN_INTERVAL_SECONDS'>,
+): number {
+  return Math.max(config.CRON_MIN_INTERVAL_SECONDS, type?.minIntervalSeconds ?? 0);
+}

@@ -1,11 +1,12 @@
 import mongoose, { Types } from 'mongoose';
 import type { z } from 'zod';
-import { pickSettings } from '../jobs/job-type.js';
+import { minIntervalOf, pickSettings } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
 import { isDuplicateKey } from '../lib/db.js';
 import { ifMatchSatisfied, jobEtag } from '../lib/etag.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
+import type { AUDIT_ACTIONS } from '../models/audit-log.model.js';
 import { type JobDoc, type JobFields, WRITABLE_FIELDS } from '../models/cron-job.model.js';
 import type { CronPreviewQuery } from '../routes/cron/cron.schemas.js';
 import { cancelQueuedRuns, queueRun } from './agenda.js';
@@ -61,7 +62,7 @@ export class CronJobService {
     if (changed.has('cron') || changed.has('timezone') || changed.has('type')) {
       const cronProblem = checkCron(fields.cron, fields.timezone, {
         allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
-        minIntervalSeconds: Math.max(this.deps.config.CRON_MIN_INTERVAL_SECONDS, type.minIntervalSeconds ?? 0),
+        minIntervalSeconds: minIntervalOf(type, this.deps.config),
       });
       if (cronProblem)
         throw new ApiError('invalid-request', `Invalid cron: ${cronProblem}.`, [
@@ -104,12 +105,7 @@ export class CronJobService {
     return job;
   }
 
-  private async audit(
-    caller: Caller,
-    action: 'create' | 'update' | 'delete' | 'run-now',
-    job: JobDoc,
-    changes?: object,
-  ) {
+  private async audit(caller: Caller, action: (typeof AUDIT_ACTIONS)[number], job: JobDoc, changes?: object) {
     await this.m.AuditLog.create({
       actorId: caller.id,
       action,
@@ -295,10 +291,7 @@ export class CronJobService {
   preview(request: z.infer<typeof CronPreviewQuery>) {
     return previewCron(request, {
       allowSeconds: this.deps.config.CRON_ALLOW_SECONDS,
-      minIntervalSeconds: Math.max(
-        this.deps.config.CRON_MIN_INTERVAL_SECONDS,
-        getJobType(request.type ?? '')?.minIntervalSeconds ?? 0,
-      ),
+      minIntervalSeconds: minIntervalOf(getJobType(request.type ?? ''), this.deps.config),
     });
   }
 }

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { parseEnv } from '../../env.js';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-policies.js';
-import { jobDefaultsOf } from '../../jobs/job-type.js';
+import { jobDefaultsOf, minIntervalOf } from '../../jobs/job-type.js';
 import { jobTypeNames, jobTypes } from '../../jobs/registry.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
@@ -81,9 +81,10 @@ const cronDescription = [
   `and lists of ranges (\`9-12,14-17\`).`,
 ].join(' ');
 
-const minIntervalOf = (t: (typeof jobTypes)[number]) => Math.max(DEFAULT_MIN_INTERVAL, t.minIntervalSeconds ?? 0);
+const minIntervalUnderDefaults = (t: (typeof jobTypes)[number]) =>
+  minIntervalOf(t, { CRON_MIN_INTERVAL_SECONDS: DEFAULT_MIN_INTERVAL });
 /** Where the request does not fix the job type (PATCH, the preview): the crons every type accepts. */
-const STRICTEST = Math.max(...jobTypes.map(minIntervalOf));
+const STRICTEST = Math.max(...jobTypes.map(minIntervalUnderDefaults));
 
 /**
  * A cron whose fires are at least `minIntervalSeconds` apart under the default rules, as a named
@@ -117,7 +118,9 @@ function cronField(minIntervalSeconds: number) {
     });
 }
 /** One schema per minimum interval the types have (the strictest among them). */
-const cronSchemas = new Map([...new Set(jobTypes.map(minIntervalOf))].map((seconds) => [seconds, cronField(seconds)]));
+const cronSchemas = new Map(
+  [...new Set(jobTypes.map(minIntervalUnderDefaults))].map((seconds) => [seconds, cronField(seconds)]),
+);
 const cronApart = (seconds: number) => cronSchemas.get(seconds)!;
 
 /**
@@ -162,7 +165,7 @@ const variants = jobTypes.map((t) =>
     .strictObject({
       name,
       type: z.literal(t.name),
-      cron: cronApart(minIntervalOf(t)),
+      cron: cronApart(minIntervalUnderDefaults(t)),
       timezone: timezoneOrUtc,
       payload: t.payload,
       enabled: enabled.default(true),
