@@ -21,6 +21,7 @@ import { registerJobTypeRoutes } from './routes/cron/job-types.routes.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
 import { registerProblemRoutes } from './routes/problems.routes.js';
 import { rateLimit } from './routes/rate-limit.middleware.js';
+import { documentCommonHeaders } from './routes/response-headers.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
@@ -39,13 +40,19 @@ export const openApiInfo = {
   openapi: '3.1.0',
   info: {
     title: 'Cron Jobs API',
-    version: '3.0.0',
+    version: '4.0.0',
     description:
       'Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron ' +
       "runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
   },
   // Relative: the reference page and clients resolve it against wherever the service runs.
-  servers: [{ url: '/', description: 'This server' }],
+  servers: [
+    {
+      url: '/',
+      description: 'This server: production, staging or local, wherever this document was served from',
+      'x-internal': false,
+    },
+  ],
   tags: [
     { name: 'Cron jobs', description: 'Your scheduled jobs and their runs.' },
     { name: 'Health', description: 'Liveness and readiness probes.' },
@@ -166,7 +173,9 @@ export function createApp(deps: AppDeps) {
     description:
       "JWT, HS256 with the service's secret or RS256/ES256 from the identity provider's key set (by `kid`): " +
       '`sub` is your user id, `exp` is required, `iss` and `aud` must match where configured; `role: "admin"` or ' +
-      '`roles: ["admin"]` makes you an admin.',
+      '`roles: ["admin"]` makes you an admin. Tokens are checked as RFC8725 (JWT Best Current Practices) ' +
+      'advises: the algorithm is pinned per key (never `none`), `exp` is required, issuer and audience are ' +
+      'checked where configured.',
   });
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;
@@ -203,5 +212,5 @@ export function createApp(deps: AppDeps) {
 
 /** The OpenAPI 3.1 document, from the route definitions alone. */
 export function openApiDocument(app: ReturnType<typeof createApp>) {
-  return app.getOpenAPI31Document(openApiInfo);
+  return documentCommonHeaders(app.getOpenAPI31Document(openApiInfo));
 }

@@ -226,7 +226,10 @@ export type components = {
              */
             overlap?: "forbid" | "allow";
             payload: {
-                /** @description Audit entries older than this many days are deleted. */
+                /**
+                 * Format: int32
+                 * @description Audit entries older than this many days are deleted.
+                 */
                 olderThanDays: number;
             };
             timezone?: components["schemas"]["TimeZone"] & unknown;
@@ -243,12 +246,7 @@ export type components = {
          */
         Cron: string;
         CronFire: {
-            /**
-             * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
-             * @example shifted
-             * @enum {string|null}
-             */
-            dst: "shifted" | "repeated-once" | null;
+            dst: components["schemas"]["DstNote"];
             /**
              * @description The same instant as local time in `timezone`, with its offset (ISO 8601).
              * @example 2026-03-29T03:30:00+02:00
@@ -290,7 +288,10 @@ export type components = {
          *     }
          */
         CronJob: {
-            /** @description Scheduled runs that failed in a row. */
+            /**
+             * Format: int32
+             * @description Scheduled runs that failed in a row.
+             */
             consecutiveFailures: number;
             /**
              * Format: date-time
@@ -326,6 +327,7 @@ export type components = {
             ownerId: string;
             /** @description Set when the service paused the job itself, after too many failed runs in a row; resuming clears it. */
             pausedReason: string | null;
+            /** @description The job's payload, valid for its `type` (see the type's schema in `CronJobInput`). */
             payload: {
                 [key: string]: unknown;
             };
@@ -480,6 +482,12 @@ export type components = {
             /** @example Europe/Berlin */
             timezone: string;
         };
+        /**
+         * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
+         * @example shifted
+         * @enum {string|null}
+         */
+        DstNote: "shifted" | "repeated-once" | null;
         FieldError: {
             /**
              * @description Which part of the request holds the bad value.
@@ -560,15 +568,27 @@ export type components = {
                  * @enum {string}
                  */
                 overlap: "forbid" | "allow";
-                /** @description Failed scheduled runs in a row after which the job pauses itself; 0 never. */
+                /**
+                 * Format: int32
+                 * @description Failed scheduled runs in a row after which the job pauses itself; 0 never.
+                 */
                 pauseAfterFailures: number;
                 retry: {
-                    /** @description Wait before the second attempt, doubled for each further one. */
+                    /**
+                     * Format: int32
+                     * @description Wait before the second attempt, doubled for each further one.
+                     */
                     backoffMs: number;
-                    /** @description Attempts per run, the first included. */
+                    /**
+                     * Format: int32
+                     * @description Attempts per run, the first included.
+                     */
                     maxAttempts: number;
                 };
-                /** @description An attempt running longer is cut off. */
+                /**
+                 * Format: int32
+                 * @description An attempt running longer is cut off.
+                 */
                 timeoutMs: number;
             };
             description: string;
@@ -582,6 +602,7 @@ export type components = {
              */
             label: string;
             /**
+             * Format: int32
              * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
              * @example 60
              */
@@ -664,14 +685,17 @@ export type components = {
             instance?: string;
             /** @description Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem. */
             requestId: string;
-            status: number;
+            status: components["schemas"]["ProblemStatus"];
             title: string;
-            /**
-             * @description Resolve against the API address; GET it for the description.
-             * @example /problems/invalid-request
-             */
-            type: string;
+            type: components["schemas"]["ProblemTypeUri"];
         };
+        /**
+         * Format: int32
+         * @description The HTTP status of the answer, repeated.
+         * @example 400
+         * @enum {integer}
+         */
+        ProblemStatus: 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
         /**
          * @example {
          *       "type": "/problems/invalid-request",
@@ -682,11 +706,16 @@ export type components = {
          */
         ProblemType: {
             description: string;
-            status: number;
+            status: components["schemas"]["ProblemStatus"];
             title: string;
-            /** @example /problems/invalid-request */
-            type: string;
+            type: components["schemas"]["ProblemTypeUri"];
         };
+        /**
+         * @description Which problem this is: `/problems/{code}`, one of the codes GET /problems/{code} describes.
+         * @example /problems/invalid-request
+         * @enum {string}
+         */
+        ProblemTypeUri: "/problems/invalid-request" | "/problems/unauthorized" | "/problems/forbidden" | "/problems/payload-not-allowed" | "/problems/not-found" | "/problems/method-not-allowed" | "/problems/conflict" | "/problems/job-limit-reached" | "/problems/idempotency-key-in-use" | "/problems/precondition-failed" | "/problems/payload-too-large" | "/problems/unsupported-media-type" | "/problems/idempotency-key-reused" | "/problems/rate-limited" | "/problems/unavailable" | "/problems/internal";
         /** @description Deletes sessions inactive for more than N days (admin only). */
         PurgeSessionsJob: {
             cron: components["schemas"]["CronMinInterval3600"];
@@ -713,7 +742,10 @@ export type components = {
              */
             overlap?: "forbid" | "allow";
             payload: {
-                /** @description Sessions whose lastActiveAt is older than this many days are deleted. */
+                /**
+                 * Format: int32
+                 * @description Sessions whose lastActiveAt is older than this many days are deleted.
+                 */
                 inactiveDays: number;
             };
             timezone?: components["schemas"]["TimeZone"] & unknown;
@@ -743,7 +775,10 @@ export type components = {
          *     }
          */
         Run: {
-            /** @description Attempts made, retries included; 0 for a run that never started. */
+            /**
+             * Format: int32
+             * @description Attempts made, retries included; 0 for a run that never started.
+             */
             attempts: number;
             /**
              * Format: date-time
@@ -926,6 +961,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -935,6 +975,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -944,6 +989,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -953,6 +1018,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -968,6 +1038,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -977,6 +1052,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -986,6 +1081,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1017,6 +1132,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -1026,6 +1146,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1035,6 +1160,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1044,6 +1189,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1053,6 +1218,26 @@ export interface operations {
             /** @description Not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1062,6 +1247,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1077,6 +1267,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1086,6 +1281,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1095,6 +1310,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1123,6 +1358,11 @@ export interface operations {
             201: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
                      */
@@ -1131,7 +1371,7 @@ export interface operations {
                      * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
                      * @example true
                      */
-                    "Idempotent-Replayed"?: string;
+                    "Idempotent-Replayed"?: "true";
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1142,6 +1382,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1151,6 +1396,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1160,6 +1425,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1169,6 +1454,26 @@ export interface operations {
             /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1178,6 +1483,26 @@ export interface operations {
             /** @description Conflict; Job limit reached; Idempotency key in use */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1187,6 +1512,26 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1196,6 +1541,26 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1205,6 +1570,26 @@ export interface operations {
             /** @description Idempotency key reused */
             422: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1214,6 +1599,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1229,6 +1619,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1238,6 +1633,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1247,6 +1662,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1260,7 +1695,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1270,6 +1705,11 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
@@ -1285,15 +1725,69 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CronJob"];
                 };
             };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1303,6 +1797,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1312,6 +1826,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1327,6 +1846,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1336,6 +1860,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1345,6 +1889,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1361,7 +1925,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1375,6 +1939,11 @@ export interface operations {
             /** @description The job as replaced. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
@@ -1390,6 +1959,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1399,6 +1973,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1408,6 +2002,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1417,6 +2031,26 @@ export interface operations {
             /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1426,6 +2060,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1435,6 +2089,26 @@ export interface operations {
             /** @description Conflict */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1444,6 +2118,26 @@ export interface operations {
             /** @description Precondition failed */
             412: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1453,6 +2147,26 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1462,6 +2176,26 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1471,6 +2205,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1486,6 +2225,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1495,6 +2239,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1504,6 +2268,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1520,7 +2304,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1531,6 +2315,11 @@ export interface operations {
             204: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -1540,13 +2329,67 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1556,6 +2399,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1565,6 +2428,26 @@ export interface operations {
             /** @description Precondition failed */
             412: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1574,6 +2457,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1589,6 +2477,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1598,6 +2491,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1607,6 +2520,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1623,7 +2556,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1637,6 +2570,11 @@ export interface operations {
             /** @description The job as changed. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
@@ -1652,6 +2590,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1661,6 +2604,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1670,6 +2633,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1679,6 +2662,26 @@ export interface operations {
             /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1688,6 +2691,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1697,6 +2720,26 @@ export interface operations {
             /** @description Conflict */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1706,6 +2749,26 @@ export interface operations {
             /** @description Precondition failed */
             412: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1715,6 +2778,26 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1724,6 +2807,26 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1733,6 +2836,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1748,6 +2856,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1757,6 +2870,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1766,6 +2899,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1782,7 +2935,7 @@ export interface operations {
                 "idempotency-key"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1793,10 +2946,15 @@ export interface operations {
             202: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
                      * @example true
                      */
-                    "Idempotent-Replayed"?: string;
+                    "Idempotent-Replayed"?: "true";
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1807,15 +2965,57 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6650fa31a8b4e9d2c4a1b2e1",
+                     *       "jobId": "6650f1c2a8b4e9d2c4a1b2c3",
+                     *       "scheduledFor": "2026-11-30T09:12:44.301Z",
+                     *       "trigger": "manual",
+                     *       "status": "queued",
+                     *       "startedAt": null,
+                     *       "finishedAt": null,
+                     *       "durationMs": null,
+                     *       "error": null,
+                     *       "result": null,
+                     *       "worker": null,
+                     *       "attempts": 0,
+                     *       "createdAt": "2026-11-30T09:12:44.301Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Run"];
                 };
             };
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1825,6 +3025,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1834,6 +3054,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1843,6 +3083,26 @@ export interface operations {
             /** @description Conflict; Idempotency key in use */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1852,6 +3112,26 @@ export interface operations {
             /** @description Idempotency key reused */
             422: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1861,6 +3141,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1876,6 +3161,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1885,6 +3175,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1894,6 +3204,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1912,7 +3242,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1923,6 +3253,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -1932,6 +3267,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1941,6 +3281,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1950,6 +3310,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1959,6 +3339,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1968,6 +3368,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1983,6 +3388,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1992,6 +3402,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2001,6 +3431,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2039,6 +3489,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -2048,6 +3503,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2057,6 +3517,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2066,6 +3546,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2075,6 +3575,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -2090,6 +3595,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2099,6 +3609,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2108,6 +3638,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2128,6 +3678,16 @@ export interface operations {
             /** @description Alive. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2150,6 +3710,16 @@ export interface operations {
             /** @description The problem type. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2159,6 +3729,16 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2168,6 +3748,16 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2188,6 +3778,16 @@ export interface operations {
             /** @description Ready. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2197,6 +3797,16 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2206,6 +3816,16 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -2,6 +2,7 @@ import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
 import { type CatalogConfig, jobTypeCatalog } from '../../jobs/catalog.js';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-policies.js';
 import { jobTypeNames } from '../../jobs/registry.js';
+import { int32 } from '../../lib/int32.js';
 import type { AppEnv } from '../app-env.js';
 import { AUTHENTICATED, problemResponses } from '../problem-responses.js';
 import { rateLimitHeaders } from '../response-headers.js';
@@ -9,8 +10,11 @@ import { rateLimitHeaders } from '../response-headers.js';
 const JobTypeInfo = z
   .object({
     name: z.enum(jobTypeNames).openapi({ description: 'The `type` of a job.' }),
-    label: z.string().openapi({ description: 'A short human name for forms and lists.', example: 'Send an email' }),
-    description: z.string(),
+    label: z
+      .string()
+      .max(100)
+      .openapi({ description: 'A short human name for forms and lists.', example: 'Send an email' }),
+    description: z.string().max(1000),
     payloadSchema: z.record(z.string(), z.unknown()).openapi({
       description:
         'JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A ' +
@@ -18,21 +22,24 @@ const JobTypeInfo = z
         'field errors.',
     }),
     example: z.record(z.string(), z.unknown()).openapi({ description: 'A payload that validates, to prefill a form.' }),
-    roles: z.array(z.enum(['user', 'admin'])).openapi({ description: 'Who may create jobs of this type.' }),
-    minIntervalSeconds: z.int().openapi({
+    roles: z
+      .array(z.enum(['user', 'admin']))
+      .max(2)
+      .openapi({ description: 'Who may create jobs of this type.' }),
+    minIntervalSeconds: int32(1).openapi({
       description: 'The closest two fires of a job of this type may be; a cron firing more often is refused.',
       example: 60,
     }),
     defaults: z
       .object({
         retry: z.object({
-          maxAttempts: z.int().openapi({ description: 'Attempts per run, the first included.' }),
-          backoffMs: z.int().openapi({ description: 'Wait before the second attempt, doubled for each further one.' }),
+          maxAttempts: int32(1).openapi({ description: 'Attempts per run, the first included.' }),
+          backoffMs: int32(0).openapi({ description: 'Wait before the second attempt, doubled for each further one.' }),
         }),
-        timeoutMs: z.int().openapi({ description: 'An attempt running longer is cut off.' }),
-        pauseAfterFailures: z
-          .int()
-          .openapi({ description: 'Failed scheduled runs in a row after which the job pauses itself; 0 never.' }),
+        timeoutMs: int32(1).openapi({ description: 'An attempt running longer is cut off.' }),
+        pauseAfterFailures: int32(0).openapi({
+          description: 'Failed scheduled runs in a row after which the job pauses itself; 0 never.',
+        }),
         overlap: z
           .enum(OVERLAP_POLICIES)
           .openapi({ description: "A new job's `overlap` when the request leaves it out." }),
@@ -46,7 +53,7 @@ const JobTypeInfo = z
   })
   .openapi('JobTypeInfo');
 
-const JobTypeList = z.object({ items: z.array(JobTypeInfo) }).openapi('JobTypeList', {
+const JobTypeList = z.object({ items: z.array(JobTypeInfo).max(jobTypeNames.length) }).openapi('JobTypeList', {
   example: {
     items: [
       {
