@@ -232,7 +232,8 @@ export type components = {
                  */
                 olderThanDays: number;
             };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -267,7 +268,7 @@ export type components = {
          *       "cron": "0 8 * * 1-5",
          *       "timezone": "Europe/Berlin",
          *       "payload": {
-         *         "to": "me@example.com",
+         *         "to": "alice@example.com",
          *         "subject": "Your digest",
          *         "template": "digest",
          *         "params": {
@@ -344,17 +345,13 @@ export type components = {
         };
         /**
          * @example {
-         *       "name": "Morning digest",
-         *       "type": "sendEmail",
-         *       "cron": "0 8 * * 1-5",
+         *       "name": "Weekly report",
+         *       "type": "generateReport",
+         *       "cron": "0 6 * * 1",
          *       "timezone": "Europe/Berlin",
          *       "payload": {
-         *         "to": "me@example.com",
-         *         "subject": "Your digest",
-         *         "template": "digest",
-         *         "params": {
-         *           "count": 3
-         *         }
+         *         "type": "runs",
+         *         "period": "week"
          *       },
          *       "enabled": true
          *     }
@@ -370,7 +367,7 @@ export type components = {
          *           "cron": "0 8 * * 1-5",
          *           "timezone": "Europe/Berlin",
          *           "payload": {
-         *             "to": "me@example.com",
+         *             "to": "alice@example.com",
          *             "subject": "Your digest",
          *             "template": "digest",
          *             "params": {
@@ -539,7 +536,8 @@ export type components = {
                  */
                 type: "runs";
             };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -748,7 +746,8 @@ export type components = {
                  */
                 inactiveDays: number;
             };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -871,9 +870,9 @@ export type components = {
             payload: {
                 /** @description Values for the template placeholders; "reminder" needs title. */
                 params: {
-                    title: string | number | boolean;
+                    title: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
                 } & {
-                    [key: string]: string | number | boolean;
+                    [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -890,9 +889,9 @@ export type components = {
             } | {
                 /** @description Values for the template placeholders; "digest" needs count. */
                 params: {
-                    count: string | number | boolean;
+                    count: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
                 } & {
-                    [key: string]: string | number | boolean;
+                    [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -909,9 +908,9 @@ export type components = {
             } | {
                 /** @description Values for the template placeholders; "plain" needs body. */
                 params: {
-                    body: string | number | boolean;
+                    body: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
                 } & {
-                    [key: string]: string | number | boolean;
+                    [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
                 };
                 /** @description Subject line. */
                 subject: string;
@@ -926,7 +925,8 @@ export type components = {
                  */
                 to: string;
             };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
@@ -3475,7 +3475,7 @@ export interface operations {
                  * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database 2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data knows as well.
                  * @example Europe/Berlin
                  */
-                timezone?: components["schemas"]["TimeZone"] & unknown;
+                timezone?: components["schemas"]["TimeZone"];
                 /** @description Also apply this job type's rules (some types have a longer minimum interval). */
                 type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
             };

@@ -22,6 +22,7 @@ import { registerHealthRoutes } from './routes/health.routes.js';
 import { registerProblemRoutes } from './routes/problems.routes.js';
 import { rateLimit } from './routes/rate-limit.middleware.js';
 import { documentCommonHeaders } from './routes/response-headers.js';
+import { strictSchemaForms } from './routes/schema-forms.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
@@ -83,6 +84,11 @@ const scalarBundle = (() => {
       'utf8',
     ));
 })();
+
+/** A clock face, as SVG (browsers take an SVG icon at /favicon.ico by its content type). */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="14" fill="#2a5db0"/>' +
+  '<path d="M16 8v8l6 4" stroke="#fff" stroke-width="3" fill="none" stroke-linecap="round"/></svg>';
 
 /** Builds the HTTP app. Opens no socket and starts no timer: tests and the spec generator import it freely. */
 export function createApp(deps: AppDeps) {
@@ -190,6 +196,10 @@ export function createApp(deps: AppDeps) {
       'Cache-Control': 'public, max-age=3600',
     }),
   );
+  // Browsers ask every site for /favicon.ico: an icon, not a 404 in the reference page's console.
+  app.get('/favicon.ico', (c) =>
+    c.body(FAVICON, 200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400' }),
+  );
   app.get(
     '/reference',
     Scalar({
@@ -204,6 +214,7 @@ export function createApp(deps: AppDeps) {
       // Every operation visible at once (Health and Problems included), for readers and the browser test.
       defaultOpenAllTags: true,
       authentication: { preferredSecurityScheme: 'bearerAuth' },
+      favicon: '/favicon.ico',
     }),
   );
 
@@ -212,5 +223,5 @@ export function createApp(deps: AppDeps) {
 
 /** The OpenAPI 3.1 document, from the route definitions alone. */
 export function openApiDocument(app: ReturnType<typeof createApp>) {
-  return documentCommonHeaders(app.getOpenAPI31Document(openApiInfo));
+  return strictSchemaForms(documentCommonHeaders(app.getOpenAPI31Document(openApiInfo)));
 }

@@ -85,8 +85,12 @@ describe('the hosted reference in a real browser, offline', () => {
     await page.screenshot({ path: SCREENSHOT.replace('.png', '-try-it.png') });
 
     expect(outside).toEqual([]);
+    // No failed load (the favicon included) and nothing Scalar's document validation complains about.
     expect(failed).toEqual([]);
     expect(consoleErrors).toEqual([]);
+    const icon = await fetch(`${h.baseUrl}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
   }, 90_000);
 });

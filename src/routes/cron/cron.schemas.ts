@@ -194,12 +194,14 @@ const variants = jobTypes.map((t) =>
 export const CronJobInput = z
   .discriminatedUnion('type', variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]])
   .openapi('CronJobInput', {
+    // A type every user may create as it stands: a sendEmail example would name a recipient that only
+    // some callers may email (GET /api/cron/job-types gives each caller one they may).
     example: {
-      name: 'Morning digest',
-      type: 'sendEmail',
-      cron: '0 8 * * 1-5',
+      name: 'Weekly report',
+      type: 'generateReport',
+      cron: '0 6 * * 1',
       timezone: 'Europe/Berlin',
-      payload: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+      payload: { type: 'runs', period: 'week' },
       enabled: true,
     },
   });
@@ -232,7 +234,7 @@ const exampleJob = {
   type: 'sendEmail',
   cron: '0 8 * * 1-5',
   timezone: 'Europe/Berlin',
-  payload: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+  payload: { to: 'alice@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
   enabled: true,
   ownerId: 'alice',
   lastRunAt: '2026-11-30T07:00:00.012Z',
