@@ -150,6 +150,13 @@ describe('every answer is documented', () => {
         payload: { to: 'x@other.org', subject: 's', template: 'digest', params: { count: 1 } },
       },
     });
+    // A body with more faults than a problem lists: the first 100, within the documented maxItems.
+    const unknown = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`field${i}`, i]));
+    const many = await send('post', '/api/cron/jobs', {
+      token: alice,
+      body: { ...bodies.generateReport(), ...unknown },
+    });
+    expect(many.body.errors).toHaveLength(100);
     await send('post', '/api/cron/jobs', { token: alice, body: '{"name":' });
     await send('post', '/api/cron/jobs', { token: alice, body: 'x', headers: { 'Content-Type': 'text/plain' } });
     await send('post', '/api/cron/jobs', { token: alice, body: { name: 'x'.repeat(70_000) } });

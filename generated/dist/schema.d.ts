@@ -247,7 +247,11 @@ export type components = {
          */
         Cron: string;
         CronFire: {
-            dst: components["schemas"]["DstNote"];
+            /**
+             * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
+             * @example shifted
+             */
+            dst: components["schemas"]["DstNote"] | null;
             /**
              * @description The same instant as local time in `timezone`, with its offset (ISO 8601).
              * @example 2026-03-29T03:30:00+02:00
@@ -480,11 +484,11 @@ export type components = {
             timezone: string;
         };
         /**
-         * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
+         * @description A DST change that affected a fire: see `CronFire.dst`.
          * @example shifted
-         * @enum {string|null}
+         * @enum {string}
          */
-        DstNote: "shifted" | "repeated-once" | null;
+        DstNote: "shifted" | "repeated-once";
         FieldError: {
             /**
              * @description Which part of the request holds the bad value.

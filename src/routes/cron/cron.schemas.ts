@@ -462,7 +462,8 @@ export const CronFire = z
       description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).',
       example: '2026-03-29T03:30:00+02:00',
     }),
-    dst: DstNote.nullable().openapi({
+    // A union with null, not .nullable(): zod-to-openapi would fold the null into the named enum.
+    dst: z.union([DstNote, z.null()]).openapi({
       description:
         'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that ' +
         'day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its ' +
