@@ -30,7 +30,7 @@ afterAll(async () => {
 
 // What a mobile developer writes: it must compile against the installed package alone, with
 // DOM types and no Node types (as in React Native), and its calls must succeed.
-const sample = `import { createCronClient, ok, isProblem, CronApiError, type CronJob, type CronJobInput, type Problem, type ProblemCode } from '@cron-jobs/client';
+const sample = `import { createCronClient, ok, isProblem, CronApiError, type CronJob, type CronJobInput, type Problem, type ProblemCode, type JobTypeInfo } from '@cron-jobs/client';
 
 declare const process: { env: Record<string, string> };
 const api = createCronClient({ baseUrl: process.env.BASE_URL, getToken: async () => process.env.TOKEN });
@@ -59,6 +59,13 @@ const names: string[] = [];
 for await (const j of api.paginate('/api/cron/jobs', { params: { query: { limit: 2 } } })) names.push(j.name);
 // @ts-expect-error: the old shape, query at the top level, is refused
 api.paginate('/api/cron/jobs', { query: { limit: 2 } });
+
+// The catalog's example is typed per job type (told apart by name): it prefills a typed payload.
+const { items: types } = await ok(api.GET('/api/cron/job-types'));
+const report = types.find((t): t is Extract<JobTypeInfo, { name: 'generateReport' }> => t.name === 'generateReport')!;
+const fromCatalog: CronJobInput = { name: 'From the catalog', type: 'generateReport', cron: '0 6 * * 1', payload: report.example };
+await ok(api.POST('/api/cron/jobs', { body: fromCatalog }));
+await ok(api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: (await ok(api.GET('/api/cron/jobs', { params: { query: { limit: 100 } } }))).items.find((j) => j.name === 'From the catalog')!.id } } }));
 
 const paused = await ok(api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job.id } }, body: { enabled: false } }));
 let missing: number | undefined;

@@ -112,7 +112,14 @@ describe('the contract', () => {
       v.$ref.split('/').pop(),
     );
     expect(variants).toEqual(['SendEmailJob', 'PurgeSessionsJob', 'GenerateReportJob', 'CleanupOldAuditLogsJob']);
-    expect(committed.components.schemas.PurgeSessionsJob.properties.payload.required).toEqual(['inactiveDays']);
+    // Each payload is a named schema, shared by its body variant and its catalog entry's example.
+    expect(committed.components.schemas.PurgeSessionsJob.properties.payload).toEqual({
+      $ref: '#/components/schemas/PurgeSessionsPayload',
+    });
+    expect(committed.components.schemas.PurgeSessionsTypeInfo.properties.example).toEqual({
+      $ref: '#/components/schemas/PurgeSessionsPayload',
+    });
+    expect(committed.components.schemas.PurgeSessionsPayload.required).toEqual(['inactiveDays']);
     expect(committed.components.schemas.SendEmailJob.additionalProperties).toBe(false);
   });
 

@@ -225,13 +225,7 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /**
-                 * Format: int32
-                 * @description Audit entries older than this many days are deleted.
-                 */
-                olderThanDays: number;
-            };
+            payload: components["schemas"]["CleanupOldAuditLogsPayload"];
             /** @default UTC */
             timezone?: components["schemas"]["TimeZone"];
             /**
@@ -239,6 +233,41 @@ export type components = {
              * @enum {string}
              */
             type: "cleanupOldAuditLogs";
+        };
+        CleanupOldAuditLogsPayload: {
+            /**
+             * Format: int32
+             * @description Audit entries older than this many days are deleted.
+             */
+            olderThanDays: number;
+        };
+        /** @description The catalog entry of cleanupOldAuditLogs; `example` is a payload this caller may save as it is. */
+        CleanupOldAuditLogsTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["CleanupOldAuditLogsPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "cleanupOldAuditLogs";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
         };
         /**
          * Format: cron
@@ -251,7 +280,7 @@ export type components = {
              * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
              * @example shifted
              */
-            dst: components["schemas"]["DstNote"] | null;
+            dst: (null | (string | components["schemas"]["DstNote"] | null)) | components["schemas"]["DstNote"] | null;
             /**
              * @description The same instant as local time in `timezone`, with its offset (ISO 8601).
              * @example 2026-03-29T03:30:00+02:00
@@ -528,18 +557,7 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /**
-                 * @description The window ending at the run: 1, 7 or 30 days.
-                 * @enum {string}
-                 */
-                period: "day" | "week" | "month";
-                /**
-                 * @description What to report on; "runs" counts the runs of your jobs by status.
-                 * @enum {string}
-                 */
-                type: "runs";
-            };
+            payload: components["schemas"]["GenerateReportPayload"];
             /** @default UTC */
             timezone?: components["schemas"]["TimeZone"];
             /**
@@ -548,56 +566,23 @@ export type components = {
              */
             type: "generateReport";
         };
-        /**
-         * @example {
-         *       "status": "ok"
-         *     }
-         */
-        Health: {
-            /** @enum {string} */
-            status: "ok";
+        GenerateReportPayload: {
+            /**
+             * @description The window ending at the run: 1, 7 or 30 days.
+             * @enum {string}
+             */
+            period: "day" | "week" | "month";
+            /**
+             * @description What to report on; "runs" counts the runs of your jobs by status.
+             * @enum {string}
+             */
+            type: "runs";
         };
-        JobTypeInfo: {
-            /** @description How runs of this type are executed, and what a new job gets unless it says otherwise. */
-            defaults: {
-                /**
-                 * @description A new job's `misfirePolicy` when the request leaves it out.
-                 * @enum {string}
-                 */
-                misfirePolicy: "runOnce" | "skip";
-                /**
-                 * @description A new job's `overlap` when the request leaves it out.
-                 * @enum {string}
-                 */
-                overlap: "forbid" | "allow";
-                /**
-                 * Format: int32
-                 * @description Failed scheduled runs in a row after which the job pauses itself; 0 never.
-                 */
-                pauseAfterFailures: number;
-                retry: {
-                    /**
-                     * Format: int32
-                     * @description Wait before the second attempt, doubled for each further one.
-                     */
-                    backoffMs: number;
-                    /**
-                     * Format: int32
-                     * @description Attempts per run, the first included.
-                     */
-                    maxAttempts: number;
-                };
-                /**
-                 * Format: int32
-                 * @description An attempt running longer is cut off.
-                 */
-                timeoutMs: number;
-            };
+        /** @description The catalog entry of generateReport; `example` is a payload this caller may save as it is. */
+        GenerateReportTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
             description: string;
-            /** @description A payload that validates, to prefill a form. */
-            example: {
-                [key: string]: unknown;
-            };
+            example: components["schemas"]["GenerateReportPayload"];
             /**
              * @description A short human name for forms and lists.
              * @example Send an email
@@ -610,17 +595,62 @@ export type components = {
              */
             minIntervalSeconds: number;
             /**
-             * @description The `type` of a job.
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
              * @enum {string}
              */
-            name: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
+            name: "generateReport";
             /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
             payloadSchema: {
                 [key: string]: unknown;
             };
             /** @description Who may create jobs of this type. */
-            roles: ("user" | "admin")[];
+            roles: components["schemas"]["Role"][];
         };
+        /**
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
+        Health: {
+            /** @enum {string} */
+            status: "ok";
+        };
+        /** @description How runs of this type are executed, and what a new job gets unless it says otherwise. */
+        JobTypeDefaults: {
+            /**
+             * @description A new job's `misfirePolicy` when the request leaves it out.
+             * @enum {string}
+             */
+            misfirePolicy: "runOnce" | "skip";
+            /**
+             * @description A new job's `overlap` when the request leaves it out.
+             * @enum {string}
+             */
+            overlap: "forbid" | "allow";
+            /**
+             * Format: int32
+             * @description Failed scheduled runs in a row after which the job pauses itself; 0 never.
+             */
+            pauseAfterFailures: number;
+            retry: {
+                /**
+                 * Format: int32
+                 * @description Wait before the second attempt, doubled for each further one.
+                 */
+                backoffMs: number;
+                /**
+                 * Format: int32
+                 * @description Attempts per run, the first included.
+                 */
+                maxAttempts: number;
+            };
+            /**
+             * Format: int32
+             * @description An attempt running longer is cut off.
+             */
+            timeoutMs: number;
+        };
+        JobTypeInfo: components["schemas"]["SendEmailTypeInfo"] | components["schemas"]["PurgeSessionsTypeInfo"] | components["schemas"]["GenerateReportTypeInfo"] | components["schemas"]["CleanupOldAuditLogsTypeInfo"];
         /**
          * @example {
          *       "items": [
@@ -743,13 +773,7 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /**
-                 * Format: int32
-                 * @description Sessions whose lastActiveAt is older than this many days are deleted.
-                 */
-                inactiveDays: number;
-            };
+            payload: components["schemas"]["PurgeSessionsPayload"];
             /** @default UTC */
             timezone?: components["schemas"]["TimeZone"];
             /**
@@ -758,6 +782,43 @@ export type components = {
              */
             type: "purgeSessions";
         };
+        PurgeSessionsPayload: {
+            /**
+             * Format: int32
+             * @description Sessions whose lastActiveAt is older than this many days are deleted.
+             */
+            inactiveDays: number;
+        };
+        /** @description The catalog entry of purgeSessions; `example` is a payload this caller may save as it is. */
+        PurgeSessionsTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["PurgeSessionsPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "purgeSessions";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
+        };
+        /** @enum {string} */
+        Role: "user" | "admin";
         /**
          * @example {
          *       "id": "6650f9e0a8b4e9d2c4a1b2d7",
@@ -871,64 +932,7 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /** @description Values for the template placeholders; "reminder" needs title. */
-                params: {
-                    title: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
-                } & {
-                    [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
-                };
-                /** @description Subject line. */
-                subject: string;
-                /**
-                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
-                 * @enum {string}
-                 */
-                template: "reminder";
-                /**
-                 * Format: email
-                 * @description Recipient address.
-                 */
-                to: string;
-            } | {
-                /** @description Values for the template placeholders; "digest" needs count. */
-                params: {
-                    count: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
-                } & {
-                    [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
-                };
-                /** @description Subject line. */
-                subject: string;
-                /**
-                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
-                 * @enum {string}
-                 */
-                template: "digest";
-                /**
-                 * Format: email
-                 * @description Recipient address.
-                 */
-                to: string;
-            } | {
-                /** @description Values for the template placeholders; "plain" needs body. */
-                params: {
-                    body: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
-                } & {
-                    [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
-                };
-                /** @description Subject line. */
-                subject: string;
-                /**
-                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
-                 * @enum {string}
-                 */
-                template: "plain";
-                /**
-                 * Format: email
-                 * @description Recipient address.
-                 */
-                to: string;
-            };
+            payload: components["schemas"]["SendEmailPayload"];
             /** @default UTC */
             timezone?: components["schemas"]["TimeZone"];
             /**
@@ -936,6 +940,95 @@ export type components = {
              * @enum {string}
              */
             type: "sendEmail";
+        };
+        SendEmailPayload: components["schemas"]["SendEmailPayloadReminder"] | components["schemas"]["SendEmailPayloadDigest"] | components["schemas"]["SendEmailPayloadPlain"];
+        SendEmailPayloadDigest: {
+            /** @description Values for the template placeholders; "digest" needs count. */
+            params: {
+                count: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            } & {
+                [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            };
+            /** @description Subject line. */
+            subject: string;
+            /**
+             * @description reminder (params: title, note?), digest (params: count), plain (params: body). (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            template: "digest";
+            /**
+             * Format: email
+             * @description Recipient address.
+             */
+            to: string;
+        };
+        SendEmailPayloadPlain: {
+            /** @description Values for the template placeholders; "plain" needs body. */
+            params: {
+                body: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            } & {
+                [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            };
+            /** @description Subject line. */
+            subject: string;
+            /**
+             * @description reminder (params: title, note?), digest (params: count), plain (params: body). (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            template: "plain";
+            /**
+             * Format: email
+             * @description Recipient address.
+             */
+            to: string;
+        };
+        SendEmailPayloadReminder: {
+            /** @description Values for the template placeholders; "reminder" needs title. */
+            params: {
+                title: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            } & {
+                [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            };
+            /** @description Subject line. */
+            subject: string;
+            /**
+             * @description reminder (params: title, note?), digest (params: count), plain (params: body). (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            template: "reminder";
+            /**
+             * Format: email
+             * @description Recipient address.
+             */
+            to: string;
+        };
+        /** @description The catalog entry of sendEmail; `example` is a payload this caller may save as it is. */
+        SendEmailTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["SendEmailPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "sendEmail";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
         };
         /**
          * Format: iana-time-zone

@@ -2,7 +2,7 @@
  * Rewrites the generated document's schemas into equivalent forms that strict readers accept.
  * Scalar's reference (its document validation) refuses, and logs "Expected union value" for:
  * `additionalProperties: {}` (written `true` here), a `oneOf`/`anyOf` with no `type` of its own
- * (the branches' types, and a string length they share, are restated), `propertyNames` without a type (`string`, as JSON keys are),
+ * (the branches' types, read through `$ref`s,, and a string length they share, are restated), `propertyNames` without a type (`string`, as JSON keys are),
  * and zod-to-openapi's `allOf: [{$ref}, {default...}]` for a named schema with a default (the
  * annotations become siblings of the `$ref`, which OpenAPI 3.1 allows). Meaning is unchanged.
  */
@@ -10,14 +10,19 @@ type Node = Record<string, unknown>;
 
 const isNode = (value: unknown): value is Node => typeof value === 'object' && value !== null;
 
-function branchTypes(branches: unknown[]): string | string[] | undefined {
-  const types = branches.map((b) => (isNode(b) ? b.type : undefined));
+/** Finds the schema a `$ref` points at, to read its type. */
+type Resolve = (ref: string) => Node | undefined;
+
+function branchTypes(branches: unknown[], resolve: Resolve): string | string[] | undefined {
+  const typeOf = (b: unknown) =>
+    isNode(b) ? (typeof b.$ref === 'string' ? resolve(b.$ref)?.type : b.type) : undefined;
+  const types = branches.map(typeOf);
   if (types.some((t) => t === undefined)) return undefined;
   const all = [...new Set(types.flatMap((t) => t as string | string[]))].sort();
   return all.length === 1 ? all[0] : all;
 }
 
-function rewrite(node: Node) {
+function rewrite(node: Node, resolve: Resolve) {
   const extra = node.additionalProperties;
   if (isNode(extra) && Object.keys(extra).length === 0) node.additionalProperties = true;
   const [ref, annotations, ...rest] = Array.isArray(node.allOf) ? node.allOf : [];
@@ -28,13 +33,21 @@ function rewrite(node: Node) {
   for (const key of ['oneOf', 'anyOf'] as const) {
     const branches = node[key];
     if (Array.isArray(branches) && node.type === undefined) {
-      const type = branchTypes(branches);
+      const type = branchTypes(branches, resolve);
       if (type) node.type = type;
-      // A length that applies to strings only, restated beside the restated type for linters.
-      const lengths = new Set(branches.filter((b) => isNode(b) && b.type === 'string').map((b) => b.maxLength));
-      if (type?.includes('string') && lengths.size === 1 && node.maxLength === undefined) {
-        const [maxLength] = lengths;
-        if (maxLength !== undefined) node.maxLength = maxLength;
+      // A bound on the strings' length that the branches imply, restated beside the restated type
+      // for linters: the longest a string branch allows (its maxLength, or its longest enum value).
+      const lengths = branches.map((b) => (isNode(b) && typeof b.$ref === 'string' ? resolve(b.$ref) : b));
+      const strings = lengths.filter((b): b is Node => isNode(b) && b.type === 'string');
+      const bounds = strings.map((b) =>
+        typeof b.maxLength === 'number'
+          ? b.maxLength
+          : Array.isArray(b.enum)
+            ? Math.max(...b.enum.map((v) => String(v).length))
+            : undefined,
+      );
+      if (type?.includes('string') && strings.length && bounds.every((b) => b !== undefined)) {
+        node.maxLength ??= Math.max(...(bounds as number[]));
       }
     }
   }
@@ -47,16 +60,18 @@ function rewrite(node: Node) {
   }
 }
 
-function walk(value: unknown) {
-  if (Array.isArray(value)) for (const item of value) walk(item);
+function walk(value: unknown, resolve: Resolve) {
+  if (Array.isArray(value)) for (const item of value) walk(item, resolve);
   else if (isNode(value)) {
-    rewrite(value);
-    for (const child of Object.values(value)) walk(child);
+    rewrite(value, resolve);
+    for (const child of Object.values(value)) walk(child, resolve);
   }
 }
 
 /** Applied to the whole document (app.ts), after generation. */
-export function strictSchemaForms<D extends object>(doc: D): D {
-  walk(doc);
+export function strictSchemaForms<D extends { components?: { schemas?: object } }>(doc: D): D {
+  const schemas = (doc.components?.schemas ?? {}) as Record<string, Node>;
+  const prefix = '#/components/schemas/';
+  walk(doc, (ref) => (ref.startsWith(prefix) ? schemas[ref.slice(prefix.length)] : undefined));
   return doc;
 }

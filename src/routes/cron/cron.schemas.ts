@@ -175,6 +175,39 @@ const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
     'on its cron.',
 });
 
+const pascal = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
+
+/**
+ * `.openapi(name)` through the prototype zod-to-openapi extended: a schema built before
+ * @hono/zod-openapi was first imported (a job type loaded first, as in a test) lacks the method.
+ */
+type Openapi = (this: z.ZodType, refId: string) => z.ZodType;
+const named = <T extends z.ZodType>(schema: T, refId: string) =>
+  (z.ZodType.prototype as unknown as { openapi: Openapi }).openapi.call(schema, refId) as T;
+
+/**
+ * Each type's payload as a named schema (`SendEmailPayload`...): the body variant of its type and
+ * its catalog entry's `example` both point at it, so clients get one type per payload.
+ */
+export const payloadSchemas = new Map(
+  jobTypes.map((t) => [t.name, namedPayload(t.payload, `${pascal(t.name)}Payload`)]),
+);
+
+/**
+ * A payload schema as a named one; a discriminated union's options are named too
+ * (`SendEmailPayloadDigest`...): code generators (openapi-python-client) fail on a named union
+ * whose options are inline and used from two places.
+ */
+function namedPayload<T extends z.ZodType>(schema: T, refId: string): T {
+  if (!(schema instanceof z.ZodDiscriminatedUnion)) return named(schema, refId);
+  const key = schema._zod.def.discriminator;
+  const options = (schema.options as z.ZodObject[]).map((option) => {
+    const value = String((option.shape[key] as z.ZodLiteral).value);
+    return named(option, `${refId}${pascal(value)}`);
+  });
+  return named(z.discriminatedUnion(key, options as [z.ZodObject, ...z.ZodObject[]]), refId) as unknown as T;
+}
+
 /** One body variant per job type, so each type's payload schema is published in the spec. */
 const variants = jobTypes.map((t) =>
   z
@@ -183,12 +216,12 @@ const variants = jobTypes.map((t) =>
       type: z.literal(t.name),
       cron: cronApart(minIntervalUnderDefaults(t)),
       timezone: timezoneOrUtc,
-      payload: t.payload,
+      payload: payloadSchemas.get(t.name)!,
       enabled: enabled.default(true),
       overlap: overlap.default(jobDefaultsOf(t).overlap),
       misfirePolicy: misfirePolicy.default(jobDefaultsOf(t).misfirePolicy),
     })
-    .openapi(`${t.name[0]!.toUpperCase()}${t.name.slice(1)}Job`, { description: t.summary }),
+    .openapi(`${pascal(t.name)}Job`, { description: t.summary }),
 );
 
 export const CronJobInput = z
