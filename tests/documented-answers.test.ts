@@ -1,41 +1,41 @@
-import { rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
 import { assertMatchesSpec, documentedHeaders } from './helpers/contract.js';
-import { bodies, type Harness, startHarness } from './helpers/harness.js';
+import { type Freezable, startFreezable } from './helpers/freezable.js';
+import { bodies, type Harness } from './helpers/harness.js';
 
 // Every answer a route gives, in ordinary use, when rate limited and with the database frozen,
 // has its status and its headers documented on that operation in openapi/openapi.json, and its
 // body matches the schema documented for that status.
 
 // A database of this file's own, so freezing it stalls nobody else's tests (as in outage.test.ts).
-const dataDir = `.local/documented-answers-db-${process.pid}`;
 const USER_LIMIT = 60;
-let db: LocalDb;
+let f: Freezable;
 let h: Harness;
-let frozen = false;
 
 beforeAll(async () => {
-  db = await startLocalDb(dataDir);
-  h = await startHarness({
-    uri: db.uri,
-    env: {
-      MONGODB_SOCKET_TIMEOUT_MS: '500',
-      MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500',
-      RATE_LIMIT_PER_USER: String(USER_LIMIT),
-      RATE_LIMIT_RUN_NOW_PER_USER: '3',
-      // Browsers of this origin get CORS headers: they must be documented too.
-      CORS_ORIGINS: 'https://app.example.com',
-    },
+  f = await startFreezable('documented-answers', {
+    RATE_LIMIT_PER_USER: String(USER_LIMIT),
+    RATE_LIMIT_RUN_NOW_PER_USER: '3',
+    // Browsers of this origin get CORS headers: they must be documented too.
+    CORS_ORIGINS: 'https://app.example.com',
   });
+  h = f.h;
 });
-afterAll(async () => {
-  if (frozen) process.kill(db.pid, 'SIGCONT');
-  await h.stop();
-  await db.stop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => f.stop());
+
+const LIMITED_OPERATIONS = [
+  ['get', '/api/cron/job-types'],
+  ['get', '/api/cron/jobs'],
+  ['post', '/api/cron/jobs'],
+  ['get', '/api/cron/jobs/{id}'],
+  ['put', '/api/cron/jobs/{id}'],
+  ['patch', '/api/cron/jobs/{id}'],
+  ['delete', '/api/cron/jobs/{id}'],
+  ['post', '/api/cron/jobs/{id}/run-now'],
+  ['get', '/api/cron/jobs/{id}/runs'],
+  ['get', '/api/cron/preview'],
+] as const;
 
 /** Headers of the transport and of the app-wide security policy: the same on every answer, not per operation. */
 const TRANSPORT = new Set([
@@ -195,51 +195,26 @@ describe('every answer is documented', () => {
       if (res.status === 429) limited++;
     }
     expect(limited).toBe(1);
-    for (const [method, path] of [
-      ['post', '/api/cron/jobs'],
-      ['get', '/api/cron/jobs/{id}'],
-      ['put', '/api/cron/jobs/{id}'],
-      ['patch', '/api/cron/jobs/{id}'],
-      ['delete', '/api/cron/jobs/{id}'],
-      ['post', '/api/cron/jobs/{id}/run-now'],
-      ['get', '/api/cron/jobs/{id}/runs'],
-      ['get', '/api/cron/preview'],
-    ] as const) {
-      const res = await send(method, path, {
-        token: bob,
-        path: { id },
-        body: method === 'post' || method === 'put' || method === 'patch' ? {} : undefined,
-      });
-      expect(res.status, `${method} ${path}`).toBe(429);
-    }
+    /** One valid-looking request to every operation behind the rate limits (each counted in the database). */
+    const everyLimited = (token: string, expected: number) =>
+      Promise.all(
+        LIMITED_OPERATIONS.map(async ([method, path]) => {
+          const res = await send(method, path, {
+            token,
+            path: { id },
+            body: method === 'post' || method === 'put' || method === 'patch' ? bodies.generateReport() : undefined,
+            query: path.endsWith('preview') ? 'cron=0%208%20*%20*%20*' : undefined,
+          });
+          expect(res.status, `${method} ${path}`).toBe(expected);
+        }),
+      );
+    await everyLimited(bob, 429);
 
     // The database frozen: every operation behind the rate limits answers 503, and /readyz too.
-    process.kill(db.pid, 'SIGSTOP');
-    frozen = true;
-    const carol = await h.token('carol');
-    for (const [method, path] of [
-      ['get', '/api/cron/job-types'],
-      ['get', '/api/cron/jobs'],
-      ['post', '/api/cron/jobs'],
-      ['get', '/api/cron/jobs/{id}'],
-      ['put', '/api/cron/jobs/{id}'],
-      ['patch', '/api/cron/jobs/{id}'],
-      ['delete', '/api/cron/jobs/{id}'],
-      ['post', '/api/cron/jobs/{id}/run-now'],
-      ['get', '/api/cron/jobs/{id}/runs'],
-      ['get', '/api/cron/preview'],
-      ['get', '/readyz'],
-    ] as const) {
-      const res = await send(method, path, {
-        token: carol,
-        path: { id },
-        body: method === 'post' || method === 'put' || method === 'patch' ? bodies.generateReport() : undefined,
-        query: path.endsWith('preview') ? 'cron=0%208%20*%20*%20*' : undefined,
-      });
-      expect(res.status, `${method} ${path}`).toBe(503);
-    }
-    process.kill(db.pid, 'SIGCONT');
-    frozen = false;
+    f.freeze();
+    await everyLimited(await h.token('carol'), 503);
+    expect((await send('get', '/readyz', {})).status).toBe(503);
+    f.thaw();
 
     const statuses = [...new Set(answers.map((a) => a.status))].sort();
     console.info(`${answers.length} answers, statuses ${statuses.join(' ')}`);

@@ -1,27 +1,16 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
-import { bodies, type Harness, startHarness } from './helpers/harness.js';
+import { type Freezable, startFreezable } from './helpers/freezable.js';
+import { bodies, type Harness } from './helpers/harness.js';
 
 // A database of this file's own, so freezing it stalls nobody else's tests.
-const dataDir = `.local/outage-db-${process.pid}`;
-let db: LocalDb;
+let f: Freezable;
 let h: Harness;
-let frozen = false;
 
 beforeAll(async () => {
-  db = await startLocalDb(dataDir);
-  h = await startHarness({
-    uri: db.uri,
-    env: { MONGODB_SOCKET_TIMEOUT_MS: '500', MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500' },
-  });
+  f = await startFreezable('outage');
+  h = f.h;
 });
-afterAll(async () => {
-  if (frozen) process.kill(db.pid, 'SIGCONT');
-  await h.stop();
-  await db.stop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => f.stop());
 
 describe('a database that stops answering', () => {
   it('gets 503 problem+json from the API and /readyz, not a hang or a 500, and recovers by itself', async () => {
@@ -29,8 +18,7 @@ describe('a database that stops answering', () => {
     const { data: job } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail() });
 
     // SIGSTOP: the process keeps its socket open but answers nothing, the worst kind of outage.
-    process.kill(db.pid, 'SIGSTOP');
-    frozen = true;
+    f.freeze();
     const list = await api.GET('/api/cron/jobs');
     expect(list.response.status).toBe(503);
     expect(list.response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -45,8 +33,7 @@ describe('a database that stops answering', () => {
     expect(ready.status).toBe(503);
     expect((await fetch(`${h.baseUrl}/healthz`)).status).toBe(200);
 
-    process.kill(db.pid, 'SIGCONT');
-    frozen = false;
+    f.thaw();
     // No restart: the same service answers again once the database does.
     const again = await api.GET('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
     expect(again.response.status).toBe(200);

@@ -1,38 +1,23 @@
-import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain Node script (.mjs), no type declarations
 import { ensurePythonTools, generate, runSample, typeCheck } from '../scripts/python-client.mjs';
-import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
-import { type Harness, startHarness } from './helpers/harness.js';
+import { type Freezable, startFreezable } from './helpers/freezable.js';
+import type { Harness } from './helpers/harness.js';
 
 // A partner's Python client: generated from openapi/openapi.json by openapi-python-client (pinned,
 // installed into .local/venv on first use), type-checked with mypy --strict together with a sample
 // that uses it (tests/fixtures/python_client_sample.py), and run against the service: create, list
 // and delete, then a rate limit and a frozen database, each answer a typed value.
 
-const dataDir = `.local/python-client-db-${process.pid}`;
-let db: LocalDb;
+let f: Freezable;
 let h: Harness;
-let frozen = false;
 
 beforeAll(async () => {
   ensurePythonTools();
-  db = await startLocalDb(dataDir);
-  h = await startHarness({
-    uri: db.uri,
-    env: {
-      MONGODB_SOCKET_TIMEOUT_MS: '500',
-      MONGODB_SERVER_SELECTION_TIMEOUT_MS: '500',
-      RATE_LIMIT_PER_USER: '20',
-    },
-  });
+  f = await startFreezable('python-client', { RATE_LIMIT_PER_USER: '20' });
+  h = f.h;
 }, 300_000);
-afterAll(async () => {
-  if (frozen) process.kill(db.pid, 'SIGCONT');
-  await h.stop();
-  await db.stop();
-  await rm(dataDir, { recursive: true, force: true });
-});
+afterAll(() => f.stop());
 
 const sample = async (sub: string, mode: string) =>
   JSON.parse(await runSample(h.baseUrl, await h.token(sub), { MODE: mode }));
@@ -55,11 +40,9 @@ describe('the Python client a partner generates', () => {
     expect(limit).toMatchObject({ limited: [true, '/problems/rate-limited'] });
     expect(limit.retryAfter).toBeGreaterThan(0);
 
-    process.kill(db.pid, 'SIGSTOP');
-    frozen = true;
+    f.freeze();
     const outage = await sample('python-outage', 'outage');
-    process.kill(db.pid, 'SIGCONT');
-    frozen = false;
+    f.thaw();
     expect(outage).toEqual({ mode: 'outage', outage: [true, true], catalogOutage: 503 });
   }, 300_000);
 });
