@@ -299,7 +299,7 @@ const { items: types } = await ok(api.GET('/api/cron/job-types'));
 
 | Export | What |
 |---|---|
-| \`createCronClient({ baseUrl, getToken, ...openapi-fetch options })\` | the client, plus \`paginate(path, params)\` |
+| \`createCronClient({ baseUrl, getToken, ...openapi-fetch options })\` | the client, plus \`paginate(path, init)\`, \`init\` as for \`GET\` |
 | \`ok(call)\` | the data of a call, or throws \`CronApiError\` (\`status\`, \`problem\`) |
 | \`isProblem(value, code?)\` | whether a value is a problem of the service (with that code), narrowing its type |
 | \`CronApiError#is(code)\` | the same for a thrown error |
