@@ -2,9 +2,10 @@
  * Rewrites the generated document's schemas into equivalent forms that strict readers accept.
  * Scalar's reference (its document validation) refuses, and logs "Expected union value" for:
  * `additionalProperties: {}` (written `true` here), a `oneOf`/`anyOf` with no `type` of its own
- * (the branches' types, read through `$ref`s,, and a string length they share, are restated), `propertyNames` without a type (`string`, as JSON keys are),
- * and zod-to-openapi's `allOf: [{$ref}, {default...}]` for a named schema with a default (the
- * annotations become siblings of the `$ref`, which OpenAPI 3.1 allows). Meaning is unchanged.
+ * (the branches' types, read through `$ref`s, and the string length they imply, are restated),
+ * `propertyNames` without a type (`string`, as JSON keys are), and zod-to-openapi's
+ * `allOf: [{$ref}, {default...}]` for a named schema with a default (the annotations become
+ * siblings of the `$ref`, which OpenAPI 3.1 allows). Meaning is unchanged.
  */
 type Node = Record<string, unknown>;
 
