@@ -1,6 +1,7 @@
 // npm run db: the local FerretDB alone, for running `npm run api` and `npm run worker` apart.
+
+import { startLocalDb } from '../src/db/index.js';
 import { envOrExit } from '../src/env.js';
-import { startLocalDb } from '../src/lib/local-db.js';
 import { createLogger } from '../src/lib/logger.js';
 
 const config = envOrExit();

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
+import { type LocalDb, startLocalDb } from '../src/db/index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

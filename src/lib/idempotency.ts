@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Connection } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import type { Env } from '../env.js';
-import { isDuplicateKey } from './db.js';
 import { type Expiring, ensureExpiryIndex } from './expiry.js';
 
 export const IDEMPOTENCY_COLLECTION = 'idempotency_keys';

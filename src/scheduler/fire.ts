@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import { runPolicyFor } from '../jobs/registry.js';
-import { isDuplicateKey } from '../lib/db.js';
 import { observeRun } from '../lib/metrics.js';
 import type { JobDoc } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';

@@ -1,9 +1,9 @@
 import type { Job } from 'agenda';
 import type { Types } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import { PermanentError, type RunPolicy } from '../jobs/job-type.js';
 import { runPolicyFor } from '../jobs/registry.js';
 import { sleep } from '../lib/async.js';
-import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
 import type { RunDoc } from '../models/run.model.js';

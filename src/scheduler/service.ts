@@ -1,9 +1,9 @@
 import mongoose, { Types } from 'mongoose';
 import type { z } from 'zod';
+import { isDuplicateKey } from '../db/index.js';
 import { minIntervalOf, pickSettings } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
-import { isDuplicateKey } from '../lib/db.js';
 import { ifMatchSatisfied, jobEtag } from '../lib/etag.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { AUDIT_ACTIONS } from '../models/audit-log.model.js';

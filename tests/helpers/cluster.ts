@@ -4,9 +4,8 @@ import { resolve } from 'node:path';
 import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
 import { createCronClient } from '../../generated/client.js';
+import { connectDb, freePort } from '../../src/db/index.js';
 import { parseEnv } from '../../src/env.js';
-import { connectDb } from '../../src/lib/db.js';
-import { freePort } from '../../src/lib/local-db.js';
 import { type Models, models } from '../../src/models/index.js';
 import { RELAXED_GUARDS, waitFor } from './harness.js';
 
