@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ const SOCKET_PORT = 5432;
 /** The superuser initdb creates; clients are trusted because only we can reach the socket. */
 const DB_USER = 'ferretdb';
 const RUN_AS = { user: 'nobody', group: 'nogroup' };
+type Runner = ReturnType<typeof runner>;
 
 /** The package's initdb and postgres; a clear error where npm did not install it (not linux-x64). */
 async function binaries(): Promise<{ initdb: string; postgres: string }> {
@@ -44,13 +45,25 @@ async function binaries(): Promise<{ initdb: string; postgres: string }> {
  * `--pdeathsig INT` either way: the kernel sends PostgreSQL a fast-shutdown signal when the
  * process that started it dies, even by SIGKILL, so no cluster outlives its service or test run.
  */
-function command(binary: string, args: string[]): [string, string[]] {
-  const asUser =
-    process.getuid?.() === 0 ? [`--reuid=${RUN_AS.user}`, `--regid=${RUN_AS.group}`, '--clear-groups'] : [];
-  return ['setpriv', ['--pdeathsig', 'INT', ...asUser, binary, ...args]];
+function runner(paths: string[]): (binary: string, args: string[]) => [string, string[]] {
+  const asUser = process.getuid?.() === 0 ? unprivileged(paths) : [];
+  return (binary, args) => ['setpriv', ['--pdeathsig', 'INT', ...asUser, binary, ...args]];
 }
 
-/** Gives `dir` to the unprivileged user when we are root (see `command`). */
+/**
+ * setpriv's flags to become `nobody`. Where a folder above the project or the data is closed to
+ * other users (a checkout under /root, a 0700 temporary folder), `nobody` also keeps the one
+ * capability to look through folders (CAP_DAC_READ_SEARCH): enough to reach its own data and
+ * the binaries, no right to write anything it does not own.
+ */
+function unprivileged(paths: string[]): string[] {
+  const become = [`--reuid=${RUN_AS.user}`, `--regid=${RUN_AS.group}`, '--clear-groups'];
+  const tests = paths.flatMap((path, i) => [...(i ? ['-a'] : []), '-x', path]);
+  const reachable = spawnSync('setpriv', [...become, 'test', ...tests]).status === 0;
+  return reachable ? become : [...become, '--inh-caps=+dac_read_search', '--ambient-caps=+dac_read_search'];
+}
+
+/** Gives `dir` to the unprivileged user when we are root (see `runner`). */
 function ownFolder(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (process.getuid?.() !== 0) return;
@@ -61,7 +74,7 @@ function ownFolder(dir: string): void {
 }
 
 /** Creates the cluster once: UTF8 (FerretDB accepts no other encoding), C locale, trusted local users. */
-function initCluster(dataDir: string, initdb: string, logger?: Logger): void {
+function initCluster(dataDir: string, initdb: string, command: Runner, logger?: Logger): void {
   if (existsSync(join(dataDir, 'PG_VERSION'))) return;
   logger?.info({ dataDir }, 'creating the local PostgreSQL cluster');
   const [cmd, args] = command(initdb, [
@@ -104,7 +117,8 @@ async function waitUntilReady(dataDir: string, child: ChildProcess, logFile: str
 export async function startPostgres(dataDir: string, logger?: Logger): Promise<LocalPostgres> {
   const { initdb, postgres } = await binaries();
   ownFolder(dataDir);
-  initCluster(dataDir, initdb, logger);
+  const command = runner([dataDir, postgres]);
+  initCluster(dataDir, initdb, command, logger);
   const socketDir = mkdtempSync(join(tmpdir(), 'cronjobs-pg-'));
   ownFolder(socketDir);
   const logFile = join(dataDir, '..', 'postgresql.log');

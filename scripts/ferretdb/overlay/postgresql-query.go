@@ -5,7 +5,9 @@
 //     `_jsonb->$1 @> $2` binds the key as a parameter and uses containment, which no index
 //     matches, so every lookup by _id read the whole table. `_id` is never an array, so equality
 //     and containment select the same documents (and FerretDB filters every returned one again).
-// Measured: 10 000 documents, find by _id 5.7 ms -> 0.5 ms (see bench/NOTES.md).
+// Measured (10 000 documents, PostgreSQL 17, median of 60, 2 shared cores, unpatched and patched
+// builds alternated on one cluster): findOne by _id 12.5 ms -> 1.3 ms, updateOne by _id 10-12 ms
+// -> 0.8-1.4 ms.
 
 // Copyright 2021 FerretDB Inc.
 //
