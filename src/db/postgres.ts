@@ -140,7 +140,9 @@ export async function startPostgres(dataDir: string, logger?: Logger): Promise<L
     '-c',
     'max_connections=200',
   ]);
-  const child = spawn(cmd, args, { stdio: ['ignore', log, log] });
+  // Its own process group: a terminal's Ctrl-C or a group's SIGTERM (PM2, the bench runner) reaches
+  // the service and FerretDB, and PostgreSQL stays up until we stop it (or, per setpriv, we die).
+  const child = spawn(cmd, args, { stdio: ['ignore', log, log], detached: true });
   const cleanUp = () => rmSync(socketDir, { recursive: true, force: true });
   child.once('exit', cleanUp);
   try {
