@@ -169,6 +169,34 @@ describe('SIGTERM during a run', () => {
     ).toBe(0);
   });
 
+  it('takes a signal repeated at once as the same request (the Ctrl-C echo npm sends), and exits at a later one', async () => {
+    const { p, api } = await service();
+    const { data: job } = await api.POST('/api/cron/jobs', {
+      body: {
+        name: 'slow-mail-twice',
+        type: 'sendEmail',
+        cron: '0 9 * * *',
+        timezone: 'UTC',
+        enabled: false,
+        payload: { to: 'z@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
+      },
+    });
+    const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
+    const runs = mongo.db(dbName).collection('cron_job_runs');
+    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', {
+      what: 'the run to start',
+    });
+
+    p.child.kill('SIGINT');
+    p.child.kill('SIGINT');
+    // Still draining (the mail server holds the run for 1.5 s): the echo did not end it.
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(p.child.exitCode).toBeNull();
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(1);
+    expect(p.output().match(/second stop request/g)).toHaveLength(1);
+  });
+
   it('lets a running scheduled run finish and leaves its schedule unlocked for the next worker', async () => {
     const { p, api } = await service();
     const { data: job, response } = await api.POST('/api/cron/jobs', {
