@@ -136,30 +136,35 @@ describe('SIGTERM during a run', () => {
     return { p, api };
   }
 
-  it('lets a running manual run finish, then exits 0', async () => {
-    const { p, api } = await service();
+  /** A disabled sendEmail job run now, once its run is in progress (held 1.5 s by the slow mail server). */
+  async function slowManualRun(api: Awaited<ReturnType<typeof service>>['api'], name: string) {
     const { data: job } = await api.POST('/api/cron/jobs', {
       body: {
-        name: 'slow-mail',
+        name,
         type: 'sendEmail',
         cron: '0 9 * * *',
         timezone: 'UTC',
         enabled: false,
-        payload: { to: 'x@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
+        payload: { to: `${name}@example.com`, subject: 's', template: 'plain', params: { body: 'b' } },
       },
     });
     const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
     const runs = mongo.db(dbName).collection('cron_job_runs');
-    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', {
-      what: 'the run to start',
-    });
+    const runId = new ObjectId(queued!.id);
+    await waitFor(async () => (await runs.findOne({ _id: runId }))?.status === 'running', { what: 'the run to start' });
+    return { runs, runId };
+  }
+
+  it('lets a running manual run finish, then exits 0', async () => {
+    const { p, api } = await service();
+    const { runs, runId } = await slowManualRun(api, 'slow-mail');
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain('"msg":"stopped"');
     // The mail went out before the process ended, and the run says so.
     expect(delivered).toHaveLength(1);
-    expect(await runs.findOne({ _id: new ObjectId(queued!.id) })).toMatchObject({ status: 'succeeded', error: null });
+    expect(await runs.findOne({ _id: runId })).toMatchObject({ status: 'succeeded', error: null });
     // Nothing left locked for the next worker.
     expect(
       await mongo
@@ -171,21 +176,7 @@ describe('SIGTERM during a run', () => {
 
   it('takes a signal repeated at once as the same request (the Ctrl-C echo npm sends), and exits at a later one', async () => {
     const { p, api } = await service();
-    const { data: job } = await api.POST('/api/cron/jobs', {
-      body: {
-        name: 'slow-mail-twice',
-        type: 'sendEmail',
-        cron: '0 9 * * *',
-        timezone: 'UTC',
-        enabled: false,
-        payload: { to: 'z@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
-      },
-    });
-    const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
-    const runs = mongo.db(dbName).collection('cron_job_runs');
-    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', {
-      what: 'the run to start',
-    });
+    await slowManualRun(api, 'slow-mail-twice');
 
     p.child.kill('SIGINT');
     p.child.kill('SIGINT');
