@@ -46,6 +46,8 @@ const schema = z
     /** How long a database reply may take, for a database that stops answering. */
     MONGODB_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
     LOCAL_DB_DIR: z.string().min(1).default('.local/ferretdb'),
+    /** The port `npm run db` serves FerretDB on, so the MONGODB_URI it prints stays the same across starts. */
+    LOCAL_DB_PORT: z.coerce.number().int().min(1).max(65535).default(27018),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     /** RS256/ES256 tokens are verified against this key set (keys picked by `kid`). */
@@ -91,6 +93,9 @@ const schema = z
     JOB_TYPE_POLICIES: jobTypePolicies.default({}),
     /** Bearer token /metrics requires; unset: /metrics is open in development and test, off in production. */
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** A worker's own /metrics and /healthz listener (one port per worker); unset: none. */
+    WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+    WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
 
     /** Abuse limits (OWASP API4): requests per window on /api/cron, counted in the database; 0 turns one off. */

@@ -60,6 +60,16 @@ export async function createAgenda(
   return agenda;
 }
 
+/**
+ * When Agenda last polled for work: each pass of its loop (every processEvery) sets the next
+ * scan time before it queries. Agenda keeps this private (pinned at 6.2.6); undefined when not started.
+ */
+export function lastPollAt(agenda: Agenda): number | undefined {
+  const processor = (agenda as unknown as { jobProcessor?: { nextScanAt?: Date; processEvery?: number } }).jobProcessor;
+  if (!processor?.nextScanAt || processor.processEvery === undefined) return undefined;
+  return processor.nextScanAt.getTime() - processor.processEvery;
+}
+
 interface QueueFiller {
   isRunning: boolean;
   jobQueueFilling(name: string): Promise<void>;
