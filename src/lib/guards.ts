@@ -3,7 +3,7 @@ import type { Env } from '../env.js';
 import { type Expiring, startExpirySweeper } from './expiry.js';
 import { IdempotencyStore } from './idempotency.js';
 import type { Logger } from './logger.js';
-import { RATE_LIMIT_COLLECTION, RateLimits } from './rate-limit.js';
+import { RATE_LIMIT_COLLECTION, RATE_LIMIT_EXPIRY_FIELD, RateLimits } from './rate-limit.js';
 
 /** How often expired idempotency keys and rate-limit counters are deleted where TTL indexes are missing. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -29,7 +29,7 @@ export async function openGuards(conn: Connection, config: Env, logger: Logger):
   if (!ttl) {
     const targets: Expiring[] = [
       idempotency.expiring,
-      { collection: conn.collection(RATE_LIMIT_COLLECTION), field: 'expire' },
+      { collection: conn.collection(RATE_LIMIT_COLLECTION), field: RATE_LIMIT_EXPIRY_FIELD },
     ];
     stopSweeper = startExpirySweeper(targets, SWEEP_INTERVAL_MS, logger);
   }

@@ -18,17 +18,15 @@ export interface RateLimitOutcome {
   allowed: boolean;
 }
 
-/** The collection of the shared counts: one document per API instance and window. */
+/** The collection of the shared counts: one document per API instance. */
 export const RATE_LIMIT_COLLECTION = 'rate_limit_counts';
-/** The one query on it (the counts of a window) is served by this index. */
-export const RATE_LIMIT_INDEX = { w: 1 } as const;
+/** The one query on it (the documents not yet expired) is served by the expiry index on `expire`. */
+export const RATE_LIMIT_EXPIRY_FIELD = 'expire';
 
-/** What an instance publishes: its own admitted hits of one window, per policy and key. */
+/** What an instance publishes: its own admitted hits per policy and key, each with its window's start. */
 interface CountsDoc {
   _id: string;
-  w: Date;
-  instance: string;
-  counts: { p: RateLimitPolicy; k: string; n: number }[];
+  counts: { p: RateLimitPolicy; k: string; n: number; s: Date }[];
   expire: Date;
 }
 
@@ -54,38 +52,27 @@ const quotaOf = (config: RateLimitConfig, policy: RateLimitPolicy) =>
  */
 export const localAllowance = (quota: number, share: number) => Math.floor(quota * share);
 
-/** One window's counts as this instance knows them. Keys are `${policy}:${key}`. */
-class WindowCounts {
-  /** Hits this instance admitted. */
-  readonly own = new Map<string, number>();
-  /** `own` as of the last write the database acknowledged. */
-  written = new Map<string, number>();
-  /** The other instances' counts as of the last read. */
-  others = new Map<string, number>();
-  dirty = false;
-  /** A hit was refused on what the last read said: read again at the next tick, it may be stale. */
-  stale = false;
-  constructor(readonly start: number) {}
-  known = (id: string) => (this.others.get(id) ?? 0) + (this.own.get(id) ?? 0);
-  unwritten = (id: string) => (this.own.get(id) ?? 0) - (this.written.get(id) ?? 0);
-  add(id: string, n: number) {
-    this.own.set(id, (this.own.get(id) ?? 0) + n);
-    this.dirty = true;
-  }
+/** This instance's count of one key in its current window. */
+interface OwnCount {
+  start: number;
+  /** Hits admitted here. */
+  n: number;
+  /** `n` as of the last write the database acknowledged. */
+  written: number;
 }
 
 /**
  * Rate limits counted in memory per API instance and reconciled with a shared count in the
  * database in batches, so that a request costs no database round trip in the common case.
  *
- * Windows are fixed and aligned to the clock (a window starts at a multiple of its length), so
- * every instance agrees on them without asking. Each instance writes its own counts of the
- * window to a document of its own (a `$set` of absolute numbers by `_id`: no read-modify-write,
- * so nothing is lost on FerretDB 1.x, whose findAndModify and `$inc` are a read then a write)
- * and reads the others' documents back, every RATE_LIMIT_SYNC_MS when it counted something, and
- * on the request path when a key has used its local allowance B = ⌊quota × RATE_LIMIT_LOCAL_SHARE⌋
- * since the last write. A hit is refused once the others' counts (last read) plus its own reach
- * the quota; that refusal needs no database.
+ * A key's window is fixed: it starts at the key's first hit, or at the start another instance
+ * reported for the key if that window is still open, so instances that have read each other
+ * agree on it. Each instance writes its own counts to a document of its own (a `$set` of
+ * absolute numbers by `_id`: no read-modify-write, so nothing is lost on FerretDB 1.x, whose
+ * findAndModify and `$inc` are a read then a write) and reads the others' documents back, every
+ * RATE_LIMIT_SYNC_MS when it counted something, and on the request path when a key has used its
+ * local allowance B = ⌊quota × RATE_LIMIT_LOCAL_SHARE⌋ since the last write. A hit is refused once
+ * the others' open counts (last read) plus its own reach the quota; that refusal needs no database.
  *
  * The bound: with I instances on one database, a key gets at most quota + I × B requests through
  * in one window, whatever the traffic and the sync interval (each instance admits at most B hits
@@ -107,7 +94,14 @@ export class RateLimits {
   private readonly instance = randomUUID();
   private readonly windowMs: number;
   private readonly collection;
-  private current: WindowCounts;
+  /** This instance's counts, by `${policy}:${key}`. */
+  private readonly own = new Map<string, OwnCount>();
+  /** The other instances' counts as of the last read, each with its window's start. */
+  private others = new Map<string, { n: number; start: number }[]>();
+  /** Counted something since the last write. */
+  private dirty = false;
+  /** Refused a hit on what the last read said: read again at the next tick, it may be stale. */
+  private stale = false;
   private healthy = true;
   private running?: Promise<boolean>;
   private queued?: Promise<boolean>;
@@ -124,10 +118,8 @@ export class RateLimits {
     }
     this.windowMs = config.RATE_LIMIT_WINDOW_SECONDS * 1000;
     this.collection = conn.collection<CountsDoc>(RATE_LIMIT_COLLECTION);
-    this.current = new WindowCounts(this.windowStart(Date.now()));
     this.timer = setInterval(() => {
-      const counts = this.window(Date.now());
-      if (counts.dirty || counts.stale) void this.sync();
+      if (this.dirty || this.stale) void this.sync();
     }, config.RATE_LIMIT_SYNC_MS);
     this.timer.unref();
   }
@@ -137,10 +129,9 @@ export class RateLimits {
     return this.quotas.has(policy);
   }
 
-  /** Creates the index of the counts' one query, and a TTL index where the database has them. */
+  /** Creates the index of the counts' one query: a TTL index where the database has them. */
   async ensureIndexes(): Promise<void> {
-    await this.collection.createIndex(RATE_LIMIT_INDEX);
-    await ensureExpiryIndex(this.collection, 'expire');
+    await ensureExpiryIndex(this.collection, RATE_LIMIT_EXPIRY_FIELD);
   }
 
   /** Ends the background sync. */
@@ -153,28 +144,31 @@ export class RateLimits {
     const quota = this.quotas.get(policy);
     if (quota === undefined) return undefined;
     const id = `${policy}:${key}`;
-    const counts = this.window(Date.now());
+    const own = this.ownCount(id, Date.now());
+    const known = () => own.n + this.othersOf(id, Date.now());
     const answer = (allowed: boolean): RateLimitOutcome => ({
       policy,
       quota,
       windowSeconds: this.config.RATE_LIMIT_WINDOW_SECONDS,
-      remaining: Math.max(0, quota - counts.known(id)),
-      resetSeconds: Math.max(1, Math.ceil((counts.start + this.windowMs - Date.now()) / 1000)),
+      remaining: Math.max(0, quota - known()),
+      resetSeconds: Math.max(1, Math.ceil((own.start + this.windowMs - Date.now()) / 1000)),
       allowed,
     });
-    if (counts.known(id) >= quota) {
-      counts.stale = true;
+    if (known() >= quota) {
+      this.stale = true;
       return answer(false);
     }
-    const allowance = localAllowance(quota, this.config.RATE_LIMIT_LOCAL_SHARE);
-    counts.add(id, 1);
-    if (counts.unwritten(id) <= allowance || !this.healthy) return answer(true);
+    own.n++;
+    this.dirty = true;
+    if (own.n - own.written <= localAllowance(quota, this.config.RATE_LIMIT_LOCAL_SHARE) || !this.healthy)
+      return answer(true);
     // The allowance is used: publish this hit with the others and read what the rest counted.
     // When the database fails the instance goes on alone: the hit is judged on what it knows.
     await this.sync();
-    if (counts.known(id) <= quota) return answer(true);
+    if (known() <= quota) return answer(true);
     // Refused: the hit was published with the others and is withdrawn at the next tick.
-    counts.add(id, -1);
+    own.n--;
+    this.dirty = true;
     return answer(false);
   }
 
@@ -193,53 +187,62 @@ export class RateLimits {
   }
 
   private async syncOnce(): Promise<boolean> {
-    const counts = this.window(Date.now());
-    const snapshot = new Map(counts.own);
-    counts.dirty = false;
-    counts.stale = false;
-    const w = new Date(counts.start);
+    const now = Date.now();
+    for (const [id, count] of this.own) if (count.start + this.windowMs <= now) this.own.delete(id);
+    const snapshot = [...this.own].map(([id, count]) => ({ id, count, n: count.n }));
+    this.dirty = false;
+    this.stale = false;
     try {
       await this.collection.updateOne(
-        { _id: `${counts.start}:${this.instance}` },
+        { _id: this.instance },
         {
           $set: {
-            w,
-            instance: this.instance,
-            counts: [...snapshot].map(([id, n]) => {
+            counts: snapshot.map(({ id, count, n }) => {
               const at = id.indexOf(':');
-              return { p: id.slice(0, at) as RateLimitPolicy, k: id.slice(at + 1), n };
+              return { p: id.slice(0, at) as RateLimitPolicy, k: id.slice(at + 1), n, s: new Date(count.start) };
             }),
-            // Kept a window longer than needed, so a clock a little ahead cannot drop a live count.
-            expire: new Date(counts.start + 2 * this.windowMs),
+            // Kept a window past the last write, so a clock a little ahead cannot drop a live count.
+            [RATE_LIMIT_EXPIRY_FIELD]: new Date(now + 2 * this.windowMs),
           },
         },
         { upsert: true },
       );
-      counts.written = snapshot;
-      const others = new Map<string, number>();
-      for (const doc of await this.collection.find({ w }).toArray()) {
-        if (doc.instance === this.instance) continue;
-        for (const { p, k, n } of doc.counts) others.set(`${p}:${k}`, (others.get(`${p}:${k}`) ?? 0) + n);
+      for (const { count, n } of snapshot) count.written = n;
+      const others = new Map<string, { n: number; start: number }[]>();
+      const live = { [RATE_LIMIT_EXPIRY_FIELD]: { $gt: new Date(now) } };
+      for (const doc of await this.collection.find(live).toArray()) {
+        if (doc._id === this.instance) continue;
+        for (const { p, k, n, s } of doc.counts) {
+          if (s.getTime() + this.windowMs <= now) continue;
+          const id = `${p}:${k}`;
+          others.set(id, [...(others.get(id) ?? []), { n, start: s.getTime() }]);
+        }
       }
-      counts.others = others;
+      this.others = others;
       this.healthy = true;
       return true;
     } catch (error) {
-      counts.dirty = true;
+      this.dirty = true;
       if (this.healthy) this.logger?.warn({ err: error }, 'rate-limit counts not synced; counting in memory');
       this.healthy = false;
       return false;
     }
   }
 
-  private windowStart(now: number): number {
-    return now - (now % this.windowMs);
+  /** The other instances' hits of `id` in windows still open at `now`. */
+  private othersOf(id: string, now: number): number {
+    let sum = 0;
+    for (const { n, start } of this.others.get(id) ?? []) if (start + this.windowMs > now) sum += n;
+    return sum;
   }
 
-  /** The counts of the window `now` falls in; a new window starts from nothing. */
-  private window(now: number): WindowCounts {
-    const start = this.windowStart(now);
-    if (start !== this.current.start) this.current = new WindowCounts(start);
-    return this.current;
+  /** This instance's count of `id`; a new window starts where another instance's open one did, or now. */
+  private ownCount(id: string, now: number): OwnCount {
+    const current = this.own.get(id);
+    if (current && current.start + this.windowMs > now) return current;
+    const open = (this.others.get(id) ?? []).map((o) => o.start).filter((start) => start + this.windowMs > now);
+    const fresh = { start: open.length ? Math.min(...open) : now, n: 0, written: 0 };
+    this.own.set(id, fresh);
+    return fresh;
   }
 }
