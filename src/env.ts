@@ -103,6 +103,13 @@ const schema = z
     RATE_LIMIT_PER_USER: z.coerce.number().int().min(0).default(120),
     RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(300),
     RATE_LIMIT_RUN_NOW_PER_USER: z.coerce.number().int().min(0).default(10),
+    /** How often an API instance publishes its rate-limit counts and reads the others' (when it counted any). */
+    RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+    /**
+     * The share of a quota an instance may admit for one key between two looks at the shared count:
+     * across I instances a key gets at most quota + I x floor(quota x share) per window; 0 is exact.
+     */
+    RATE_LIMIT_LOCAL_SHARE: z.coerce.number().min(0).max(1).default(0.1),
     /**
      * Proxies in front of the API whose X-Forwarded-For entry is trusted for the per-IP limit; 0 uses
      * the socket address.

@@ -47,6 +47,8 @@ describe('parseEnv: defaults', () => {
       RATE_LIMIT_PER_USER: 120,
       RATE_LIMIT_PER_IP: 300,
       RATE_LIMIT_RUN_NOW_PER_USER: 10,
+      RATE_LIMIT_SYNC_MS: 1000,
+      RATE_LIMIT_LOCAL_SHARE: 0.1,
       TRUST_PROXY_HOPS: 0,
       MAX_JOBS_PER_OWNER: 50,
       IDEMPOTENCY_KEY_TTL_HOURS: 24,
