@@ -175,6 +175,9 @@ export async function startLocalDb(
   const log = openSync(join(dir, 'ferretdb.log'), 'a');
   const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, ...storage, '-log-level=warn'], {
     stdio: ['ignore', log, log],
+    // Its own process group: a Ctrl-C meant for the service (which then drains, still writing
+    // to the database) does not stop the database under it; the service stops it last.
+    detached: true,
   });
   // Whatever ends this process, FerretDB does not outlive it: an exit handler for a crash or a
   // deadline's exit, and FerretDB's own watch on its parent for a SIGKILL (see main.go).
