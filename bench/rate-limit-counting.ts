@@ -5,8 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { RateLimiterMongo } from 'rate-limiter-flexible';
-import { connectDb } from '../src/lib/db.js';
-import { startLocalDb } from '../src/lib/local-db.js';
+import { connectDb, startLocalDb } from '../src/db/index.js';
 import { RateLimits } from '../src/lib/rate-limit.js';
 
 const uri = process.argv[2];

@@ -1,8 +1,8 @@
-// npm run db: the local FerretDB alone, for running `npm run api` and `npm run worker` apart. It listens on
-// LOCAL_DB_PORT (27018 by default), so the MONGODB_URI it prints stays the same from one start to the next.
+// npm run db: the local database alone, for running `npm run api` and `npm run worker` apart. It listens
+// on LOCAL_DB_PORT (27018 by default), so the MONGODB_URI it prints stays the same from one start to the next.
 import { createServer } from 'node:net';
+import { startLocalDb } from '../src/db/index.js';
 import { envOrExit } from '../src/env.js';
-import { startLocalDb } from '../src/lib/local-db.js';
 import { createLogger } from '../src/lib/logger.js';
 
 const config = envOrExit();
@@ -25,7 +25,7 @@ if (busy) {
   );
   process.exit(1);
 }
-const db = await startLocalDb(config.LOCAL_DB_DIR, logger, { port: config.LOCAL_DB_PORT });
+const db = await startLocalDb(config.LOCAL_DB_DIR, logger, { port: config.LOCAL_DB_PORT, backend: config.LOCAL_DB });
 process.stdout.write(`\nexport MONGODB_URI=${db.uri}\n\n`);
 const stop = () => void db.stop().then(() => process.exit(0));
 process.on('SIGINT', stop);

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { LOCAL_BACKENDS } from './db/quirks.js';
 
 /** The development secret, documented in docs/configuration.md so the walk-through works out of the box. */
 export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
@@ -45,8 +46,10 @@ const schema = z
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
     /** How long a database reply may take, for a database that stops answering. */
     MONGODB_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
-    LOCAL_DB_DIR: z.string().min(1).default('.local/ferretdb'),
-    /** The port `npm run db` serves FerretDB on, so the MONGODB_URI it prints stays the same across starts. */
+    /** Storage of the local database started when MONGODB_URI is unset (docs/database.md). */
+    LOCAL_DB: z.enum(LOCAL_BACKENDS).default('postgresql'),
+    LOCAL_DB_DIR: z.string().min(1).default('.local/db'),
+    /** The port `npm run db` serves the local database on, so the MONGODB_URI it prints stays the same. */
     LOCAL_DB_PORT: z.coerce.number().int().min(1).max(65535).default(27018),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),

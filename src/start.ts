@@ -1,10 +1,9 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { connectDb, type LocalDb, pingDb, startLocalDb } from './db/index.js';
 import { type Env, envOrExit } from './env.js';
-import { connectDb, pingDb } from './lib/db.js';
 import { openGuards } from './lib/guards.js';
-import { type LocalDb, startLocalDb } from './lib/local-db.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { metricsEnabled } from './lib/metrics.js';
 import { openScheduler, type Scheduler } from './scheduler/index.js';
@@ -22,7 +21,7 @@ const CLOSE_GRACE_MS = 5_000;
 const ECHO_WINDOW_MS = 1_000;
 
 /**
- * Starts the given roles in this process: connects (starting the local FerretDB when
+ * Starts the given roles in this process: connects (starting the local database when
  * MONGODB_URI is unset), serves the API and/or runs the worker, and shuts down cleanly on
  * SIGINT/SIGTERM: stop taking requests and work, let runs finish, close the database. A
  * failure on the way up stops what was started and exits 1; a second signal (a second Ctrl-C,
@@ -80,7 +79,8 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
         'and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
     );
   }
-  if (!config.MONGODB_URI) parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);
+  if (!config.MONGODB_URI)
+    parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger, { backend: config.LOCAL_DB });
   const conn = await connectDb(config.MONGODB_URI ?? parts.localDb!.uri, config);
   parts.close = () => conn.close();
   parts.scheduler = await openScheduler(conn, config, logger);

@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Problem } from '../generated/client.js';
 import { createApp } from '../src/app.js';
-import { connectDb, pingDb } from '../src/lib/db.js';
+import { connectDb, pingDb } from '../src/db/index.js';
 import { openGuards } from '../src/lib/guards.js';
 import { RATE_LIMIT_COLLECTION } from '../src/lib/rate-limit.js';
 import { openScheduler } from '../src/scheduler/index.js';

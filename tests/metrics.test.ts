@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../src/app.js';
+import { connectDb, pingDb } from '../src/db/index.js';
 import { parseEnv } from '../src/env.js';
-import { connectDb, pingDb } from '../src/lib/db.js';
 import type { Guards } from '../src/lib/guards.js';
 import { createLogger } from '../src/lib/logger.js';
 import { openScheduler } from '../src/scheduler/index.js';

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
+import { type LocalDb, startLocalDb } from '../src/db/index.js';
 import { bodies, type Harness, startHarness } from './helpers/harness.js';
 
 // A database of this file's own, so freezing it stalls nobody else's tests.

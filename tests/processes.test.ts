@@ -55,17 +55,20 @@ describe('SIGTERM during start-up', () => {
   it('stops the local database it was starting, then exits', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'local-db-'));
     try {
-      const ferretdbs = async () =>
+      const localDb = async () =>
         (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((line) => line.includes(dataDir));
       const p = launch('src/main.ts', { LOCAL_DB_DIR: dataDir, PORT: String(await freePort()), LOG_LEVEL: 'debug' });
-      // Signal while FerretDB runs but the service is not up yet.
-      await waitFor(async () => (await ferretdbs()).length > 0, { what: 'FerretDB to be spawned', intervalMs: 20 });
+      // Signal while the local database starts but the service is not up yet.
+      await waitFor(async () => (await localDb()).length > 0, {
+        what: 'the local database to be spawned',
+        intervalMs: 20,
+      });
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
       // Start-up was let finish, then everything it started was stopped in order, cleanly.
       expect(p.output()).toContain('"msg":"local database stopped"');
       expect(p.output()).toContain('"msg":"stopped"');
-      expect(await ferretdbs()).toEqual([]);
+      expect(await localDb()).toEqual([]);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { pingDb } from '../src/lib/db.js';
+import { pingDb } from '../src/db/index.js';
 import { createWorkerProbe } from '../src/worker-probe.js';
 import { type Harness, startHarness, waitFor } from './helpers/harness.js';
 

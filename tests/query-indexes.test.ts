@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CommandStartedEvent } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectDb } from '../src/lib/db.js';
+import { connectDb } from '../src/db/index.js';
 import { IDEMPOTENCY_COLLECTION, IdempotencyStore } from '../src/lib/idempotency.js';
 import { RATE_LIMIT_COLLECTION, RATE_LIMIT_EXPIRY_FIELD } from '../src/lib/rate-limit.js';
 import { AGENDA_COLLECTION, AGENDA_INDEXES } from '../src/scheduler/agenda.js';

@@ -18,7 +18,7 @@ export interface Guards {
 
 /**
  * Opens the guards on a connection: creates their indexes and, on a database without TTL
- * indexes (FerretDB 1.x), starts a sweeper for what has expired. `stop()` ends the sweeper.
+ * indexes (src/db/quirks.ts), starts a sweeper for what has expired. `stop()` ends the sweeper.
  */
 export async function openGuards(conn: Connection, config: Env, logger: Logger): Promise<Guards & { stop(): void }> {
   const rateLimits = new RateLimits(conn, config, logger);

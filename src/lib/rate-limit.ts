@@ -68,8 +68,8 @@ interface OwnCount {
  * A key's window is fixed: it starts at the key's first hit, or at the start another instance
  * reported for the key if that window is still open, so instances that have read each other
  * agree on it. Each instance writes its own counts to a document of its own (a `$set` of
- * absolute numbers by `_id`: no read-modify-write, so nothing is lost on FerretDB 1.x, whose
- * findAndModify and `$inc` are a read then a write) and reads the others' documents back, every
+ * absolute numbers by `_id`: no read-modify-write, so nothing is lost where findAndModify and
+ * `$inc` are a read then a write, see src/db/quirks.ts) and reads the others' documents back, every
  * RATE_LIMIT_SYNC_MS when it counted something, and on the request path when a key has used its
  * local allowance B = ⌊quota × RATE_LIMIT_LOCAL_SHARE⌋ since the last write. A hit is refused once
  * the others' open counts (last read) plus its own reach the quota; that refusal needs no database.

@@ -83,7 +83,7 @@ interface QueueFiller {
  * One lock chain per job name at a time. Agenda 6.2.6 starts a chain (lock one job, then call
  * itself for the next) on every poll and on every notification, so a burst of runs queued by the
  * dispatcher ran one chain per run side by side, each ending with a lock query that finds
- * nothing; on FerretDB every lock query reads all queued runs. Here a call made while a chain of
+ * nothing; on the local database every lock query reads all queued runs. Here a call made while a chain of
  * that name is going only asks it to go round once more, and returns, so its caller starts the
  * runs already locked instead of waiting for the whole chain. Agenda is pinned at 6.2.6: the
  * processor and its method are private (checked at start).

@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import { runPolicyFor } from '../jobs/registry.js';
-import { isDuplicateKey } from '../lib/db.js';
 import { observeRun } from '../lib/metrics.js';
 import type { JobDoc } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
@@ -92,8 +92,8 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
       log.info({ slot: latest }, 'slot already accounted for by another worker');
     }
   }
-  // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
-  // next fire looks at slots already recorded, and their inserts are refused as duplicates.
+  // Conditional rather than $max, a compare-and-set whose lost race is harmless (atomicConditionalUpdate
+  // in src/db/quirks.ts): the next fire looks at slots already recorded, refused as duplicates.
   // Compare-and-set on the value last read (by _id, so one document is read), read again
   // when another worker moved it meanwhile, so the mark only ever goes forward.
   for (let seen = job.lastSlotAt ?? null; !seen || seen < latest; ) {

@@ -90,7 +90,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
         // A worker that dies holding the dispatcher blocks every schedule for this long: no
         // longer than the shortest lock of any type, as the policy promises.
         lockLifetime: shortestLock,
-        // One at a time, and never a second copy locked in waiting (FerretDB can leave two).
+        // One at a time, and never a second copy locked in waiting (a non-atomic lock can leave two).
         concurrency: 1,
         lockLimit: 1,
       });
