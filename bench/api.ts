@@ -7,8 +7,7 @@ import { createRequire } from 'node:module';
 import { SignJWT } from 'jose';
 import { type Db, ObjectId } from 'mongodb';
 import type { Connection } from 'mongoose';
-import { connectDb } from '../src/lib/db.js';
-import { freePort, startLocalDb } from '../src/lib/local-db.js';
+import { connectDb, freePort, startLocalDb } from '../src/db/index.js';
 import { jobInput, removeJobsOf } from './lib/api-fixtures.js';
 import { isMain, suiteMain } from './lib/main.js';
 import type { Comparison, Plot, Suite, SuiteOptions, SuiteResult } from './lib/report.js';
@@ -37,7 +36,7 @@ const PROBE_QUERIES = 3;
 const WARM_UP = CONNECTIONS;
 /** Target length of one batch of a run. */
 const BATCH_SECONDS = 1;
-/** Limits high enough never to refuse, so the limiter does all its work (a database write per policy). */
+/** Limits high enough never to refuse, so the limiter does all its counting (in memory, published in batches). */
 const NEVER_REFUSE = '1000000000';
 
 interface Plan {
@@ -478,18 +477,21 @@ const UNLIMITED = 'ours, rate limits off';
 const BASELINE = 'baseline';
 const MB = 1024 * 1024;
 const READ_GOAL = 0.8;
+/** Issue 12: GET by id >= 0.8 x the baseline; the list and create within 2 x of the baseline's same queries. */
+const GOALS: Record<EndpointKey, number> = { get: READ_GOAL, list: 0.5, create: 0.5 };
 const round1 = (n: number) => Number(n.toFixed(1));
 const lastOf = <T>(items: T[]) => items[items.length - 1]!;
-/** Ratios of very different figures (our POST against a bare insert) keep two significant digits. */
+/** Ratios keep two significant digits. */
 const times = (ratio: number) => `${Number(ratio.toPrecision(2))} x`;
 
 /** The runs of one target and endpoint, in order. */
 const runsOf = (records: RunRecord[], target: string, endpoint: EndpointKey, where: (r: RunRecord) => boolean) =>
   records.filter((r) => r.target === target && r.endpoint === endpoint && where(r)).map((r) => r.f);
 
-function withReadGoal(row: Comparison, read: boolean): Comparison {
-  if (!read || row.ratio === undefined) return row;
-  return { ...row, goal: { text: `>= ${READ_GOAL} x the baseline's throughput`, met: row.ratio >= READ_GOAL } };
+function withGoal(row: Comparison, key: EndpointKey): Comparison {
+  if (row.ratio === undefined) return row;
+  const goal = GOALS[key];
+  return { ...row, goal: { text: `>= ${goal} x the baseline's throughput`, met: row.ratio >= goal } };
 }
 
 function mainRows(e: Endpoint, ours: RunFigures[], base: RunFigures[]): Comparison[] {
@@ -497,13 +499,13 @@ function mainRows(e: Endpoint, ours: RunFigures[], base: RunFigures[]): Comparis
   const failed = (runs: RunFigures[]) => runs.reduce((n, f) => n + f.failed, 0);
   const runNote = `requests per run: ours ${sizes(ours)}, baseline ${sizes(base)}; failed: ours ${failed(ours)}, baseline ${failed(base)}`;
   return [
-    withReadGoal(
+    withGoal(
       compare(
         { metric: `${e.label} requests/s`, unit: 'req/s', better: 'higher', note: runNote },
         ours.map((f) => f.rps),
         base.map((f) => f.rps),
       ),
-      e.read,
+      e.key,
     ),
     compare(
       { metric: `${e.label} p50 latency`, unit: 'ms', better: 'lower' },
@@ -533,21 +535,21 @@ function smallRows(e: Endpoint, small: number, records: RunRecord[]): Comparison
   const at = (target: string) => runsOf(records, target, e.key, (r) => r.stored === small);
   const note = 'one short run (of the growth series)';
   return [
-    withReadGoal(
+    withGoal(
       compare(
         { metric: `${e.label} requests/s at ${small} jobs`, unit: 'req/s', better: 'higher', note },
         at(OURS).map((f) => f.rps),
         at(BASELINE).map((f) => f.rps),
       ),
-      true,
+      e.key,
     ),
-    withReadGoal(
+    withGoal(
       compare(
         { metric: `${e.label} requests/s at ${small} jobs, rate limits off`, unit: 'req/s', better: 'higher', note },
         at(UNLIMITED).map((f) => f.rps),
         at(BASELINE).map((f) => f.rps),
       ),
-      true,
+      e.key,
     ),
     compare(
       { metric: `${e.label} p50 latency at ${small} jobs`, unit: 'ms', better: 'lower', note },
@@ -648,7 +650,7 @@ function report(
   const comparisons: Comparison[] = [
     ...eps.flatMap((e) => mainRows(e, main(OURS, e), main(BASELINE, e))),
     ...eps.map((e) =>
-      withReadGoal(
+      withGoal(
         compare(
           {
             metric: `${e.label} requests/s, rate limits off`,
@@ -659,7 +661,7 @@ function report(
           [lastOf(main(UNLIMITED, e)).rps],
           [lastOf(main(BASELINE, e)).rps],
         ),
-        e.read,
+        e.key,
       ),
     ),
     ...(small === undefined ? [] : eps.filter((e) => e.read).flatMap((e) => smallRows(e, small, records))),
@@ -711,14 +713,6 @@ function report(
   };
 }
 
-/** findAndModify commands that failed during the runs of ours (its rate limiter's upserts), in total. */
-function limiterRetries(eps: Endpoint[], records: RunRecord[]): number {
-  const runs = records.filter((r) => r.target === OURS && eps.some((e) => e.read && e.key === r.endpoint));
-  return Math.round(
-    runs.reduce((n, r) => n + (r.f.commands.get('findAndModify')?.failed ?? 0) * (r.f.ok + r.f.failed), 0),
-  );
-}
-
 function findings(
   plan: Plan,
   eps: Endpoint[],
@@ -751,19 +745,16 @@ function findings(
     );
   };
   return [
-    `Reads at ${plan.jobs} jobs: GET /jobs/{id} at ${times(ratio(get))} the baseline's throughput, the list at ${times(ratio(list))} (goal >= ${READ_GOAL} x). ` +
+    `Reads at ${plan.jobs} jobs: GET /jobs/{id} at ${times(ratio(get))} the baseline's throughput, the list at ${times(ratio(list))} (goals >= ${GOALS.get} x and >= ${GOALS.list} x). ` +
       `At this count both servers wait on FerretDB (p50 ${med(BASELINE, get, (f) => f.p50).toFixed(0)} ms and ${med(BASELINE, list, (f) => f.p50).toFixed(0)} ms for the bare queries at ${CONNECTIONS} connections), so the service's own cost hides in the database's.` +
       smallText(),
     `The rate limiter adds ${(sum(on(get).commands) - sum(off(get).commands)).toFixed(1)} database commands to every request (GET /jobs/{id} at ${plan.jobs} jobs: ${describeCommands(on(get).commands)} with it, ${describeCommands(off(get).commands)} without): ` +
-      'a findAndModify on the rate_limits_ip and on the rate_limits_user counter, two writes per request, and every request from one address updates the same ip counter document.' +
-      (limiterRetries(eps, records) > 0
-        ? ` ${limiterRetries(eps, records)} findAndModify failed over the runs: concurrent first upserts of one counter collide on its unique key (E11000; FerretDB 1.x upserts in two steps) and rate-limiter-flexible retries them.`
-        : ''),
-    `GET /jobs/{id} p50 grows as ${growth(OURS, get)} for ours, ${growth(BASELINE, get)} for the baseline. Its lookup {_id, ownerId} goes through the _id index (the local FerretDB is built with that fix, scripts/ferretdb/overlay): ` +
+      "the limiter counts in memory and publishes each instance's counts at most once per RATE_LIMIT_SYNC_MS (one write and one read of rate_limit_counts per interval, not per request), so with limits that never refuse a request costs it no database command." +
+      `GET /jobs/{id} p50 grows as ${growth(OURS, get)} for ours, ${growth(BASELINE, get)} for the baseline. Its lookup {_id, ownerId} goes through the _id index (the local FerretDB is built with that fix, scripts/ferretdb/overlay): ` +
       `one query at a time at ${plan.jobs} jobs it took ${withOwner.toFixed(1)} ms, against ${idOnly.toFixed(1)} ms for {_id} alone; on MongoDB both use the _id index.`,
     `The list p50 grows as ${growth(OURS, list)} for ours, ${growth(BASELINE, list)} for the baseline: FerretDB evaluates {ownerId} in Go on every stored job, although every owner has ${JOBS_PER_OWNER} jobs at every count; on MongoDB the {ownerId: 1, _id: 1} index serves it in about constant time.`,
-    `POST /jobs: ours ${med(OURS, create, (f) => f.rps).toFixed(2)} req/s against ${med(BASELINE, create, (f) => f.rps).toFixed(0)} for a bare insert (${times(ratio(create))}), with ${sum(on(create).commands).toFixed(1)} database commands per request against ${sum(lastOf(main(BASELINE, create)).commands).toFixed(1)} (${describeCommands(on(create).commands)}). ` +
-      "By the code: the 50-job cap counts the owner's jobs (the aggregate), then the job and the audit record are inserted, beside the two rate-limit counters. " +
+    `POST /jobs: ours ${med(OURS, create, (f) => f.rps).toFixed(2)} req/s against ${med(BASELINE, create, (f) => f.rps).toFixed(0)} for the baseline's same count and two inserts (${times(ratio(create))}), with ${sum(on(create).commands).toFixed(1)} database commands per request against ${sum(lastOf(main(BASELINE, create)).commands).toFixed(1)} (${describeCommands(on(create).commands)}). ` +
+      "By the code: the 50-job cap counts the owner's jobs (the aggregate), then the job and the audit record are inserted; the baseline does the same three commands. " +
       `One at a time at ${plan.jobs} jobs, FerretDB took ${count.toFixed(0)} ms for the count, a scan of every stored job in Go, against our p50 of ${med(OURS, create, (f) => f.p50).toFixed(0)} ms at ${CONNECTIONS} connections.`,
     `API resident memory after the load at ${plan.jobs} jobs: ${(rss.ours / MB).toFixed(0)} MB, against ${(rss.baseline / MB).toFixed(0)} MB for the bare baseline; both run under tsx, whose loader thread counts in both.`,
     `The load generator, the servers and FerretDB share this machine's cores, so the ratios are of the whole stack on it. At ${plan.jobs} jobs the slow endpoints give a handful of requests per run (see the notes), so their p99 is about their maximum.`,

@@ -5,8 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { RateLimiterMongo } from 'rate-limiter-flexible';
-import { connectDb } from '../src/lib/db.js';
-import { startLocalDb } from '../src/lib/local-db.js';
+import { connectDb, startLocalDb } from '../src/db/index.js';
 import { RateLimits } from '../src/lib/rate-limit.js';
 
 const uri = process.argv[2];
@@ -32,18 +31,21 @@ try {
     const doc = await conn.collection(table).findOne({});
     process.stdout.write(`database counter: ${n} parallel consumes recorded as ${doc?.points}\n`);
   }
-  // What the API does: the in-process counter beside the shared one cuts a burst at the quota.
+  // What the API does: each instance's own count, published with $set on a document of its own.
   const limits = new RateLimits(conn, {
     RATE_LIMIT_WINDOW_SECONDS: 60,
     RATE_LIMIT_PER_USER: 10,
     RATE_LIMIT_PER_IP: 0,
     RATE_LIMIT_RUN_NOW_PER_USER: 0,
+    RATE_LIMIT_SYNC_MS: 1000,
+    RATE_LIMIT_LOCAL_SHARE: 0,
   });
   await limits.ensureIndexes();
   const outcomes = await Promise.all(Array.from({ length: 50 }, () => limits.consume('user', 'k')));
   process.stdout.write(
     `API limiter, quota 10: ${outcomes.filter((o) => o!.allowed).length} of 50 parallel requests allowed\n`,
   );
+  limits.stop();
 } finally {
   await conn.dropDatabase();
   await conn.close();

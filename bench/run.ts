@@ -1,4 +1,5 @@
-// npm run bench [-- --quick] [--only api,scheduling] [--compare old.json] [--out-dir dir] [--render-only]
+// npm run bench [-- --quick] [--only api,scheduling] [--local-db postgresql,sqlite] [--compare old.json]
+//   [--out-dir dir] [--render-only]
 // Runs the benchmark suites one after another, each alone in its own process, then writes
 // results.json, RESULTS.md and the plots (a quick run writes results-quick.json, RESULTS-quick.md
 // and <plot>-quick.png instead, so it never overwrites the full results).
@@ -10,13 +11,16 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type LocalBackend, localBackendOf } from '../src/db/quirks.js';
 import { describeMachine } from './lib/machine.js';
 import { type BenchResults, duration, outputNames, renderResults, type SuiteRun } from './lib/markdown.js';
 import { writePlot } from './lib/plot.js';
 import type { SuiteResult } from './lib/report.js';
 
 /** The suites, in the order they run: bench/<id>.ts, each a `suiteMain` script. */
-const SUITES = ['api', 'validation', 'scheduling'];
+const SUITES = ['api', 'validation', 'scheduling', 'databases'];
+/** Suites that compare the local databases themselves, so `--local-db` does not repeat them. */
+const BOTH_DATABASES = new Set(['databases']);
 
 /** The issue's wall-time budgets for the whole run, on the 2-core benchmark machine. */
 const BUDGET_MS = { full: 15 * 60_000, quick: 2 * 60_000 };
@@ -37,7 +41,7 @@ async function main(): Promise<number> {
   const before = options.compare ? { label: options.compare, results: await readResults(options.compare) } : undefined;
   const results = options.renderOnly
     ? await readResults(join(outDir, names.json))
-    : await runSuites(options.ids, options.quick);
+    : await runSuites(options.ids, options.quick, options.backends);
   await mkdir(outDir, { recursive: true });
   if (!options.renderOnly) await writeFile(join(outDir, names.json), `${JSON.stringify(results, null, 2)}\n`);
   for (const plot of results.suites.flatMap((s) => s.plots ?? [])) await writePlot(plot, join(outDir, names.png(plot)));
@@ -67,8 +71,10 @@ function parseOptions() {
       compare: { type: 'string' },
       'out-dir': { type: 'string', default: 'bench' },
       'render-only': { type: 'boolean', default: false },
+      'local-db': { type: 'string' },
     },
   });
+  const backends = values['local-db']?.split(',').map((name) => localBackendOf({ LOCAL_DB: name.trim() }));
   const ids = values.only
     ? values.only
         .split(',')
@@ -83,6 +89,7 @@ function parseOptions() {
     compare: values.compare,
     outDir: values['out-dir'],
     renderOnly: values['render-only'],
+    backends,
   };
 }
 
@@ -90,7 +97,11 @@ async function readResults(path: string): Promise<BenchResults> {
   return JSON.parse(await readFile(path, 'utf8')) as BenchResults;
 }
 
-async function runSuites(ids: string[], quick: boolean): Promise<BenchResults> {
+/**
+ * Runs each suite once, or once per local database in `backends` (LOCAL_DB set for the suite's
+ * process; its results are named `<id>@<backend>`), so one run shows them side by side.
+ */
+async function runSuites(ids: string[], quick: boolean, backends?: LocalBackend[]): Promise<BenchResults> {
   const started = performance.now();
   // Before any file is written, so `dirty` describes the code that ran, not this run's output.
   const machine = describeMachine(root);
@@ -98,10 +109,12 @@ async function runSuites(ids: string[], quick: boolean): Promise<BenchResults> {
   const runs: SuiteRun[] = [];
   const suites: SuiteResult[] = [];
   for (const id of ids) {
-    interrupt.signal.throwIfAborted();
-    const { run, result } = await runSuite(id, quick, budgetMs);
-    runs.push(run);
-    if (result) suites.push(result);
+    for (const backend of backends && !BOTH_DATABASES.has(id) ? backends : [undefined]) {
+      interrupt.signal.throwIfAborted();
+      const { run, result } = await runSuite(id, quick, budgetMs, backend);
+      runs.push(run);
+      if (result) suites.push(result);
+    }
   }
   interrupt.signal.throwIfAborted();
   return { quick, machine, totalMs: Math.round(performance.now() - started), budgetMs, runs, suites };
@@ -116,8 +129,27 @@ async function runSuite(
   id: string,
   quick: boolean,
   timeoutMs: number,
+  backend?: LocalBackend,
+): Promise<{ run: SuiteRun; result?: SuiteResult }> {
+  const named = await runSuiteOn(id, quick, timeoutMs, backend);
+  if (!backend) return named;
+  const tag = `@${backend}`;
+  const result = named.result && {
+    ...named.result,
+    id: named.result.id + tag,
+    title: `${named.result.title} — local database on ${backend}`,
+  };
+  return { run: { ...named.run, id: named.run.id + tag }, result };
+}
+
+async function runSuiteOn(
+  id: string,
+  quick: boolean,
+  timeoutMs: number,
+  backend?: LocalBackend,
 ): Promise<{ run: SuiteRun; result?: SuiteResult }> {
   const file = join(root, 'bench', `${id}.ts`);
+  const label = backend ? `${id}@${backend}` : id;
   if (!existsSync(file)) {
     log(`skipping ${id}: bench/${id}.ts does not exist (yet)`);
     return { run: { id, status: 'missing', ms: 0, detail: `bench/${id}.ts does not exist` } };
@@ -125,11 +157,12 @@ async function runSuite(
   const dir = await mkdtemp(join(tmpdir(), `bench-${id}-`));
   const out = join(dir, 'result.json');
   const started = performance.now();
-  log(`${id}: starting${quick ? ' (quick)' : ''}, timeout ${duration(timeoutMs)}`);
+  log(`${label}: starting${quick ? ' (quick)' : ''}, timeout ${duration(timeoutMs)}`);
   try {
-    const end = await runChild(id, ['--import', 'tsx', file, ...(quick ? ['--quick'] : []), '--out', out], timeoutMs);
+    const args = ['--import', 'tsx', file, ...(quick ? ['--quick'] : []), '--out', out];
+    const end = await runChild(id, args, timeoutMs, backend ? { LOCAL_DB: backend } : {});
     const ms = Math.round(performance.now() - started);
-    log(`${id}: ${end.timedOut ? 'timed out' : end.code === 0 ? 'done' : 'failed'} after ${duration(ms)}`);
+    log(`${label}: ${end.timedOut ? 'timed out' : end.code === 0 ? 'done' : 'failed'} after ${duration(ms)}`);
     // A suite stopped early could not remove its database; the next run must not start on its data.
     if (end.timedOut || end.code !== 0) await rm(join(root, `.local/bench-${id}-db`), { recursive: true, force: true });
     if (end.timedOut) return { run: { id, status: 'timeout', ms, detail: `stopped after ${duration(timeoutMs)}` } };
@@ -165,8 +198,13 @@ interface ChildEnd {
  * group signal reaches what the suite spawned (FerretDB, service processes) too. Its output is
  * streamed to our stderr, each line prefixed with the suite id.
  */
-async function runChild(id: string, args: string[], timeoutMs: number): Promise<ChildEnd> {
-  const child = spawn(process.execPath, args, { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+async function runChild(id: string, args: string[], timeoutMs: number, env: NodeJS.ProcessEnv): Promise<ChildEnd> {
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const onInterrupt = () => void stopGroup(child.pid!);
   interrupt.signal.addEventListener('abort', onInterrupt);
   for (const stream of [child.stdout, child.stderr])

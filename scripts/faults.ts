@@ -7,7 +7,7 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { startLocalDb } from '../src/lib/local-db.js';
+import { startLocalDb } from '../src/db/index.js';
 import { databaseOutage, killedWorker, severalWorkers, shutdownUnderLoad } from '../tests/faults/scenarios.js';
 import { uriWithDb } from '../tests/helpers/harness.js';
 

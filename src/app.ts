@@ -5,6 +5,7 @@ import { Scalar } from '@scalar/hono-api-reference';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import type { Connection } from 'mongoose';
+import { isOverloaded } from './db/index.js';
 import type { Env } from './env.js';
 import type { CatalogConfig } from './jobs/catalog.js';
 import { allowedMethods } from './lib/allowed-methods.js';
@@ -70,10 +71,9 @@ const targetToPart: Record<string, FieldError['in']> = {
 
 // Mongo driver errors that mean "database unreachable" rather than a bug: answered with 503.
 const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NotConnected|Topology|PoolCleared|OperationTimeout)/;
-/** FerretDB on SQLite under overload: a write waited past SQLite's busy timeout. Temporary too. */
-const OVERLOADED = /database is locked|SQLITE_BUSY/;
+/** An overloaded local database (see src/db/quirks.ts) is temporary too. */
 const isUnavailable = (error: Error) =>
-  UNAVAILABLE.test(error.name) || (error.name === 'MongoServerError' && OVERLOADED.test(error.message));
+  UNAVAILABLE.test(error.name) || (error.name === 'MongoServerError' && isOverloaded(error));
 
 /** Served so the reference page works offline: no script is fetched from a CDN. */
 const scalarBundle = (() => {

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { LOCAL_BACKENDS } from './db/quirks.js';
 
 /** The development secret, documented in docs/configuration.md so the walk-through works out of the box. */
 export const DEVELOPMENT_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
@@ -45,7 +46,11 @@ const schema = z
     MONGODB_SERVER_SELECTION_TIMEOUT_MS: z.coerce.number().int().min(100).default(5000),
     /** How long a database reply may take, for a database that stops answering. */
     MONGODB_SOCKET_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
-    LOCAL_DB_DIR: z.string().min(1).default('.local/ferretdb'),
+    /** Storage of the local database started when MONGODB_URI is unset (docs/database.md). */
+    LOCAL_DB: z.enum(LOCAL_BACKENDS).default('postgresql'),
+    LOCAL_DB_DIR: z.string().min(1).default('.local/db'),
+    /** The port `npm run db` serves the local database on, so the MONGODB_URI it prints stays the same. */
+    LOCAL_DB_PORT: z.coerce.number().int().min(1).max(65535).default(27018),
 
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
     /** RS256/ES256 tokens are verified against this key set (keys picked by `kid`). */
@@ -91,6 +96,9 @@ const schema = z
     JOB_TYPE_POLICIES: jobTypePolicies.default({}),
     /** Bearer token /metrics requires; unset: /metrics is open in development and test, off in production. */
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** A worker's own /metrics and /healthz listener (one port per worker); unset: none. */
+    WORKER_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+    WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(20000),
 
     /** Abuse limits (OWASP API4): requests per window on /api/cron, counted in the database; 0 turns one off. */
@@ -98,6 +106,13 @@ const schema = z
     RATE_LIMIT_PER_USER: z.coerce.number().int().min(0).default(120),
     RATE_LIMIT_PER_IP: z.coerce.number().int().min(0).default(300),
     RATE_LIMIT_RUN_NOW_PER_USER: z.coerce.number().int().min(0).default(10),
+    /** How often an API instance publishes its rate-limit counts and reads the others' (when it counted any). */
+    RATE_LIMIT_SYNC_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+    /**
+     * The share of a quota an instance may admit for one key between two looks at the shared count:
+     * across I instances a key gets at most quota + I x floor(quota x share) per window; 0 is exact.
+     */
+    RATE_LIMIT_LOCAL_SHARE: z.coerce.number().min(0).max(1).default(0.1),
     /**
      * Proxies in front of the API whose X-Forwarded-For entry is trusted for the per-IP limit; 0 uses
      * the socket address.

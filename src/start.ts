@@ -1,13 +1,13 @@
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
+import { connectDb, type LocalDb, pingDb, startLocalDb } from './db/index.js';
 import { type Env, envOrExit } from './env.js';
-import { connectDb, pingDb } from './lib/db.js';
 import { openGuards } from './lib/guards.js';
-import { type LocalDb, startLocalDb } from './lib/local-db.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { metricsEnabled } from './lib/metrics.js';
 import { openScheduler, type Scheduler } from './scheduler/index.js';
+import { createWorkerProbe } from './worker-probe.js';
 
 export type Role = 'api' | 'worker';
 
@@ -15,10 +15,17 @@ export type Role = 'api' | 'worker';
 const CLOSE_GRACE_MS = 5_000;
 
 /**
- * Starts the given roles in this process: connects (starting the local FerretDB when
+ * A stop signal this soon after the first is the same request delivered twice: Ctrl-C signals the
+ * terminal's whole foreground process group, and npm, in that group, forwards it to its child too.
+ */
+const ECHO_WINDOW_MS = 1_000;
+
+/**
+ * Starts the given roles in this process: connects (starting the local database when
  * MONGODB_URI is unset), serves the API and/or runs the worker, and shuts down cleanly on
  * SIGINT/SIGTERM: stop taking requests and work, let runs finish, close the database. A
- * failure on the way up stops what was started and exits 1; a second signal exits at once.
+ * failure on the way up stops what was started and exits 1; a second signal (a second Ctrl-C,
+ * not the echo of the first) exits at once. Under PM2 (`wait_ready`) it reports 'ready' once up.
  */
 export async function start(roles: Role[]): Promise<void> {
   const config = envOrExit();
@@ -27,12 +34,18 @@ export async function start(roles: Role[]): Promise<void> {
   let startup: Promise<void> = Promise.resolve();
 
   let stopping = false;
+  let stopRequestedAt = 0;
   const shutdown = async (reason: string, code: number) => {
     if (stopping) {
+      if (Date.now() - stopRequestedAt < ECHO_WINDOW_MS) {
+        logger.debug({ reason }, 'stop request delivered twice (terminal and npm): already stopping');
+        return;
+      }
       logger.warn({ reason }, 'second stop request: exiting now');
       process.exit(1);
     }
     stopping = true;
+    stopRequestedAt = Date.now();
     logger.info({ reason }, 'shutting down');
     // A hard deadline above PM2's kill_timeout margin: whatever hangs, the process ends.
     setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + CLOSE_GRACE_MS).unref();
@@ -48,6 +61,8 @@ export async function start(roles: Role[]): Promise<void> {
   startup = bringUp(roles, parts, config, logger);
   try {
     await startup;
+    // PM2 (wait_ready) counts the process online only now, not when it was forked.
+    if (!stopping && process.connected) process.send?.('ready');
   } catch (error) {
     logger.fatal(error instanceof StartupError ? {} : { err: error }, `could not start: ${(error as Error).message}`);
     // Unless a signal's shutdown is already under way, stop what was started and exit 1.
@@ -64,7 +79,8 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
         'and `npm run worker` start a database (`npm run db` prints its URI) and set MONGODB_URI.',
     );
   }
-  if (!config.MONGODB_URI) parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger);
+  if (!config.MONGODB_URI)
+    parts.localDb = await startLocalDb(config.LOCAL_DB_DIR, logger, { backend: config.LOCAL_DB });
   const conn = await connectDb(config.MONGODB_URI ?? parts.localDb!.uri, config);
   parts.close = () => conn.close();
   parts.scheduler = await openScheduler(conn, config, logger);
@@ -79,25 +95,7 @@ async function bringUp(roles: Role[], parts: Parts, config: Env, logger: Logger)
       ready: () => pingDb(conn),
       conn,
     });
-    parts.server = await listen(app.fetch, config, logger);
-  }
-  if (roles.includes('worker')) await parts.scheduler.startWorker();
-}
-
-class StartupError extends Error {}
-
-interface Parts {
-  localDb?: LocalDb;
-  server?: Server;
-  scheduler?: Scheduler;
-  close?: () => Promise<void>;
-  stopGuards?: () => void;
-}
-
-async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, logger: Logger): Promise<Server> {
-  return new Promise((ok, fail) => {
-    const server = serve({ fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-      const base = `http://${info.address}:${info.port}`;
+    parts.server = await listen(app.fetch, config.HOST, config.PORT, (base) => {
       const metrics = metricsEnabled(config) ? `${base}/metrics` : undefined;
       logger.info(
         {
@@ -109,12 +107,47 @@ async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, 
         },
         `API listening: API ${base}/api/cron, reference ${base}/reference${metrics ? `, metrics ${metrics}` : ''}`,
       );
+    });
+  }
+  if (roles.includes('worker')) {
+    await parts.scheduler.startWorker();
+    if (config.WORKER_METRICS_PORT !== undefined) {
+      const probe = createWorkerProbe({ config, status: parts.scheduler.status, ping: () => pingDb(conn) });
+      parts.probe = await listen(probe.fetch, config.WORKER_METRICS_HOST, config.WORKER_METRICS_PORT, (base) =>
+        logger.info(
+          { metrics: `${base}/metrics`, health: `${base}/healthz`, worker: config.WORKER_NAME },
+          `worker metrics listening: ${base}/metrics, health ${base}/healthz`,
+        ),
+      );
+    }
+  }
+}
+
+class StartupError extends Error {}
+
+interface Parts {
+  localDb?: LocalDb;
+  server?: Server;
+  /** The worker's /metrics and /healthz listener (WORKER_METRICS_PORT). */
+  probe?: Server;
+  scheduler?: Scheduler;
+  close?: () => Promise<void>;
+  stopGuards?: () => void;
+}
+
+async function listen(
+  fetch: Parameters<typeof serve>[0]['fetch'],
+  hostname: string,
+  port: number,
+  announce: (base: string) => void,
+): Promise<Server> {
+  return new Promise((ok, fail) => {
+    const server = serve({ fetch, port, hostname }, (info) => {
+      announce(`http://${info.address}:${info.port}`);
       ok(server as Server);
     });
     // EADDRINUSE and the like: a clear start-up failure, not an unhandled 'error' event.
-    server.once('error', (error) =>
-      fail(new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
-    );
+    server.once('error', (error) => fail(new StartupError(`cannot listen on ${hostname}:${port}: ${error.message}`)));
   });
 }
 
@@ -122,6 +155,7 @@ async function listen(fetch: Parameters<typeof serve>[0]['fetch'], config: Env, 
 async function stopAll(parts: Parts, config: Env, logger: Logger): Promise<boolean> {
   const steps: [string, (() => Promise<unknown>) | undefined][] = [
     ['server', parts.server && (() => closeServer(parts.server!))],
+    ['worker metrics listener', parts.probe && (() => closeServer(parts.probe!))],
     ['expiry sweeper', parts.stopGuards && (async () => parts.stopGuards!())],
     ['worker', parts.scheduler && (() => parts.scheduler!.stop(config.SHUTDOWN_TIMEOUT_MS))],
     ['database connection', parts.close],

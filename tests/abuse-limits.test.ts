@@ -4,8 +4,9 @@ import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Problem } from '../generated/client.js';
 import { createApp } from '../src/app.js';
-import { connectDb, pingDb } from '../src/lib/db.js';
+import { connectDb, pingDb } from '../src/db/index.js';
 import { openGuards } from '../src/lib/guards.js';
+import { RATE_LIMIT_COLLECTION } from '../src/lib/rate-limit.js';
 import { openScheduler } from '../src/scheduler/index.js';
 import { assertMatchesSpec } from './helpers/contract.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
@@ -145,33 +146,38 @@ describe('run-now limit', () => {
   });
 });
 
+/** A second API process's worth on the harness's database: its own connection, scheduler, guards and server. */
+async function startSecondInstance(h: Harness) {
+  const conn = await connectDb(inject('mongoUri'), h.config, h.dbName);
+  const scheduler = await openScheduler(conn, h.config, h.logger);
+  const guards = await openGuards(conn, h.config, h.logger);
+  const app = createApp({
+    config: h.config,
+    logger: h.logger,
+    service: scheduler.service,
+    guards,
+    ready: () => pingDb(conn),
+  });
+  const server = await new Promise<ReturnType<typeof serve>>((ok) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async stop() {
+      guards.stop();
+      await new Promise((ok) => server.close(ok));
+      await conn.close();
+    },
+  };
+}
+
 describe('limits shared by two API instances on one database', () => {
   let h: Harness;
-  let second: { baseUrl: string; stop(): Promise<void> };
+  let second: Awaited<ReturnType<typeof startSecondInstance>>;
   beforeAll(async () => {
+    // A quota of 4 leaves no local allowance (floor(4 x 0.1) = 0): every hit is reconciled, so the count is exact.
     h = await startHarness({ env: { RATE_LIMIT_PER_USER: '4', RATE_LIMIT_PER_IP: '1000' } });
-    // A second API process's worth: its own connection, scheduler module, guards and HTTP server.
-    const conn = await connectDb(inject('mongoUri'), h.config, h.dbName);
-    const scheduler = await openScheduler(conn, h.config, h.logger);
-    const guards = await openGuards(conn, h.config, h.logger);
-    const app = createApp({
-      config: h.config,
-      logger: h.logger,
-      service: scheduler.service,
-      guards,
-      ready: () => pingDb(conn),
-    });
-    const server = await new Promise<ReturnType<typeof serve>>((ok) => {
-      const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
-    });
-    second = {
-      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      async stop() {
-        guards.stop();
-        await new Promise((ok) => server.close(ok));
-        await conn.close();
-      },
-    };
+    second = await startSecondInstance(h);
   });
   afterAll(async () => {
     await second.stop();
@@ -186,12 +192,85 @@ describe('limits shared by two API instances on one database', () => {
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
   });
 
-  it('a parallel burst at one instance gets at most the quota through (the in-process counter is exact)', async () => {
+  it('a parallel burst at one instance gets at most the quota through', async () => {
     const sub = user();
     const answers = await Promise.all(Array.from({ length: 12 }, () => listAs(h, sub)));
     const passed = answers.filter((a) => a.status === 200).length;
     expect(passed).toBeLessThanOrEqual(4);
     expect(answers.filter((a) => a.status === 429)).toHaveLength(12 - passed);
+  });
+});
+
+/** Two API instances on one database, with a per-user quota of 20 and a local share of 0.25 (5 hits). */
+function twoInstances(syncMs: number) {
+  const env = {
+    RATE_LIMIT_PER_USER: '20',
+    RATE_LIMIT_LOCAL_SHARE: '0.25',
+    RATE_LIMIT_PER_IP: '0',
+    // A day: the window cannot roll over (and reset the counts) in the middle of a test.
+    RATE_LIMIT_WINDOW_SECONDS: '86400',
+    RATE_LIMIT_SYNC_MS: String(syncMs),
+  };
+  const state = { h: undefined as unknown as Harness, second: undefined as unknown as { baseUrl: string } };
+  let second: Awaited<ReturnType<typeof startSecondInstance>>;
+  beforeAll(async () => {
+    state.h = await startHarness({ env });
+    state.second = second = await startSecondInstance(state.h);
+  });
+  afterAll(async () => {
+    await second.stop();
+    await state.h.stop();
+  });
+  return state;
+}
+const QUOTA = 20;
+const ALLOWANCE = 5;
+
+describe('counted in memory, published when the allowance is used (background sync every 60 s)', () => {
+  const two = twoInstances(60_000);
+  /** What the database holds for a user's key, summed over the instances' documents. */
+  const stored = async (sub: string) =>
+    (
+      await two.h.conn
+        .collection<{ counts: { p: string; k: string; n: number }[] }>(RATE_LIMIT_COLLECTION)
+        .find({})
+        .toArray()
+    )
+      .flatMap((doc) => doc.counts)
+      .filter((c) => c.p === 'user' && c.k === sub)
+      .reduce((sum, c) => sum + c.n, 0);
+
+  it('an instance admits its allowance without writing, and the next hit publishes the count before it is judged', async () => {
+    const sub = user();
+    for (let i = 0; i < ALLOWANCE; i++) expect((await listAs(two.h, sub)).status).toBe(200);
+    expect(await stored(sub)).toBe(0);
+    expect((await listAs(two.h, sub)).status).toBe(200);
+    expect(await stored(sub)).toBe(ALLOWANCE + 1);
+  });
+});
+
+describe('counted in memory, reconciled in batches (background sync every 100 ms)', () => {
+  const two = twoInstances(100);
+
+  it('a burst at both instances at once gets at most quota + 2 x allowance through, and the quota holds across them', async () => {
+    const sub = user();
+    const via = (baseUrl: string) => call(two.h, baseUrl, 'GET', '/api/cron/jobs', '/api/cron/jobs', { sub });
+    const burst = await Promise.all(
+      Array.from({ length: 80 }, (_, i) => via(i % 2 ? two.second.baseUrl : two.h.baseUrl)),
+    );
+    let passed = burst.filter((a) => a.status === 200).length;
+    expect(burst.filter((a) => a.status === 429)).toHaveLength(80 - passed);
+    // Afterwards one request at each instance at a time: once both have read each other's counts
+    // the quota is used up (a refused hit may hold a unit back until the next sync), and both refuse.
+    await waitFor(
+      async () => {
+        const [a, b] = [await via(two.h.baseUrl), await via(two.second.baseUrl)];
+        passed += [a, b].filter((x) => x.status === 200).length;
+        return passed >= QUOTA && a.status === 429 && b.status === 429;
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'both instances to refuse the used-up key' },
+    );
+    expect(passed).toBeLessThanOrEqual(QUOTA + 2 * ALLOWANCE);
   });
 });
 

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda } from 'agenda';
 import { describe, expect, inject, it } from 'vitest';
+import { connectDb } from '../src/db/index.js';
 import { parseEnv } from '../src/env.js';
-import { connectDb } from '../src/lib/db.js';
 import { AGENDA_COLLECTION, createAgenda } from '../src/scheduler/agenda.js';
 
 describe('the Agenda collection index', () => {

@@ -26,7 +26,9 @@ describe('parseEnv: defaults', () => {
       LOG_LEVEL: 'info',
       MONGODB_SERVER_SELECTION_TIMEOUT_MS: 5000,
       MONGODB_SOCKET_TIMEOUT_MS: 10_000,
-      LOCAL_DB_DIR: '.local/ferretdb',
+      LOCAL_DB: 'postgresql',
+      LOCAL_DB_DIR: '.local/db',
+      LOCAL_DB_PORT: 27018,
       JWT_SECRET: DEVELOPMENT_JWT_SECRET,
       JWT_CLOCK_TOLERANCE_SECONDS: 30,
       JWKS_REFETCH_COOLDOWN_MS: 30_000,
@@ -40,11 +42,14 @@ describe('parseEnv: defaults', () => {
       RECONCILE_INTERVAL_MS: 300_000,
       MISFIRE_GRACE_MS: 30_000,
       JOB_TYPE_POLICIES: {},
+      WORKER_METRICS_HOST: '127.0.0.1',
       SHUTDOWN_TIMEOUT_MS: 20_000,
       RATE_LIMIT_WINDOW_SECONDS: 60,
       RATE_LIMIT_PER_USER: 120,
       RATE_LIMIT_PER_IP: 300,
       RATE_LIMIT_RUN_NOW_PER_USER: 10,
+      RATE_LIMIT_SYNC_MS: 1000,
+      RATE_LIMIT_LOCAL_SHARE: 0.1,
       TRUST_PROXY_HOPS: 0,
       MAX_JOBS_PER_OWNER: 50,
       IDEMPOTENCY_KEY_TTL_HOURS: 24,
@@ -71,6 +76,15 @@ describe('parseEnv: defaults', () => {
     expect(() => parseEnv({ JOB_TYPE_POLICIES: '{"sendEmail":{"maxAttempts":0}}' })).toThrow(
       /JOB_TYPE_POLICIES\.sendEmail\.maxAttempts/,
     );
+  });
+
+  it('opens no worker listener by default, takes a port for one, and refuses a bad LOCAL_DB_PORT', () => {
+    expect(parseEnv({}).WORKER_METRICS_PORT).toBeUndefined();
+    expect(parseEnv({ WORKER_METRICS_PORT: '9465' }).WORKER_METRICS_PORT).toBe(9465);
+    expect(() => parseEnv({ WORKER_METRICS_PORT: '70000' })).toThrow(/WORKER_METRICS_PORT: /);
+    expect(() => parseEnv({ WORKER_METRICS_PORT: '0' })).toThrow(/WORKER_METRICS_PORT: /);
+    expect(parseEnv({ LOCAL_DB_PORT: '27555' }).LOCAL_DB_PORT).toBe(27555);
+    expect(() => parseEnv({ LOCAL_DB_PORT: 'mongo' })).toThrow(/LOCAL_DB_PORT: /);
   });
 
   it('has no metrics token by default, and refuses a short one', () => {

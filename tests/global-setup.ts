@@ -1,28 +1,32 @@
 import { readdir, rm } from 'node:fs/promises';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { type LocalDb, startLocalDb } from '../src/lib/local-db.js';
+import { type LocalBackend, type LocalDb, startLocalDb } from '../src/db/index.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     mongoUri: string;
+    /** The local database's backend, or 'external' for MONGODB_URI. */
+    localBackend: LocalBackend | 'external';
   }
 }
 
 let db: LocalDb | undefined;
 const dataDir = `.local/test-db-${process.pid}`;
 
-/** One database server for the run: MONGODB_URI when set, else a fresh local FerretDB. */
+/** One database server for the run: MONGODB_URI when set, else a fresh local database (LOCAL_DB picks its backend). */
 export async function setup(project: TestProject) {
   // The test harness's only look at the environment: which database to use.
   const external = process.env.MONGODB_URI;
   if (external) {
     project.provide('mongoUri', external);
+    project.provide('localBackend', 'external');
     return;
   }
   await removeStaleDataDirs();
   db = await startLocalDb(dataDir);
   project.provide('mongoUri', db.uri);
+  project.provide('localBackend', db.backend);
 }
 
 export async function teardown() {

@@ -1,9 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createApp } from '../src/app.js';
+import { connectDb, pingDb } from '../src/db/index.js';
 import { parseEnv } from '../src/env.js';
 import type { Guards } from '../src/lib/guards.js';
 import { createLogger } from '../src/lib/logger.js';
+import { openScheduler } from '../src/scheduler/index.js';
 import type { CronJobService } from '../src/scheduler/service.js';
+import { createWorkerProbe } from '../src/worker-probe.js';
 import { type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 const METRICS_TOKEN = 'metrics-test-token-0123456789';
@@ -133,5 +136,62 @@ describe('/metrics access by configuration', () => {
     expect((await guarded.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(
       200,
     );
+  });
+});
+
+describe("the worker's own listener (WORKER_METRICS_PORT)", () => {
+  it("serves this process's run counters and the worker's state, behind METRICS_TOKEN; other paths are 404 problems", async () => {
+    const probe = createWorkerProbe({ config: h.config, status: h.scheduler.status, ping: () => pingDb(h.conn) });
+    const refused = await probe.request('/metrics');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('content-type')).toBe('application/problem+json');
+    const res = await probe.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(value(text, 'cron_worker_up{worker="worker-a"}')).toBe(1);
+    expect(value(text, 'cron_runs_in_progress{worker="worker-a"}')).toBeGreaterThanOrEqual(0);
+    // The harness's only worker holds the dispatcher once Agenda handed it over.
+    await waitFor(async () => h.scheduler.status().holdsDispatcher, { what: 'the dispatcher' });
+    const later = await (
+      await probe.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })
+    ).text();
+    expect(value(later, 'cron_dispatcher_held{worker="worker-a"}')).toBe(1);
+    expect(
+      Date.now() / 1000 - value(later, 'cron_worker_last_poll_timestamp_seconds{worker="worker-a"}')!,
+    ).toBeLessThan(5);
+    expect(later).toContain('# TYPE cron_runs_total counter');
+    const other = await probe.request('/api/cron/jobs');
+    expect(other.status).toBe(404);
+    expect(other.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('answers /healthz 200 while the worker runs, and 503 naming the failed check once it stopped or lost its database', async () => {
+    const config = { ...h.config, WORKER_NAME: 'probe-worker' };
+    const conn = await connectDb(inject('mongoUri'), config, h.dbName);
+    const worker = await openScheduler(conn, config, h.logger);
+    await worker.startWorker();
+    const probe = createWorkerProbe({ config, status: worker.status, ping: () => pingDb(conn) });
+    const healthy = await probe.request('/healthz');
+    expect(healthy.status).toBe(200);
+    expect(await healthy.json()).toMatchObject({
+      status: 'ok',
+      worker: 'probe-worker',
+      checks: { database: true, agenda: true, poll: true },
+    });
+
+    await worker.stop(1000);
+    const stopped = await probe.request('/healthz');
+    expect(stopped.status).toBe(503);
+    expect(stopped.headers.get('content-type')).toBe('application/problem+json');
+    expect(await stopped.json()).toMatchObject({
+      type: '/problems/unavailable',
+      detail: expect.stringContaining('agenda'),
+      checks: { database: true, agenda: false },
+    });
+
+    await conn.close();
+    const closed = await probe.request('/healthz');
+    expect(closed.status).toBe(503);
+    expect(await closed.json()).toMatchObject({ checks: { database: false, agenda: false } });
   });
 });

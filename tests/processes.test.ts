@@ -55,17 +55,20 @@ describe('SIGTERM during start-up', () => {
   it('stops the local database it was starting, then exits', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'local-db-'));
     try {
-      const ferretdbs = async () =>
+      const localDb = async () =>
         (await run('ps', ['-eo', 'args'])).stdout.split('\n').filter((line) => line.includes(dataDir));
       const p = launch('src/main.ts', { LOCAL_DB_DIR: dataDir, PORT: String(await freePort()), LOG_LEVEL: 'debug' });
-      // Signal while FerretDB runs but the service is not up yet.
-      await waitFor(async () => (await ferretdbs()).length > 0, { what: 'FerretDB to be spawned', intervalMs: 20 });
+      // Signal while the local database starts but the service is not up yet.
+      await waitFor(async () => (await localDb()).length > 0, {
+        what: 'the local database to be spawned',
+        intervalMs: 20,
+      });
       p.child.kill('SIGTERM');
       expect(await p.exited).toBe(0);
       // Start-up was let finish, then everything it started was stopped in order, cleanly.
       expect(p.output()).toContain('"msg":"local database stopped"');
       expect(p.output()).toContain('"msg":"stopped"');
-      expect(await ferretdbs()).toEqual([]);
+      expect(await localDb()).toEqual([]);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -136,30 +139,35 @@ describe('SIGTERM during a run', () => {
     return { p, api };
   }
 
-  it('lets a running manual run finish, then exits 0', async () => {
-    const { p, api } = await service();
+  /** A disabled sendEmail job run now, once its run is in progress (held 1.5 s by the slow mail server). */
+  async function slowManualRun(api: Awaited<ReturnType<typeof service>>['api'], name: string) {
     const { data: job } = await api.POST('/api/cron/jobs', {
       body: {
-        name: 'slow-mail',
+        name,
         type: 'sendEmail',
         cron: '0 9 * * *',
         timezone: 'UTC',
         enabled: false,
-        payload: { to: 'x@example.com', subject: 's', template: 'plain', params: { body: 'b' } },
+        payload: { to: `${name}@example.com`, subject: 's', template: 'plain', params: { body: 'b' } },
       },
     });
     const { data: queued } = await api.POST('/api/cron/jobs/{id}/run-now', { params: { path: { id: job!.id } } });
     const runs = mongo.db(dbName).collection('cron_job_runs');
-    await waitFor(async () => (await runs.findOne({ _id: new ObjectId(queued!.id) }))?.status === 'running', {
-      what: 'the run to start',
-    });
+    const runId = new ObjectId(queued!.id);
+    await waitFor(async () => (await runs.findOne({ _id: runId }))?.status === 'running', { what: 'the run to start' });
+    return { runs, runId };
+  }
+
+  it('lets a running manual run finish, then exits 0', async () => {
+    const { p, api } = await service();
+    const { runs, runId } = await slowManualRun(api, 'slow-mail');
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain('"msg":"stopped"');
     // The mail went out before the process ended, and the run says so.
     expect(delivered).toHaveLength(1);
-    expect(await runs.findOne({ _id: new ObjectId(queued!.id) })).toMatchObject({ status: 'succeeded', error: null });
+    expect(await runs.findOne({ _id: runId })).toMatchObject({ status: 'succeeded', error: null });
     // Nothing left locked for the next worker.
     expect(
       await mongo
@@ -167,6 +175,20 @@ describe('SIGTERM during a run', () => {
         .collection('agendaJobs')
         .countDocuments({ lockedAt: { $ne: null } }),
     ).toBe(0);
+  });
+
+  it('takes a signal repeated at once as the same request (the Ctrl-C echo npm sends), and exits at a later one', async () => {
+    const { p, api } = await service();
+    await slowManualRun(api, 'slow-mail-twice');
+
+    p.child.kill('SIGINT');
+    p.child.kill('SIGINT');
+    // Still draining (the mail server holds the run for 1.5 s): the echo did not end it.
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(p.child.exitCode).toBeNull();
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(1);
+    expect(p.output().match(/second stop request/g)).toHaveLength(1);
   });
 
   it('lets a running scheduled run finish and leaves its schedule unlocked for the next worker', async () => {

@@ -12,6 +12,9 @@ if (!uri || !port) throw new Error('MONGODB_URI and PORT are required');
 
 const client = await new MongoClient(uri).connect();
 const jobs = client.db().collection('cron_jobs');
+const audit = client.db().collection('audit_logs');
+/** The service's default cap (MAX_JOBS_PER_OWNER). */
+const MAX_JOBS_PER_OWNER = 50;
 
 const send = (res: ServerResponse, status: number, body: unknown) => {
   res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
@@ -46,9 +49,15 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     });
   }
   if (req.method === 'POST' && url.pathname === '/api/cron/jobs') {
+    // CronJobService.create: the owner's jobs counted against the cap (mongoose's countDocuments is
+    // this aggregate), the job inserted, then its audit record.
+    const body = await readJson(req);
+    const [counted] = await jobs.aggregate([{ $match: { ownerId } }, { $group: { _id: 1, n: { $sum: 1 } } }]).toArray();
+    if ((counted?.n ?? 0) >= MAX_JOBS_PER_OWNER) return send(res, 409, { error: 'job limit reached' });
     const now = new Date();
-    const job = { ...(await readJson(req)), ownerId, createdAt: now, updatedAt: now };
+    const job = { ...body, ownerId, createdAt: now, updatedAt: now };
     const { insertedId } = await jobs.insertOne(job);
+    await audit.insertOne({ actorId: ownerId, action: 'create', jobId: insertedId, ownerId, changes: null, at: now });
     return send(res, 201, { ...job, _id: insertedId });
   }
   if (url.pathname === '/healthz') return send(res, 200, { status: 'ok' });

@@ -111,9 +111,10 @@ function method(m: Machine): string {
 - Ours and the baseline are measured in the same run, in interleaved rounds, so both see the same machine.
   A figure is the median over the rounds with its [min–max]; the ratio is ours / baseline (medians).
   The machine is shared and noisy: the ratios are the figures to trust, absolute numbers less so.
-- The database is FerretDB ${m.ferretdb} on SQLite, not MongoDB: it evaluates every filter other than a lone
-  \`_id\` outside SQL, reading the whole collection, and uses no index. Costs that grow with the number of stored
-  jobs mostly come from there (see each suite's findings); on MongoDB the same queries use indexes.`;
+- The database is FerretDB ${m.ferretdb} over PostgreSQL (a suite named \`<id>@sqlite\` ran with \`LOCAL_DB=sqlite\`),
+  not MongoDB: only equality filters reach SQL, and ranges, sorts and limits are applied in FerretDB over what
+  they select (on SQLite every filter but \`_id\` reads the whole collection). Costs that grow with the number of
+  stored jobs mostly come from there (see each suite's findings); on MongoDB the same queries use indexes.`;
 }
 
 function machineSection(m: Machine): string {

@@ -1,8 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Connection } from 'mongoose';
+import { connectDb, type LocalDb, startLocalDb } from '../../src/db/index.js';
 import { parseEnv } from '../../src/env.js';
-import { connectDb } from '../../src/lib/db.js';
-import { type LocalDb, startLocalDb } from '../../src/lib/local-db.js';
 import { type Smtp, startSmtp } from '../../tests/helpers/smtp.js';
 import { COMMANDS_LINE, type CommandTotals } from './sched-monitor.js';
 import { cpuSeconds, type ServiceProcess, spawnService } from './worker-process.js';

@@ -1,5 +1,5 @@
+import { connectDb } from '../../src/db/index.js';
 import { parseEnv } from '../../src/env.js';
-import { connectDb } from '../../src/lib/db.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { openScheduler } from '../../src/scheduler/index.js';
 import type { ReconcileResult } from '../../src/scheduler/reconcile.js';

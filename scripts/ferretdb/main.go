@@ -1,5 +1,5 @@
-// Command ferretdb runs FerretDB 1.24.2 (MongoDB wire protocol over SQLite) for local
-// development and tests. It embeds FerretDB's library instead of building its command:
+// Command ferretdb runs FerretDB 1.24.2 (MongoDB wire protocol over PostgreSQL, or SQLite) for
+// local development and tests. It embeds FerretDB's library instead of building its command:
 // `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` compiles, but the binary
 // panics at start because the module proxy's copy lacks build/version/version.txt, which
 // FerretDB only demands when it is the main module.
@@ -20,7 +20,9 @@ import (
 
 func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite directory URI, ending with /")
+	handler := flag.String("handler", "postgresql", "storage backend: postgresql or sqlite")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL URL, for -handler=postgresql")
+	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite directory URI ending with /, for -handler=sqlite")
 	logLevel := flag.String("log-level", "warn", "debug, info, warn or error")
 	flag.Parse()
 
@@ -31,10 +33,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: *sqliteURL,
+		Listener:      ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:        logger,
+		Handler:       *handler,
+		PostgreSQLURL: *postgresqlURL,
+		SQLiteURL:     *sqliteURL,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -9,8 +9,8 @@ export interface Expiring {
 
 /**
  * A TTL index on `field` (documents go once that date has passed), where the database has
- * them. FerretDB 1.x answers "Index option expireAfterSeconds is not implemented yet" (code 238):
- * then false, and `startExpirySweeper` deletes expired documents instead.
+ * them (ttlIndexes in src/db/quirks.ts); the others answer "Index option expireAfterSeconds is not
+ * implemented yet" (code 238): then false, and `startExpirySweeper` deletes expired documents instead.
  */
 export async function ensureExpiryIndex(
   collection: { createIndex: Collection['createIndex'] },

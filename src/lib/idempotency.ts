@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Connection } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import type { Env } from '../env.js';
-import { isDuplicateKey } from './db.js';
 import { type Expiring, ensureExpiryIndex } from './expiry.js';
 
 export const IDEMPOTENCY_COLLECTION = 'idempotency_keys';
@@ -45,7 +45,7 @@ export const requestFingerprint = (method: string, path: string, body: string) =
 /**
  * Idempotency keys (draft-ietf-httpapi-idempotency-key-header), per owner, in the database so
  * every API instance sees them. Claiming a key is an insert under a unique _id, which is atomic
- * on FerretDB too; the rest (finish, take over an abandoned or expired key) are single writes
+ * on every server; the rest (finish, take over an abandoned or expired key) are single writes
  * on that _id.
  */
 export class IdempotencyStore {

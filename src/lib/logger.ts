@@ -1,4 +1,4 @@
-import { type DestinationStream, type Logger, pino, stdSerializers } from 'pino';
+import { type DestinationStream, type Logger, pino, stdSerializers, stdTimeFunctions } from 'pino';
 import type { Env } from '../env.js';
 
 export type { Logger };
@@ -45,6 +45,8 @@ export function createLogger(config: Pick<Env, 'LOG_LEVEL' | 'NODE_ENV'>, destin
   const options = {
     level: config.LOG_LEVEL,
     base: { pid: process.pid },
+    // "time":"2026-12-07T18:14:23.512Z": readable in PM2's log files and by any log shipper.
+    timestamp: stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { err: scrubbedError, error: scrubbedError },
     hooks: {

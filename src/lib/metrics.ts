@@ -4,6 +4,8 @@ import { matchedRoutes } from 'hono/route';
 import type { Connection } from 'mongoose';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Env } from '../env.js';
+import { jobTypes } from '../jobs/registry.js';
+import { DISPATCH_JOB } from '../scheduler/dispatch.js';
 import { ApiError } from './problem.js';
 
 /**
@@ -51,6 +53,56 @@ const DB_ERROR_SOURCES = ['api', 'heartbeat', 'metrics'] as const;
 export type DbErrorSource = (typeof DB_ERROR_SOURCES)[number];
 // Every source is exported from the start at 0, so a rate or an alert has a series before the first error.
 for (const source of DB_ERROR_SOURCES) dbErrors.inc({ source }, 0);
+
+/** What a running worker says about itself, read at scrape time (src/scheduler/index.ts). */
+export interface WorkerGaugeState {
+  working: boolean;
+  runsInProgress: number;
+  holdsDispatcher: boolean;
+  lastPollAt?: number;
+}
+
+/** The workers of this process by name: one in a service, several in tests that start more. */
+const workers = new Map<string, () => WorkerGaugeState>();
+
+function workerGauge(name: string, help: string, read: (state: WorkerGaugeState) => number | undefined) {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['worker'] as const,
+    registers: [shared],
+    collect() {
+      this.reset();
+      for (const [worker, state] of workers) {
+        const value = read(state());
+        if (value !== undefined) this.set({ worker }, value);
+      }
+    },
+  });
+}
+
+workerGauge('cron_worker_up', 'A worker taking work (1), or draining to stop (0), by WORKER_NAME.', (s) =>
+  s.working ? 1 : 0,
+);
+workerGauge('cron_runs_in_progress', 'Runs this worker is executing now.', (s) => s.runsInProgress);
+workerGauge(
+  'cron_dispatcher_held',
+  'Whether this worker holds the dispatcher, the one Agenda job that fires every schedule (1 in one worker).',
+  (s) => (s.holdsDispatcher ? 1 : 0),
+);
+workerGauge(
+  'cron_worker_last_poll_timestamp_seconds',
+  "When the worker's Agenda last polled for work (every AGENDA_PROCESS_EVERY_MS).",
+  (s) => (s.lastPollAt === undefined ? undefined : s.lastPollAt / 1000),
+);
+
+/** Serves a started worker's gauges from this process's registry until the returned function is called. */
+export function watchWorker(name: string, state: () => WorkerGaugeState): () => void {
+  workers.set(name, state);
+  return () => {
+    if (workers.get(name) === state) workers.delete(name);
+  };
+}
 
 /** A finished run; `fireLagMs` for scheduled runs only (slot to start). */
 export function observeRun(type: string, outcome: string, fireLagMs?: number): void {
@@ -111,12 +163,20 @@ function databaseGauges(conn: Connection): Registry {
     registers: [registry],
     async collect() {
       await guard(async () =>
-        this.set(await conn.collection('agendaJobs').countDocuments({ lockedAt: { $ne: null } }, { maxTimeMS })),
+        this.set(
+          await conn
+            .collection('agendaJobs')
+            // By name too: the names lead Agenda's index, so this reads the index, not the collection.
+            .countDocuments({ name: { $in: agendaJobNames() }, lockedAt: { $ne: null } }, { maxTimeMS }),
+        ),
       );
     },
   });
   return registry;
 }
+
+/** Every name an Agenda job of ours has: the dispatcher and one per job type (its runs). */
+const agendaJobNames = () => [DISPATCH_JOB, ...jobTypes.map((t) => t.name)];
 
 export type MetricsConfig = Pick<Env, 'NODE_ENV' | 'METRICS_TOKEN'>;
 
@@ -126,27 +186,36 @@ export const metricsEnabled = (config: MetricsConfig) =>
 
 let processMetrics = false;
 
+/** Whether an Authorization header carries the configured METRICS_TOKEN (always true without one). */
+export function metricsTokenMatches(config: Pick<Env, 'METRICS_TOKEN'>, header: string | undefined): boolean {
+  if (!config.METRICS_TOKEN) return true;
+  const expected = Buffer.from(`Bearer ${config.METRICS_TOKEN}`);
+  const given = Buffer.from(header ?? '');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The process-wide series plus `extra` registries, in the Prometheus text format. */
+export async function renderMetrics(...extra: Registry[]): Promise<{ body: string; contentType: string }> {
+  if (!processMetrics) {
+    processMetrics = true;
+    collectDefaultMetrics({ register: shared });
+  }
+  const registry = Registry.merge([shared, ...extra]);
+  return { body: await registry.metrics(), contentType: registry.contentType };
+}
+
 /**
  * GET /metrics in the Prometheus text format. With METRICS_TOKEN set it needs
  * `Authorization: Bearer <token>` (Prometheus' `authorization` scrape setting); disabled answers 404.
  */
-export function metricsHandler(config: MetricsConfig, conn?: Connection): MiddlewareHandler {
+export function metricsHandler(config: MetricsConfig, conn?: Connection, ...extra: Registry[]): MiddlewareHandler {
   const perApp = conn ? databaseGauges(conn) : new Registry();
-  const expected = config.METRICS_TOKEN ? Buffer.from(`Bearer ${config.METRICS_TOKEN}`) : undefined;
   return async (c) => {
     if (!metricsEnabled(config))
       throw new ApiError('not-found', 'Metrics are off: set METRICS_TOKEN to serve them in production.');
-    if (expected) {
-      const given = Buffer.from(c.req.header('Authorization') ?? '');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new ApiError('unauthorized', 'Send Authorization: Bearer <METRICS_TOKEN>.');
-      }
-    }
-    if (!processMetrics) {
-      processMetrics = true;
-      collectDefaultMetrics({ register: shared });
-    }
-    const registry = Registry.merge([shared, perApp]);
-    return c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
+    if (!metricsTokenMatches(config, c.req.header('Authorization')))
+      throw new ApiError('unauthorized', 'Send Authorization: Bearer <METRICS_TOKEN>.');
+    const { body, contentType } = await renderMetrics(perApp, ...extra);
+    return c.body(body, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
   };
 }

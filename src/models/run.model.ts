@@ -45,7 +45,7 @@ const runSchema = new Schema(
 );
 
 // The claim: a second worker firing the same slot fails this insert and skips the slot.
-// Unique indexes are enforced by FerretDB too, unlike findAndModify's atomicity. The trigger
+// Unique indexes are enforced on every server, unlike findAndModify's atomicity. The trigger
 // is part of the key so a manual run requested at a slot's very instant does not take it.
 runSchema.index({ jobId: 1, scheduledFor: 1, trigger: 1 }, { unique: true });
 runSchema.index({ jobId: 1, _id: -1 });
@@ -62,8 +62,8 @@ export const runModel = (conn: Connection) => conn.model('Run', runSchema);
 
 /**
  * Claims of manual runs, one document per run id. A queued manual run is picked up by
- * whichever worker inserts its claim first; status updates cannot do this on FerretDB, whose
- * update-with-filter is a read followed by a write.
+ * whichever worker inserts its claim first; status updates cannot do this where update-with-filter
+ * is a read followed by a write (src/db/quirks.ts).
  */
 const runClaimSchema = new Schema(
   { _id: { type: Schema.Types.ObjectId, required: true }, worker: { type: String, required: true } },

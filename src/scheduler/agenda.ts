@@ -6,6 +6,15 @@ import type { RunJobData } from './deps.js';
 
 export const AGENDA_COLLECTION = 'agendaJobs';
 
+/**
+ * The indexes of Agenda's collection: the one MongoBackend would create (findAndLockNextJobIndex),
+ * plus ours for the lookups of a cron job's runs by data.jobId.
+ */
+export const AGENDA_INDEXES = [
+  { key: { name: 1, nextRunAt: 1, priority: -1, lockedAt: 1, disabled: 1 }, name: 'findAndLockNextJobIndex' },
+  { key: { 'data.jobId': 1 }, name: 'cronJobIdIndex' },
+] as const;
+
 /** The fields of Agenda's documents the scheduler reads itself. */
 interface AgendaJobDoc {
   _id: Types.ObjectId;
@@ -41,12 +50,7 @@ export async function createAgenda(
 ): Promise<Agenda> {
   if (!conn.db) throw new Error('createAgenda needs a connected mongoose connection');
   const jobs = conn.db.collection(AGENDA_COLLECTION);
-  // The index MongoBackend would create (findAndLockNextJobIndex), plus ours for data.jobId lookups.
-  await jobs.createIndex(
-    { name: 1, nextRunAt: 1, priority: -1, lockedAt: 1, disabled: 1 },
-    { name: 'findAndLockNextJobIndex' },
-  );
-  await jobs.createIndex({ 'data.jobId': 1 }, { name: 'cronJobIdIndex' });
+  for (const { key, name } of AGENDA_INDEXES) await jobs.createIndex(key, { name });
   const agenda = new Agenda({
     backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION, ensureIndex: false }),
     name: config.WORKER_NAME,
@@ -60,6 +64,16 @@ export async function createAgenda(
   return agenda;
 }
 
+/**
+ * When Agenda last polled for work: each pass of its loop (every processEvery) sets the next
+ * scan time before it queries. Agenda keeps this private (pinned at 6.2.6); undefined when not started.
+ */
+export function lastPollAt(agenda: Agenda): number | undefined {
+  const processor = (agenda as unknown as { jobProcessor?: { nextScanAt?: Date; processEvery?: number } }).jobProcessor;
+  if (!processor?.nextScanAt || processor.processEvery === undefined) return undefined;
+  return processor.nextScanAt.getTime() - processor.processEvery;
+}
+
 interface QueueFiller {
   isRunning: boolean;
   jobQueueFilling(name: string): Promise<void>;
@@ -69,7 +83,7 @@ interface QueueFiller {
  * One lock chain per job name at a time. Agenda 6.2.6 starts a chain (lock one job, then call
  * itself for the next) on every poll and on every notification, so a burst of runs queued by the
  * dispatcher ran one chain per run side by side, each ending with a lock query that finds
- * nothing; on FerretDB every lock query reads all queued runs. Here a call made while a chain of
+ * nothing; on the local database every lock query reads all queued runs. Here a call made while a chain of
  * that name is going only asks it to go round once more, and returns, so its caller starts the
  * runs already locked instead of waiting for the whole chain. Agenda is pinned at 6.2.6: the
  * processor and its method are private (checked at start).

@@ -8,9 +8,9 @@ import { fireSlots } from './fire.js';
 /**
  * The one Agenda job that fires every cron job's slots. A worker holding it ticks at each whole
  * second (cron slots are whole seconds), reads the cron jobs that are due with one query and
- * fires them. One Agenda job per cron job would make Agenda's lock query, which FerretDB answers
- * by reading every document of the collection, cost O(jobs) per fire (seconds per fire at 10 000
- * jobs); one query per tick costs O(jobs) per second instead, and on MongoDB it is an index range.
+ * fires them. One Agenda job per cron job would make Agenda's lock query, which the local database
+ * answers by reading every document of the collection, cost O(jobs) per fire (seconds per fire at
+ * 10 000 jobs); one query per tick costs O(jobs) per second instead, and on MongoDB it is an index range.
  */
 export const DISPATCH_JOB = 'cron-dispatch';
 
@@ -21,7 +21,7 @@ const FIRE_CONCURRENCY = 8;
 const TICK_OFFSET_MS = 5;
 
 /**
- * Makes sure the dispatcher's Agenda job exists, once. FerretDB's upsert is not atomic, so two
+ * Makes sure the dispatcher's Agenda job exists, once. An upsert is not atomic everywhere, so two
  * workers starting together can each insert one: the oldest is kept and a copy no worker holds
  * is removed (a held copy only means two dispatchers for a while, which the slot accounting
  * makes harmless; its holder stops when the copy is gone).

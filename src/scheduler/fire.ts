@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import { runPolicyFor } from '../jobs/registry.js';
-import { isDuplicateKey } from '../lib/db.js';
 import { observeRun } from '../lib/metrics.js';
 import type { JobDoc } from '../models/cron-job.model.js';
 import type { Models } from '../models/index.js';
@@ -69,7 +69,9 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
   let queued: string | null = null;
   let skipped = false;
   const trigger = onTime ? ('schedule' as const) : job.misfirePolicy === 'runOnce' ? ('catchup' as const) : undefined;
-  if (trigger) {
+  if (trigger === 'catchup' && (await slotRecorded(models, job, latest))) {
+    log.info({ slot: latest }, 'late slot already recorded before the last worker stopped: no catch-up run');
+  } else if (trigger) {
     const base = { jobId: job._id, ownerId: job.ownerId, type: job.type, scheduledFor: latest, trigger };
     const previous = job.overlap === 'forbid' ? await runInProgress(deps, job) : null;
     try {
@@ -92,8 +94,8 @@ export async function fireSlots(deps: SchedulerDeps, jobId: string, now = new Da
       log.info({ slot: latest }, 'slot already accounted for by another worker');
     }
   }
-  // Conditional rather than $max so it reads the same on FerretDB; a lost race only means the
-  // next fire looks at slots already recorded, and their inserts are refused as duplicates.
+  // Conditional rather than $max, a compare-and-set whose lost race is harmless (atomicConditionalUpdate
+  // in src/db/quirks.ts): the next fire looks at slots already recorded, refused as duplicates.
   // Compare-and-set on the value last read (by _id, so one document is read), read again
   // when another worker moved it meanwhile, so the mark only ever goes forward.
   for (let seen = job.lastSlotAt ?? null; !seen || seen < latest; ) {
@@ -135,6 +137,22 @@ async function runInProgress(deps: SchedulerDeps, job: JobDoc) {
     return run;
   }
   return null;
+}
+
+/**
+ * Whether a slot already has a run under trigger `schedule` (its `missed` record, written just
+ * before a catch-up, does not count). A worker killed
+ * after recording its on-time run but before moving `lastSlotAt` leaves that slot to the next
+ * fire, which finds it late; a `catchup` run for it would slip past the unique index (which
+ * includes the trigger) and run the slot twice. An on-time insert happens within the grace and a
+ * catch-up only after it, so reading first leaves no practical race.
+ */
+async function slotRecorded(models: Models, job: JobDoc, slot: Date): Promise<boolean> {
+  const records = await models.Run.find(
+    { jobId: job._id, scheduledFor: slot, trigger: 'schedule' },
+    { status: 1 },
+  ).lean();
+  return records.some((record) => record.status !== 'missed');
 }
 
 /** Writes one `missed` run per slot; slots another worker already recorded are left alone. */

@@ -4,8 +4,9 @@ import { runPolicyOf } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
 import { sleep } from '../lib/async.js';
 import type { Logger } from '../lib/logger.js';
+import { watchWorker } from '../lib/metrics.js';
 import { ensureIndexes, models } from '../models/index.js';
-import { coalesceLockChains, createAgenda } from './agenda.js';
+import { coalesceLockChains, createAgenda, lastPollAt } from './agenda.js';
 import type { RunJobData, SchedulerDeps } from './deps.js';
 import { DISPATCH_JOB, runDispatcher } from './dispatch.js';
 import { reconcile } from './reconcile.js';
@@ -34,6 +35,9 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
   let working = false;
   /** Ends this worker's dispatcher loop, should it hold the dispatcher. */
   let dispatching = new AbortController();
+  /** Whether this worker holds the dispatcher now (fires every schedule); one worker does at a time. */
+  let holdsDispatcher = false;
+  let unwatch = () => {};
   const timers: NodeJS.Timeout[] = [];
   const inFlight = new Set<Promise<unknown>>();
   /** Runs `task` every `ms` without overlapping itself; stop() waits for a pass in progress. */
@@ -53,6 +57,15 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     timers.push(timer);
   };
 
+  /** What /healthz and the worker gauges report: is it taking work, how busy, and when Agenda last polled. */
+  const status = (): WorkerStatus => ({
+    working,
+    agendaRunning: agenda.isActiveJobProcessor(),
+    runsInProgress: active.size,
+    holdsDispatcher,
+    lastPollAt: lastPollAt(agenda),
+  });
+
   return {
     models: m,
     agenda,
@@ -65,11 +78,19 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       if (working) return;
       dispatching = new AbortController();
       const { signal } = dispatching;
-      agenda.define(DISPATCH_JOB, (job) => runDispatcher(deps, job, signal, shortestLock), {
+      const dispatch = async (job: Parameters<typeof runDispatcher>[1]) => {
+        holdsDispatcher = true;
+        try {
+          await runDispatcher(deps, job, signal, shortestLock);
+        } finally {
+          holdsDispatcher = false;
+        }
+      };
+      agenda.define(DISPATCH_JOB, dispatch, {
         // A worker that dies holding the dispatcher blocks every schedule for this long: no
         // longer than the shortest lock of any type, as the policy promises.
         lockLifetime: shortestLock,
-        // One at a time, and never a second copy locked in waiting (FerretDB can leave two).
+        // One at a time, and never a second copy locked in waiting (a non-atomic lock can leave two).
         concurrency: 1,
         lockLimit: 1,
       });
@@ -85,10 +106,13 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       await agenda.start();
       coalesceLockChains(agenda);
       working = true;
+      unwatch = watchWorker(config.WORKER_NAME, status);
       if (config.RECONCILE_INTERVAL_MS > 0) every(config.RECONCILE_INTERVAL_MS, 'reconcile', repair);
       every(Math.max(1000, Math.floor(shortestLock / 2)), 'run recovery', recover);
       logger.info({ worker: config.WORKER_NAME, types: jobTypes.map((t) => t.name) }, 'worker started');
     },
+
+    status,
 
     /**
      * Stops taking work (unlocking fetched jobs that had not started) and waits up to
@@ -100,6 +124,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     async stop(timeoutMs: number) {
       if (!working) return;
       working = false;
+      unwatch();
       for (const timer of timers.splice(0)) clearInterval(timer);
       dispatching.abort();
       // Agenda's list of fires in progress is the only one that also holds a fire still saving
@@ -120,6 +145,15 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       }
     },
   };
+}
+
+export interface WorkerStatus {
+  working: boolean;
+  agendaRunning: boolean;
+  runsInProgress: number;
+  holdsDispatcher: boolean;
+  /** Epoch ms of Agenda's last poll for work (every AGENDA_PROCESS_EVERY_MS while running). */
+  lastPollAt?: number;
 }
 
 export type Scheduler = Awaited<ReturnType<typeof openScheduler>>;

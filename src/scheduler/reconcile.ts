@@ -21,8 +21,8 @@ export async function reconcile({ agenda, conn, models, logger }: SchedulerDeps)
   await ensureDispatcher(agenda, conn);
   const unscheduled = await models.CronJob.find({ enabled: true, nextRunAt: null }, { cron: 1, timezone: 1 }).lean();
   let scheduled = 0;
-  // Eight updates in flight rather than one: round trips overlap (a bulkWrite of many updates
-  // never settled on FerretDB 1.24.2; MongoDB would take one).
+  // Eight updates in flight rather than one: round trips overlap (no bulk conditional updates on
+  // every server: src/db/quirks.ts).
   await eachLimit(unscheduled, 8, async (job) => {
     const { modifiedCount } = await models.CronJob.updateOne(
       { _id: job._id, enabled: true, nextRunAt: null, cron: job.cron, timezone: job.timezone },

@@ -1,4 +1,4 @@
-import { runPolicyFor } from '../jobs/registry.js';
+import { jobTypes, runPolicyFor } from '../jobs/registry.js';
 import type { RunDoc } from '../models/run.model.js';
 import { agendaJobs, queueRun } from './agenda.js';
 import type { SchedulerDeps } from './deps.js';
@@ -66,6 +66,8 @@ async function requeueOrphanedRuns({ agenda, conn, models }: SchedulerDeps, minA
  */
 async function removeSpentRunJobs({ conn }: SchedulerDeps): Promise<number> {
   const { deletedCount } = await agendaJobs(conn).deleteMany({
+    // Run jobs are named by their type: the names lead Agenda's index, so this is no collection scan.
+    name: { $in: jobTypes.map((t) => t.name) },
     'data.runId': { $exists: true },
     nextRunAt: null,
     lockedAt: null,

@@ -1,9 +1,9 @@
 import type { Job } from 'agenda';
 import type { Types } from 'mongoose';
+import { isDuplicateKey } from '../db/index.js';
 import { PermanentError, type RunPolicy } from '../jobs/job-type.js';
 import { runPolicyFor } from '../jobs/registry.js';
 import { sleep } from '../lib/async.js';
-import { isDuplicateKey } from '../lib/db.js';
 import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
 import type { RunDoc } from '../models/run.model.js';
@@ -24,7 +24,7 @@ const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e)
 
 /**
  * Takes the run for this worker: inserting its claim document is the lock, since a status
- * update is a read then a write on FerretDB. A claim left by a dead worker is recognised by age
+ * update may be a read then a write (src/db/quirks.ts). A claim left by a dead worker is recognised by age
  * (a run it started, by its heartbeat): the run is then marked `interrupted`, or, when it never
  * started, the stale claim is replaced. Returns the run when this worker should execute it.
  */
@@ -71,7 +71,7 @@ export async function executeRun(
   agendaJob: Job<RunJobData>,
   active: Map<string, ActiveRun>,
 ): Promise<void> {
-  // FerretDB's non-atomic findAndModify can hand a worker the same Agenda job twice (a poll and
+  // A non-atomic findAndModify (src/db/quirks.ts) can hand a worker the same Agenda job twice (a poll and
   // a notification racing); the second is dropped here, before any database work.
   const key = `${deps.config.WORKER_NAME}:${agendaJob.attrs.data.runId}`;
   if (inProcess.has(key)) return;

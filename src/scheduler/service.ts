@@ -1,9 +1,9 @@
 import mongoose, { Types } from 'mongoose';
 import type { z } from 'zod';
+import { isDuplicateKey } from '../db/index.js';
 import { minIntervalOf, pickSettings } from '../jobs/job-type.js';
 import { getJobType } from '../jobs/registry.js';
 import type { Caller } from '../lib/auth.js';
-import { isDuplicateKey } from '../lib/db.js';
 import { ifMatchSatisfied, jobEtag } from '../lib/etag.js';
 import { ApiError, fieldErrors } from '../lib/problem.js';
 import type { AUDIT_ACTIONS } from '../models/audit-log.model.js';
@@ -119,7 +119,7 @@ export class CronJobService {
   /** Validates and stores a new job with its next fire; the dispatcher fires it from then on. */
   async create(caller: Caller, input: JobFields): Promise<JobDoc> {
     const fields = this.validate(caller, input, ALL_FIELDS);
-    // Counted, then inserted: on FerretDB two creates racing at the cap can both pass (one over).
+    // Counted, then inserted: two creates racing at the cap can both pass (one over).
     const owned = await this.m.CronJob.countDocuments({ ownerId: caller.id });
     if (owned >= this.deps.config.MAX_JOBS_PER_OWNER) {
       throw new ApiError(
@@ -173,8 +173,8 @@ export class CronJobService {
   /**
    * Replaces (PUT) or patches a job. Only the fields that change are written, and only if the
    * job still has the `updatedAt` it was read with, else 409. On MongoDB that makes concurrent
-   * edits safe; FerretDB 1.x checks the filter and writes in two steps, so there two edits that
-   * race within milliseconds can both pass (the schedule sync still converges on the last one).
+   * edits safe; where conditional updates are not atomic (src/db/quirks.ts) two edits that race
+   * within milliseconds can both pass (the schedule sync still converges on the last one).
    */
   async update(
     caller: Caller,
@@ -238,7 +238,7 @@ export class CronJobService {
       await this.m.CronJob.deleteOne({ _id: job._id });
     } else {
       if (!ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
-      // Only the version the client saw (on FerretDB the filter and the delete are two steps).
+      // Only the version the client saw (not atomic on every server: src/db/quirks.ts).
       const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
       if (deletedCount === 0) throw preconditionFailed();
     }

@@ -7,7 +7,7 @@
  */
 import { rm } from 'node:fs/promises';
 import mongoose, { Types } from 'mongoose';
-import { startLocalDb } from '../../src/lib/local-db.js';
+import { startLocalDb } from '../../src/db/index.js';
 import type { Models } from '../../src/models/index.js';
 import { slotsBetween } from '../../src/scheduler/cron.js';
 import { type Cluster, startCluster } from '../helpers/cluster.js';

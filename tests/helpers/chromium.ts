@@ -1,4 +1,7 @@
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 
 /**
  * The Chromium the browser tests drive, from the project's own install: `CHROMIUM_PATH` when set
@@ -19,5 +22,13 @@ export async function chromiumExecutable(): Promise<string> {
     );
   }
   const { default: packaged } = await import('@sparticuz/chromium');
+  const executable = await packaged.executablePath();
+  // It unpacks to <tmp>/chromium once and then reuses whatever is there, even the build an older
+  // version of the package left: a Chromium of another major than the package's is replaced.
+  const manifest = new URL('../../node_modules/@sparticuz/chromium/package.json', import.meta.url);
+  const major = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version.split('.')[0];
+  const { stdout } = await promisify(execFile)(executable, ['--version']);
+  if (stdout.startsWith(`Chromium ${major}.`)) return executable;
+  await rm(executable, { force: true });
   return packaged.executablePath();
 }

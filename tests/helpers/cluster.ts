@@ -4,11 +4,11 @@ import { resolve } from 'node:path';
 import { sign } from 'hono/jwt';
 import type { Connection } from 'mongoose';
 import { createCronClient } from '../../generated/client.js';
+import { connectDb, freePort } from '../../src/db/index.js';
 import { parseEnv } from '../../src/env.js';
-import { connectDb } from '../../src/lib/db.js';
-import { freePort } from '../../src/lib/local-db.js';
 import { type Models, models } from '../../src/models/index.js';
 import { RELAXED_GUARDS, waitFor } from './harness.js';
+import { type Runtime, thisNode } from './runtimes.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const SECRET = 'cluster-test-secret-0123456789abcdef-xyz';
@@ -23,8 +23,8 @@ export interface Proc {
   waitFor(text: string, timeoutMs?: number): Promise<void>;
 }
 
-function launch(name: string, entry: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+export function launch(name: string, entry: string, env: Record<string, string>, runtime: Runtime = thisNode): Proc {
+  const child = spawn(runtime.command, [...runtime.args, entry], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,6 +60,8 @@ export interface ClusterOptions {
   /** Database URI with the database name in its path. */
   uri: string;
   workers: number;
+  /** What runs every process; the Node running the tests unless given. */
+  runtime?: Runtime;
   /** Service configuration shared by every process (JOB_TYPE_POLICIES, SMTP_URL...). */
   env?: Record<string, string>;
 }
@@ -83,11 +85,11 @@ export async function startCluster(options: ClusterOptions) {
     ...options.env,
   };
   const procs: Proc[] = [];
-  const api = launch('api', 'src/server.ts', { ...env, PORT: String(port) });
+  const api = launch('api', 'src/server.ts', { ...env, PORT: String(port) }, options.runtime);
   procs.push(api);
   const workers: Proc[] = [];
   const startWorker = async (name = `worker-${workers.length + 1}`, extra: Record<string, string> = {}) => {
-    const worker = launch(name, 'src/jobs/scheduler.ts', { ...env, ...extra, WORKER_NAME: name });
+    const worker = launch(name, 'src/jobs/scheduler.ts', { ...env, ...extra, WORKER_NAME: name }, options.runtime);
     procs.push(worker);
     // Start-up reconciles every job first: allow for many on a busy database.
     await worker.waitFor('"msg":"worker started"', 180_000);

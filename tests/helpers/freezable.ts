@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import { type LocalDb, startLocalDb } from '../../src/lib/local-db.js';
+import { type LocalDb, startLocalDb } from '../../src/db/index.js';
 import { type Harness, startHarness } from './harness.js';
 
 /**

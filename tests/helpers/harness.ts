@@ -11,11 +11,11 @@ import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
 import { type CronClient, createCronClient } from '../../generated/client.js';
 import { createApp } from '../../src/app.js';
+import { connectDb, pingDb } from '../../src/db/index.js';
 import { DEVELOPMENT_JWT_SECRET, type Env, parseEnv } from '../../src/env.js';
-import { connectDb, pingDb } from '../../src/lib/db.js';
 import { openGuards } from '../../src/lib/guards.js';
 
-export { freePort } from '../../src/lib/local-db.js';
+export { freePort } from '../../src/db/index.js';
 
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { openScheduler, type Scheduler } from '../../src/scheduler/index.js';

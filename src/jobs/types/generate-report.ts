@@ -18,7 +18,7 @@ export const generateReport = defineJobType({
   async handler(p, ctx) {
     const to = ctx.scheduledFor;
     const from = new Date(to.getTime() - PERIOD_MS[p.period] * DAY_MS);
-    // Equality filters in SQL on FerretDB; the date range is applied after, which is fine at this size.
+    // The local database narrows by the equality in SQL and applies the range after (src/db/quirks.ts).
     const runs = await ctx.models.Run.find(
       { ownerId: ctx.ownerId, scheduledFor: mongoose.trusted({ $gte: from, $lt: to }) },
       { status: 1, durationMs: 1 },

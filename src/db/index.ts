@@ -1,6 +1,16 @@
+/**
+ * The database, one module: the connection (here), the local server the project starts itself
+ * (local-server.ts, postgres.ts) and what the service designs around on each server it may meet
+ * (quirks.ts, where the reasons are written). Nothing else in src/ needs to know which server
+ * answers: it asks `capabilitiesOf(conn)` or `isDuplicateKey(error)`.
+ */
 import mongoose, { type Connection } from 'mongoose';
 import type { Env } from '../env.js';
-import { countDbError } from './metrics.js';
+import { countDbError } from '../lib/metrics.js';
+import { CAPABILITIES, type Capabilities, type ServerKind } from './quirks.js';
+
+export { freePort, type LocalDb, startLocalDb } from './local-server.js';
+export { type Capabilities, isDuplicateKey, isOverloaded, type LocalBackend, type ServerKind } from './quirks.js';
 
 /**
  * Opens a mongoose connection of its own (not the global one), so one process can hold
@@ -32,7 +42,28 @@ export async function connectDb(
   // Our own operators in model filters must be wrapped in mongoose.trusted() (see service.ts).
   conn.set('sanitizeFilter', true);
   await conn.asPromise();
+  servers.set(conn, await detectServer(conn));
   return conn;
+}
+
+const servers = new WeakMap<Connection, ServerKind>();
+
+/** FerretDB names itself in buildInfo (`ferretdbVersion`); anything else speaks as MongoDB. */
+async function detectServer(conn: Connection): Promise<ServerKind> {
+  const info = await conn.db!.admin().command({ buildInfo: 1 });
+  return 'ferretdbVersion' in info ? 'ferretdb' : 'mongodb';
+}
+
+/** Which server a connection opened by `connectDb` talks to. */
+export function serverKindOf(conn: Connection): ServerKind {
+  const kind = servers.get(conn);
+  if (!kind) throw new Error('not a connection opened by connectDb');
+  return kind;
+}
+
+/** What the connection's server can be relied on for (see quirks.ts for each answer's reason). */
+export function capabilitiesOf(conn: Connection): Capabilities {
+  return CAPABILITIES[serverKindOf(conn)];
 }
 
 /** True when the database answers a ping within `timeoutMs`. */
@@ -52,13 +83,4 @@ export async function pingDb(conn: Connection, timeoutMs = 2000): Promise<boolea
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * True for a unique-index violation. MongoDB and FerretDB inserts report code 11000; a
- * FerretDB 1.x update that collides reports code 1 (InternalError) with SQLite's message.
- */
-export function isDuplicateKey(error: unknown): boolean {
-  const e = error as { code?: number; message?: string };
-  return e?.code === 11000 || (e?.code === 1 && /UNIQUE constraint failed/.test(e.message ?? ''));
 }

@@ -5,7 +5,10 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
+import { stopChild } from './child.js';
+import { startPostgres } from './postgres.js';
+import { type LocalBackend, localBackendOf } from './quirks.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const goModule = join(root, 'scripts/ferretdb');
@@ -14,9 +17,14 @@ const ferretdbBinary = join(root, '.local/bin/ferretdb');
 export interface LocalDb {
   uri: string;
   port: number;
-  /** The FerretDB process, for signals (tests freeze it to simulate a stalled database). */
+  /** Where FerretDB keeps the documents (see quirks.ts for why PostgreSQL is the default). */
+  backend: LocalBackend;
+  /**
+   * The FerretDB process: "the database" for signals (tests freeze it to simulate a stalled
+   * database). Every client reaches PostgreSQL only through it, so freezing it stalls them all.
+   */
   pid: number;
-  /** Stops FerretDB cleanly (SIGTERM) and waits for it to exit. */
+  /** Stops FerretDB cleanly (SIGTERM), then PostgreSQL (fast shutdown), and waits for both. */
   stop(): Promise<void>;
 }
 
@@ -27,7 +35,8 @@ export interface LocalDb {
  */
 async function buildFerretDb(logger?: Logger): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum', 'main.go', OVERLAY_SOURCE]) hash.update(readFileSync(join(goModule, file)));
+  for (const file of ['go.mod', 'go.sum', 'main.go', ...OVERLAYS.map((o) => o.source)])
+    hash.update(readFileSync(join(goModule, file)));
   const sourceHash = hash.digest('hex');
   const stamp = `${ferretdbBinary}.sha256`;
   if (existsSync(ferretdbBinary) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sourceHash)
@@ -40,13 +49,16 @@ async function buildFerretDb(logger?: Logger): Promise<string> {
   return ferretdbBinary;
 }
 
-/** Our patched copy of one FerretDB file (see its header: the _id index is used). */
-const OVERLAY_SOURCE = 'overlay/sqlite-collection.go';
-const PATCHED_FILE = 'vendor/github.com/FerretDB/FerretDB/internal/backends/sqlite/collection.go';
+/** Our patched copies of FerretDB files (see their headers: lookups by _id use the _id index). */
+const OVERLAYS = [
+  { source: 'overlay/sqlite-collection.go', replaces: 'internal/backends/sqlite/collection.go' },
+  { source: 'overlay/postgresql-query.go', replaces: 'internal/backends/postgresql/query.go' },
+];
+const FERRETDB_VENDORED = 'vendor/github.com/FerretDB/FerretDB';
 const buildDir = join(root, '.local/ferretdb-build');
 
 /**
- * A copy of the module with its dependencies vendored and our patched file in place of
+ * A copy of the module with its dependencies vendored and our patched files in place of
  * FerretDB's own (Go refuses overlays of files in the module cache, but builds vendor/ as is).
  */
 function prepareBuildDir(): void {
@@ -54,7 +66,8 @@ function prepareBuildDir(): void {
   mkdirSync(buildDir, { recursive: true });
   for (const file of ['go.mod', 'go.sum', 'main.go']) copyFileSync(join(goModule, file), join(buildDir, file));
   execFileSync('go', ['mod', 'vendor'], { cwd: buildDir, stdio: 'pipe' });
-  copyFileSync(join(goModule, OVERLAY_SOURCE), join(buildDir, PATCHED_FILE));
+  for (const { source, replaces } of OVERLAYS)
+    copyFileSync(join(goModule, source), join(buildDir, FERRETDB_VENDORED, replaces));
 }
 
 /** How often a long build reports that it is still going. */
@@ -134,50 +147,55 @@ async function waitUntilAnswering(uri: string, child: ChildProcess, deadlineMs: 
   }
 }
 
+/** FerretDB's flags for SQLite files in `dir`/sqlite (synchronous=normal: WAL, no fsync per commit). */
+function sqliteStorage(dir: string): string[] {
+  const files = join(dir, 'sqlite');
+  mkdirSync(files, { recursive: true });
+  return ['-handler=sqlite', `-sqlite-url=file:${files}/?_pragma=synchronous(normal)`];
+}
+
 /**
- * Starts FerretDB on a free loopback port with its SQLite files in `dataDir`, waits until it
- * answers a ping, and returns its URI and a clean stop. A `port` given restarts a database on
- * the address its clients know (fault tests stop and restart one).
+ * Starts the local database in `dataDir`: by default a PostgreSQL cluster and FerretDB over it
+ * (`LOCAL_DB=sqlite` or `backend: 'sqlite'`: FerretDB over SQLite files), FerretDB on a free
+ * loopback port. Waits until it answers a ping and returns its URI and a clean stop. A `port`
+ * given restarts a database on the address its clients know (fault tests stop and restart one).
  */
 export async function startLocalDb(
   dataDir: string,
   logger?: Logger,
-  options: { port?: number } = {},
+  options: { port?: number; backend?: LocalBackend } = {},
 ): Promise<LocalDb> {
+  const backend = options.backend ?? localBackendOf(process.env);
   const binary = await buildFerretDb(logger);
   const dir = resolve(root, dataDir);
   mkdirSync(dir, { recursive: true });
+  const postgres = backend === 'postgresql' ? await startPostgres(join(dir, 'postgresql'), logger) : undefined;
+  const storage = postgres ? ['-handler=postgresql', `-postgresql-url=${postgres.url}`] : sqliteStorage(dir);
   const port = options.port ?? (await freePort());
   const log = openSync(join(dir, 'ferretdb.log'), 'a');
-  const child = spawn(
-    binary,
-    [`-listen-addr=127.0.0.1:${port}`, `-sqlite-url=file:${dir}/?_pragma=synchronous(normal)`, '-log-level=warn'],
-    {
-      stdio: ['ignore', log, log],
-    },
-  );
+  const child = spawn(binary, [`-listen-addr=127.0.0.1:${port}`, ...storage, '-log-level=warn'], {
+    stdio: ['ignore', log, log],
+    // Its own process group: a Ctrl-C meant for the service (which then drains, still writing
+    // to the database) does not stop the database under it; the service stops it last.
+    detached: true,
+  });
   // Whatever ends this process, FerretDB does not outlive it: an exit handler for a crash or a
   // deadline's exit, and FerretDB's own watch on its parent for a SIGKILL (see main.go).
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));
   const uri = `mongodb://127.0.0.1:${port}/cronjobs`;
+  const stop = async () => {
+    await stopChild(child, 'SIGTERM');
+    await postgres?.stop();
+  };
   try {
     await waitUntilAnswering(uri, child, 20_000);
   } catch (error) {
     child.kill('SIGKILL');
+    await postgres?.stop();
     throw error;
   }
-  logger?.info({ uri, dataDir: dir }, 'local FerretDB started');
-  return {
-    uri,
-    port,
-    pid: child.pid!,
-    stop: () =>
-      new Promise<void>((ok) => {
-        if (child.exitCode !== null || child.signalCode !== null) return ok();
-        child.once('exit', () => ok());
-        child.kill('SIGTERM');
-      }),
-  };
+  logger?.info({ uri, backend, dataDir: dir }, 'local database started (FerretDB)');
+  return { uri, port, backend, pid: child.pid!, stop };
 }
