@@ -239,7 +239,7 @@ export const preview = createRoute({
   request: { query: CronPreviewQuery },
   responses: {
     200: json(CronPreview, 'The next fires.'),
-    // Pure computation, but the rate limits are counted in the database (AUTHENTICATED).
+    // Pure computation, but behind authentication and the rate limits (AUTHENTICATED).
     ...problemResponses('invalid-request', ...AUTHENTICATED),
   },
 });
