@@ -12,6 +12,18 @@ export type Run = components['schemas']['Run'];
 export type RunPage = components['schemas']['RunPage'];
 /** RFC 9457 problem details: every error response of the API has this shape. */
 export type Problem = components['schemas']['Problem'];
+/** The service's problem codes, e.g. `'job-limit-reached'`: what `isProblem(value, code)` narrows on. */
+export type ProblemCode = Problem['type'] extends `/problems/${infer C}` ? C : never;
+/** The problem with one code. */
+export type ProblemOf<C extends ProblemCode> = Problem & { type: `/problems/${C}` };
+/** An error that did not come from the service as a problem (a proxy's HTML page, an empty body). */
+export interface ForeignProblem {
+  type: 'about:blank';
+  title: string;
+  status: number;
+  detail: string;
+  requestId: string;
+}
 export type FieldError = components['schemas']['FieldError'];
 /** One entry of GET /api/cron/job-types: what a form for a job type needs. */
 export type JobTypeInfo = components['schemas']['JobTypeInfo'];
@@ -32,23 +44,35 @@ export interface CronClientOptions extends Omit<ClientOptions, 'baseUrl'> {
 /** An error response of the API, thrown by `ok()` and `paginate()`. */
 export class CronApiError extends Error {
   readonly status: number;
-  readonly problem: Problem;
-  constructor(problem: Problem) {
+  readonly problem: Problem | ForeignProblem;
+  constructor(problem: Problem | ForeignProblem) {
     super(`${problem.title} (${problem.status}): ${problem.detail}`);
     this.name = 'CronApiError';
     this.status = problem.status;
     this.problem = problem;
   }
+
+  /** Whether the service answered with this problem: `if (e.is('job-limit-reached')) ...` */
+  is<C extends ProblemCode>(code: C): this is CronApiError & { problem: ProblemOf<C> } {
+    return isProblem(this.problem, code);
+  }
 }
 
-/** Whether a value is an RFC 9457 problem as the API sends them. */
-export function isProblem(value: unknown): value is Problem {
+/**
+ * Whether a value is a problem the service sent, and with a code, that problem:
+ * `if (isProblem(error, 'job-limit-reached')) showLimit(error.detail)` (error is then ProblemOf<...>).
+ */
+export function isProblem(value: unknown): value is Problem;
+export function isProblem<C extends ProblemCode>(value: unknown, code: C): value is ProblemOf<C>;
+export function isProblem(value: unknown, code?: string): boolean {
   const v = value as Partial<Problem> | null;
-  return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.status === 'number' && typeof v.title === 'string';
+  if (typeof v !== 'object' || v === null || typeof v.status !== 'number' || typeof v.title !== 'string') return false;
+  if (typeof v.type !== 'string' || !v.type.startsWith('/problems/')) return false;
+  return code === undefined || v.type === `/problems/${code}`;
 }
 
 /** A problem for an error that did not come as one (a proxy's HTML page, an empty body). */
-function problemFrom(error: unknown, response: Response): Problem {
+function problemFrom(error: unknown, response: Response): Problem | ForeignProblem {
   if (isProblem(error)) return error;
   return {
     type: 'about:blank',
@@ -73,7 +97,8 @@ export async function ok<D, E>(call: Promise<{ data?: D; error?: E; response: Re
 type Page = { items: unknown[]; nextCursor: string | null };
 type GetPaths = { [P in keyof paths]: paths[P] extends { get: { responses: { 200: { content: { 'application/json': Page } } } } } ? P : never }[keyof paths];
 type GetOp<P extends GetPaths> = paths[P]['get'];
-type PageParams<P extends GetPaths> = GetOp<P> extends { parameters: infer Q } ? Q : never;
+/** The second argument of `GET(path, init)` for the path, as `paginate` takes it too: `{ params: { path, query } }`. */
+type PageInit<P extends GetPaths> = GetOp<P> extends { parameters: infer Q } ? { params: Q } : never;
 /** Item type of a paginated list, e.g. `Item<'/api/cron/jobs'>` is CronJob. */
 export type Item<P extends GetPaths> = GetOp<P>['responses'][200]['content']['application/json']['items'][number];
 /** The paths whose GET answers `{ items, nextCursor }`. */
@@ -99,14 +124,14 @@ export function createCronClient({ getToken, ...options }: CronClientOptions) {
 
   /**
    * Every item of a paginated list, fetching pages as the loop needs them:
-   * `for await (const job of api.paginate('/api/cron/jobs', { query: { limit: 50 } })) ...`
-   * An error response throws a CronApiError.
+   * `for await (const job of api.paginate('/api/cron/jobs', { params: { query: { limit: 50 } } })) ...`
+   * It takes what `GET` takes. An error response throws a CronApiError.
    */
   async function* paginate<P extends PaginatedPath>(
     path: P,
-    ...[params]: {} extends PageParams<P> ? [params?: PageParams<P>] : [params: PageParams<P>]
+    ...[init]: {} extends PageInit<P>['params'] ? [init?: PageInit<P>] : [init: PageInit<P>]
   ): AsyncGenerator<Item<P>, void, undefined> {
-    const base = (params ?? {}) as { query?: Record<string, unknown> };
+    const base = (init?.params ?? {}) as { query?: Record<string, unknown> };
     let cursor = base.query?.cursor as string | undefined;
     for (;;) {
       const query = { ...base.query, ...(cursor ? { cursor } : {}) };

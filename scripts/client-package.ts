@@ -24,12 +24,28 @@ export const buildOptions = {
   outDir: 'dist',
 };
 
-export function packageJson(version: string, openapiFetchVersion: string) {
+/**
+ * Where the package's source lives, from the service's own package.json (`repository`), so the
+ * two never disagree; the package sits in its `generated/` folder.
+ */
+export interface PackageSource {
+  license: string;
+  repository: { type: string; url: string };
+}
+
+/** A range within the service's exact pin: the app may dedupe with its own openapi-fetch of that minor. */
+const compatibleRange = (version: string) => `^${version.replace(/^[\^~]/, '')}`;
+
+export function packageJson(version: string, openapiFetchVersion: string, source: PackageSource) {
   const pkg = {
     name: packageName,
     version,
     description:
       'Typed client of the Cron Jobs API, generated from its OpenAPI document. Runs in browsers and React Native.',
+    license: source.license,
+    repository: { ...source.repository, directory: 'generated' },
+    // What the client itself needs: fetch, Request, Headers, async generators (Node 18 has them all).
+    engines: { node: '>=18' },
     type: 'module',
     sideEffects: false,
     main: './dist/client.js',
@@ -38,9 +54,11 @@ export function packageJson(version: string, openapiFetchVersion: string) {
       '.': { types: './dist/client.d.ts', import: './dist/client.js', default: './dist/client.js' },
       './package.json': './package.json',
     },
-    files: ['dist', 'client.ts', 'schema.d.ts', 'README.md'],
-    // Exact, like the service's own pin, so the client a test installed is the client shipped.
-    dependencies: { 'openapi-fetch': openapiFetchVersion },
+    // dist/ alone (its schema.d.ts is the one copy of the types); the sources stay in the repository.
+    files: ['dist', 'README.md'],
+    // A peer: its types (Middleware, FetchResponse...) are part of this package's API, so the app and
+    // the client must share one copy. The range is the minor the service pins and tests.
+    peerDependencies: { 'openapi-fetch': compatibleRange(openapiFetchVersion) },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
@@ -68,6 +86,18 @@ export type Run = components['schemas']['Run'];
 export type RunPage = components['schemas']['RunPage'];
 /** RFC 9457 problem details: every error response of the API has this shape. */
 export type Problem = components['schemas']['Problem'];
+/** The service's problem codes, e.g. \`'job-limit-reached'\`: what \`isProblem(value, code)\` narrows on. */
+export type ProblemCode = Problem['type'] extends \`/problems/\${infer C}\` ? C : never;
+/** The problem with one code. */
+export type ProblemOf<C extends ProblemCode> = Problem & { type: \`/problems/\${C}\` };
+/** An error that did not come from the service as a problem (a proxy's HTML page, an empty body). */
+export interface ForeignProblem {
+  type: 'about:blank';
+  title: string;
+  status: number;
+  detail: string;
+  requestId: string;
+}
 export type FieldError = components['schemas']['FieldError'];
 /** One entry of GET /api/cron/job-types: what a form for a job type needs. */
 export type JobTypeInfo = components['schemas']['JobTypeInfo'];
@@ -88,23 +118,35 @@ export interface CronClientOptions extends Omit<ClientOptions, 'baseUrl'> {
 /** An error response of the API, thrown by \`ok()\` and \`paginate()\`. */
 export class CronApiError extends Error {
   readonly status: number;
-  readonly problem: Problem;
-  constructor(problem: Problem) {
+  readonly problem: Problem | ForeignProblem;
+  constructor(problem: Problem | ForeignProblem) {
     super(\`\${problem.title} (\${problem.status}): \${problem.detail}\`);
     this.name = 'CronApiError';
     this.status = problem.status;
     this.problem = problem;
   }
+
+  /** Whether the service answered with this problem: \`if (e.is('job-limit-reached')) ...\` */
+  is<C extends ProblemCode>(code: C): this is CronApiError & { problem: ProblemOf<C> } {
+    return isProblem(this.problem, code);
+  }
 }
 
-/** Whether a value is an RFC 9457 problem as the API sends them. */
-export function isProblem(value: unknown): value is Problem {
+/**
+ * Whether a value is a problem the service sent, and with a code, that problem:
+ * \`if (isProblem(error, 'job-limit-reached')) showLimit(error.detail)\` (error is then ProblemOf<...>).
+ */
+export function isProblem(value: unknown): value is Problem;
+export function isProblem<C extends ProblemCode>(value: unknown, code: C): value is ProblemOf<C>;
+export function isProblem(value: unknown, code?: string): boolean {
   const v = value as Partial<Problem> | null;
-  return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.status === 'number' && typeof v.title === 'string';
+  if (typeof v !== 'object' || v === null || typeof v.status !== 'number' || typeof v.title !== 'string') return false;
+  if (typeof v.type !== 'string' || !v.type.startsWith('/problems/')) return false;
+  return code === undefined || v.type === \`/problems/\${code}\`;
 }
 
 /** A problem for an error that did not come as one (a proxy's HTML page, an empty body). */
-function problemFrom(error: unknown, response: Response): Problem {
+function problemFrom(error: unknown, response: Response): Problem | ForeignProblem {
   if (isProblem(error)) return error;
   return {
     type: 'about:blank',
@@ -129,7 +171,8 @@ export async function ok<D, E>(call: Promise<{ data?: D; error?: E; response: Re
 type Page = { items: unknown[]; nextCursor: string | null };
 type GetPaths = { [P in keyof paths]: paths[P] extends { get: { responses: { 200: { content: { 'application/json': Page } } } } } ? P : never }[keyof paths];
 type GetOp<P extends GetPaths> = paths[P]['get'];
-type PageParams<P extends GetPaths> = GetOp<P> extends { parameters: infer Q } ? Q : never;
+/** The second argument of \`GET(path, init)\` for the path, as \`paginate\` takes it too: \`{ params: { path, query } }\`. */
+type PageInit<P extends GetPaths> = GetOp<P> extends { parameters: infer Q } ? { params: Q } : never;
 /** Item type of a paginated list, e.g. \`Item<'/api/cron/jobs'>\` is CronJob. */
 export type Item<P extends GetPaths> = GetOp<P>['responses'][200]['content']['application/json']['items'][number];
 /** The paths whose GET answers \`{ items, nextCursor }\`. */
@@ -155,14 +198,14 @@ export function createCronClient({ getToken, ...options }: CronClientOptions) {
 
   /**
    * Every item of a paginated list, fetching pages as the loop needs them:
-   * \`for await (const job of api.paginate('/api/cron/jobs', { query: { limit: 50 } })) ...\`
-   * An error response throws a CronApiError.
+   * \`for await (const job of api.paginate('/api/cron/jobs', { params: { query: { limit: 50 } } })) ...\`
+   * It takes what \`GET\` takes. An error response throws a CronApiError.
    */
   async function* paginate<P extends PaginatedPath>(
     path: P,
-    ...[params]: {} extends PageParams<P> ? [params?: PageParams<P>] : [params: PageParams<P>]
+    ...[init]: {} extends PageInit<P>['params'] ? [init?: PageInit<P>] : [init: PageInit<P>]
   ): AsyncGenerator<Item<P>, void, undefined> {
-    const base = (params ?? {}) as { query?: Record<string, unknown> };
+    const base = (init?.params ?? {}) as { query?: Record<string, unknown> };
     let cursor = base.query?.cursor as string | undefined;
     for (;;) {
       const query = { ...base.query, ...(cursor ? { cursor } : {}) };
@@ -200,13 +243,14 @@ npm pack ./generated            # writes cron-jobs-client-${version}.tgz
 npm install /path/to/cron-jobs-client-${version}.tgz
 \`\`\`
 
-Its one dependency is \`openapi-fetch\`. In React Native nothing else is needed: \`fetch\`,
+Its one dependency is \`openapi-fetch\`, a peer dependency (its types are part of this package's),
+which npm 7 and later install along with it. In React Native nothing else is needed: \`fetch\`,
 \`Request\` and \`Headers\` are built in.
 
 ## Use
 
 \`\`\`ts
-import { createCronClient, ok, CronApiError, type CronJobInput } from '${packageName}';
+import { createCronClient, ok, isProblem, CronApiError, type CronJobInput } from '${packageName}';
 
 const api = createCronClient({
   baseUrl: 'https://api.example.com',
@@ -228,12 +272,20 @@ if (error) {
 try {
   await ok(api.PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } }));
 } catch (e) {
-  if (e instanceof CronApiError && e.status === 404) showGone();
+  if (e instanceof CronApiError && e.is('not-found')) showGone();
 }
 
+// Problems are typed by code: \`type\` is a closed list, so TypeScript checks the codes you test for.
+const again = await api.POST('/api/cron/jobs', { body });
+if (isProblem(again.error, 'job-limit-reached')) alert(again.error.detail);
+else if (isProblem(again.error, 'rate-limited')) retryLater(again.response.headers.get('Retry-After'));
+
 // Every item of a paginated list; pages are fetched as the loop goes.
-for await (const j of api.paginate('/api/cron/jobs', { query: { limit: 50 } })) console.log(j.name, j.nextRunAt);
-for await (const run of api.paginate('/api/cron/jobs/{id}/runs', { path: { id: job!.id } })) console.log(run.status);
+// paginate takes what GET takes.
+for await (const j of api.paginate('/api/cron/jobs', { params: { query: { limit: 50 } } })) console.log(j.name);
+for await (const run of api.paginate('/api/cron/jobs/{id}/runs', { params: { path: { id: job!.id } } })) {
+  console.log(run.status);
+}
 
 // Build the "new job" form from the catalog: label, JSON Schema of the payload, an example, limits.
 const { items: types } = await ok(api.GET('/api/cron/job-types'));
@@ -247,9 +299,10 @@ const { items: types } = await ok(api.GET('/api/cron/job-types'));
 
 | Export | What |
 |---|---|
-| \`createCronClient({ baseUrl, getToken, ...openapi-fetch options })\` | the client, plus \`paginate(path, params)\` |
+| \`createCronClient({ baseUrl, getToken, ...openapi-fetch options })\` | the client, plus \`paginate(path, init)\`, \`init\` as for \`GET\` |
 | \`ok(call)\` | the data of a call, or throws \`CronApiError\` (\`status\`, \`problem\`) |
-| \`isProblem(value)\` | whether a value is a problem document |
+| \`isProblem(value, code?)\` | whether a value is a problem of the service (with that code), narrowing its type |
+| \`CronApiError#is(code)\` | the same for a thrown error |
 | \`CronJob\`, \`CronJobInput\`, \`CronJobPatch\`, \`Run\`, \`Problem\`, \`FieldError\`, ... | the wire shapes |
 | \`paths\`, \`components\`, \`operations\` | the full generated types (openapi-typescript) |
 `;

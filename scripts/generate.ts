@@ -29,9 +29,8 @@ const spec = openApiDocument(app);
 const specText = `${JSON.stringify(spec, null, 2)}\n`;
 
 const types = `${banner}${astToString(await openapiTS(JSON.parse(specText), { alphabetize: true, exportType: true, defaultNonNullable: false }))}`;
-const openapiFetchVersion = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).dependencies[
-  'openapi-fetch'
-];
+const service = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+const openapiFetchVersion = service.dependencies['openapi-fetch'];
 
 /** The package sources, and dist/ compiled from them with the package's own settings. */
 const sources = { 'generated/client.ts': clientSource, 'generated/schema.d.ts': types };
@@ -41,7 +40,10 @@ const files: Record<string, string> = {
   'openapi/openapi.json': specText,
   ...sources,
   ...dist,
-  'generated/package.json': packageJson(spec.info.version, openapiFetchVersion),
+  'generated/package.json': packageJson(spec.info.version, openapiFetchVersion, {
+    license: service.license,
+    repository: service.repository,
+  }),
   'generated/tsconfig.json': tsconfigJson,
   'generated/README.md': readme(spec.info.version),
 };

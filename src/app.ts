@@ -22,6 +22,8 @@ import { registerJobTypeRoutes } from './routes/cron/job-types.routes.js';
 import { registerHealthRoutes } from './routes/health.routes.js';
 import { registerProblemRoutes } from './routes/problems.routes.js';
 import { rateLimit } from './routes/rate-limit.middleware.js';
+import { documentCommonHeaders } from './routes/response-headers.js';
+import { strictSchemaForms } from './routes/schema-forms.js';
 import type { CronJobService } from './scheduler/service.js';
 
 export interface AppDeps {
@@ -40,13 +42,19 @@ export const openApiInfo = {
   openapi: '3.1.0',
   info: {
     title: 'Cron Jobs API',
-    version: '3.0.0',
+    version: '4.0.0',
     description:
       'Create, change, pause, resume, delete and trigger your own scheduled jobs of whitelisted types. Every cron ' +
       "runs in its job's IANA time zone. Errors are RFC 9457 `application/problem+json`.",
   },
   // Relative: the reference page and clients resolve it against wherever the service runs.
-  servers: [{ url: '/', description: 'This server' }],
+  servers: [
+    {
+      url: '/',
+      description: 'This server: production, staging or local, wherever this document was served from',
+      'x-internal': false,
+    },
+  ],
   tags: [
     { name: 'Cron jobs', description: 'Your scheduled jobs and their runs.' },
     { name: 'Health', description: 'Liveness and readiness probes.' },
@@ -76,6 +84,11 @@ const scalarBundle = (() => {
       'utf8',
     ));
 })();
+
+/** A clock face, as SVG (browsers take an SVG icon at /favicon.ico by its content type). */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="14" fill="#2a5db0"/>' +
+  '<path d="M16 8v8l6 4" stroke="#fff" stroke-width="3" fill="none" stroke-linecap="round"/></svg>';
 
 /** Builds the HTTP app. Opens no socket and starts no timer: tests and the spec generator import it freely. */
 export function createApp(deps: AppDeps) {
@@ -166,7 +179,9 @@ export function createApp(deps: AppDeps) {
     description:
       "JWT, HS256 with the service's secret or RS256/ES256 from the identity provider's key set (by `kid`): " +
       '`sub` is your user id, `exp` is required, `iss` and `aud` must match where configured; `role: "admin"` or ' +
-      '`roles: ["admin"]` makes you an admin.',
+      '`roles: ["admin"]` makes you an admin. Tokens are checked as RFC8725 (JWT Best Current Practices) ' +
+      'advises: the algorithm is pinned per key (never `none`), `exp` is required, issuer and audience are ' +
+      'checked where configured.',
   });
   // Built on first request, then served as is: the routes cannot change while the app runs.
   let spec: ReturnType<typeof openApiDocument> | undefined;
@@ -180,6 +195,10 @@ export function createApp(deps: AppDeps) {
       'Content-Type': 'text/javascript; charset=utf-8',
       'Cache-Control': 'public, max-age=3600',
     }),
+  );
+  // Browsers ask every site for /favicon.ico: an icon, not a 404 in the reference page's console.
+  app.get('/favicon.ico', (c) =>
+    c.body(FAVICON, 200, { 'Content-Type': 'image/svg+xml', 'Cache-Control': 'public, max-age=86400' }),
   );
   app.get(
     '/reference',
@@ -195,6 +214,7 @@ export function createApp(deps: AppDeps) {
       // Every operation visible at once (Health and Problems included), for readers and the browser test.
       defaultOpenAllTags: true,
       authentication: { preferredSecurityScheme: 'bearerAuth' },
+      favicon: '/favicon.ico',
     }),
   );
 
@@ -203,5 +223,5 @@ export function createApp(deps: AppDeps) {
 
 /** The OpenAPI 3.1 document, from the route definitions alone. */
 export function openApiDocument(app: ReturnType<typeof createApp>) {
-  return app.getOpenAPI31Document(openApiInfo);
+  return strictSchemaForms(documentCommonHeaders(app.getOpenAPI31Document(openApiInfo)));
 }

@@ -72,7 +72,13 @@ describe('the contract', () => {
         expect(op.responses[PROBLEMS[code].status]?.content['application/problem+json'].examples, where).toHaveProperty(
           code,
         );
-      expect(Object.keys(op.responses['429'].headers), where).toEqual(['Retry-After', 'RateLimit-Policy', 'RateLimit']);
+      expect(Object.keys(op.responses['429'].headers).sort(), where).toEqual([
+        'Access-Control-Allow-Origin',
+        'RateLimit',
+        'RateLimit-Policy',
+        'Retry-After',
+        'X-Request-Id',
+      ]);
       // The rate limits are advertised on every answer that gets through them.
       for (const [status, response] of Object.entries(op.responses as Record<string, any>)) {
         if (Number(status) < 300)
@@ -106,7 +112,14 @@ describe('the contract', () => {
       v.$ref.split('/').pop(),
     );
     expect(variants).toEqual(['SendEmailJob', 'PurgeSessionsJob', 'GenerateReportJob', 'CleanupOldAuditLogsJob']);
-    expect(committed.components.schemas.PurgeSessionsJob.properties.payload.required).toEqual(['inactiveDays']);
+    // Each payload is a named schema, shared by its body variant and its catalog entry's example.
+    expect(committed.components.schemas.PurgeSessionsJob.properties.payload).toEqual({
+      $ref: '#/components/schemas/PurgeSessionsPayload',
+    });
+    expect(committed.components.schemas.PurgeSessionsTypeInfo.properties.example).toEqual({
+      $ref: '#/components/schemas/PurgeSessionsPayload',
+    });
+    expect(committed.components.schemas.PurgeSessionsPayload.required).toEqual(['inactiveDays']);
     expect(committed.components.schemas.SendEmailJob.additionalProperties).toBe(false);
   });
 

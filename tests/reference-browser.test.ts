@@ -38,6 +38,20 @@ describe('the hosted reference in a real browser, offline', () => {
       outside.push(url.href);
       return route.abort('internetdisconnected');
     });
+    // What the console says: Scalar's document validation and any failed load (a favicon 404) are errors.
+    const consoleErrors: string[] = [];
+    page.on('console', async (message) => {
+      if (message.type() !== 'error' && message.type() !== 'warning') return;
+      // The objects logged with the text (Scalar logs its errors as such), as JSON.
+      const args = await Promise.all(message.args().map((a) => a.jsonValue().catch(() => String(a))));
+      consoleErrors.push(`${message.type()}: ${JSON.stringify(args).slice(0, 4000)}`);
+    });
+    page.on('pageerror', (error) => consoleErrors.push(`pageerror: ${error.message}`));
+    const failed: string[] = [];
+    page.on('response', (r) => {
+      if (r.status() >= 400 && new URL(r.url()).pathname !== '/api/cron/job-types')
+        failed.push(`${r.status()} ${r.url()}`);
+    });
     await page.goto(`${h.baseUrl}/reference`);
 
     // Each operation has its "Test Request" button, named by method and path, and its summary in the sidebar.
@@ -71,6 +85,12 @@ describe('the hosted reference in a real browser, offline', () => {
     await page.screenshot({ path: SCREENSHOT.replace('.png', '-try-it.png') });
 
     expect(outside).toEqual([]);
+    // No failed load (the favicon included) and nothing Scalar's document validation complains about.
+    expect(failed).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+    const icon = await fetch(`${h.baseUrl}/favicon.ico`);
+    expect(icon.status).toBe(200);
+    expect(icon.headers.get('content-type')).toBe('image/svg+xml');
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(20_000);
   }, 90_000);
 });

@@ -9,6 +9,20 @@ export type Run = components['schemas']['Run'];
 export type RunPage = components['schemas']['RunPage'];
 /** RFC 9457 problem details: every error response of the API has this shape. */
 export type Problem = components['schemas']['Problem'];
+/** The service's problem codes, e.g. `'job-limit-reached'`: what `isProblem(value, code)` narrows on. */
+export type ProblemCode = Problem['type'] extends `/problems/${infer C}` ? C : never;
+/** The problem with one code. */
+export type ProblemOf<C extends ProblemCode> = Problem & {
+    type: `/problems/${C}`;
+};
+/** An error that did not come from the service as a problem (a proxy's HTML page, an empty body). */
+export interface ForeignProblem {
+    type: 'about:blank';
+    title: string;
+    status: number;
+    detail: string;
+    requestId: string;
+}
 export type FieldError = components['schemas']['FieldError'];
 /** One entry of GET /api/cron/job-types: what a form for a job type needs. */
 export type JobTypeInfo = components['schemas']['JobTypeInfo'];
@@ -27,11 +41,19 @@ export interface CronClientOptions extends Omit<ClientOptions, 'baseUrl'> {
 /** An error response of the API, thrown by `ok()` and `paginate()`. */
 export declare class CronApiError extends Error {
     readonly status: number;
-    readonly problem: Problem;
-    constructor(problem: Problem);
+    readonly problem: Problem | ForeignProblem;
+    constructor(problem: Problem | ForeignProblem);
+    /** Whether the service answered with this problem: `if (e.is('job-limit-reached')) ...` */
+    is<C extends ProblemCode>(code: C): this is CronApiError & {
+        problem: ProblemOf<C>;
+    };
 }
-/** Whether a value is an RFC 9457 problem as the API sends them. */
+/**
+ * Whether a value is a problem the service sent, and with a code, that problem:
+ * `if (isProblem(error, 'job-limit-reached')) showLimit(error.detail)` (error is then ProblemOf<...>).
+ */
 export declare function isProblem(value: unknown): value is Problem;
+export declare function isProblem<C extends ProblemCode>(value: unknown, code: C): value is ProblemOf<C>;
 /**
  * The data of a successful call, or a thrown CronApiError carrying the problem:
  * `const job = await ok(api.GET('/api/cron/jobs/{id}', { params: { path: { id } } }));`
@@ -59,9 +81,12 @@ type GetPaths = {
     } ? P : never;
 }[keyof paths];
 type GetOp<P extends GetPaths> = paths[P]['get'];
-type PageParams<P extends GetPaths> = GetOp<P> extends {
+/** The second argument of `GET(path, init)` for the path, as `paginate` takes it too: `{ params: { path, query } }`. */
+type PageInit<P extends GetPaths> = GetOp<P> extends {
     parameters: infer Q;
-} ? Q : never;
+} ? {
+    params: Q;
+} : never;
 /** Item type of a paginated list, e.g. `Item<'/api/cron/jobs'>` is CronJob. */
 export type Item<P extends GetPaths> = GetOp<P>['responses'][200]['content']['application/json']['items'][number];
 /** The paths whose GET answers `{ items, nextCursor }`. */
@@ -72,6 +97,6 @@ export type PaginatedPath = GetPaths;
  * come back as `error`, typed as Problem. Uses only fetch, so it runs in browsers and React Native.
  */
 export declare function createCronClient({ getToken, ...options }: CronClientOptions): import("openapi-fetch").Client<paths, `${string}/${string}`> & {
-    paginate: <P extends PaginatedPath>(path: P, ...[params]: {} extends PageParams<P> ? [params?: PageParams<P>] : [params: PageParams<P>]) => AsyncGenerator<Item<P>, void, undefined>;
+    paginate: <P extends PaginatedPath>(path: P, ...[init]: {} extends PageInit<P>["params"] ? [init?: PageInit<P>] : [init: PageInit<P>]) => AsyncGenerator<Item<P>, void, undefined>;
 };
 export type CronClient = ReturnType<typeof createCronClient>;

@@ -8,11 +8,18 @@ export class CronApiError extends Error {
         this.status = problem.status;
         this.problem = problem;
     }
+    /** Whether the service answered with this problem: `if (e.is('job-limit-reached')) ...` */
+    is(code) {
+        return isProblem(this.problem, code);
+    }
 }
-/** Whether a value is an RFC 9457 problem as the API sends them. */
-export function isProblem(value) {
+export function isProblem(value, code) {
     const v = value;
-    return typeof v === 'object' && v !== null && typeof v.type === 'string' && typeof v.status === 'number' && typeof v.title === 'string';
+    if (typeof v !== 'object' || v === null || typeof v.status !== 'number' || typeof v.title !== 'string')
+        return false;
+    if (typeof v.type !== 'string' || !v.type.startsWith('/problems/'))
+        return false;
+    return code === undefined || v.type === `/problems/${code}`;
 }
 /** A problem for an error that did not come as one (a proxy's HTML page, an empty body). */
 function problemFrom(error, response) {
@@ -57,11 +64,11 @@ export function createCronClient({ getToken, ...options }) {
     }
     /**
      * Every item of a paginated list, fetching pages as the loop needs them:
-     * `for await (const job of api.paginate('/api/cron/jobs', { query: { limit: 50 } })) ...`
-     * An error response throws a CronApiError.
+     * `for await (const job of api.paginate('/api/cron/jobs', { params: { query: { limit: 50 } } })) ...`
+     * It takes what `GET` takes. An error response throws a CronApiError.
      */
-    async function* paginate(path, ...[params]) {
-        const base = (params ?? {});
+    async function* paginate(path, ...[init]) {
+        const base = (init?.params ?? {});
         let cursor = base.query?.cursor;
         for (;;) {
             const query = { ...base.query, ...(cursor ? { cursor } : {}) };

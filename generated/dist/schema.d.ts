@@ -225,16 +225,49 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /** @description Audit entries older than this many days are deleted. */
-                olderThanDays: number;
-            };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            payload: components["schemas"]["CleanupOldAuditLogsPayload"];
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "cleanupOldAuditLogs";
+        };
+        CleanupOldAuditLogsPayload: {
+            /**
+             * Format: int32
+             * @description Audit entries older than this many days are deleted.
+             */
+            olderThanDays: number;
+        };
+        /** @description The catalog entry of cleanupOldAuditLogs; `example` is a payload this caller may save as it is. */
+        CleanupOldAuditLogsTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["CleanupOldAuditLogsPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "cleanupOldAuditLogs";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
         };
         /**
          * Format: cron
@@ -246,9 +279,8 @@ export type components = {
             /**
              * @description How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its local time happens twice that day (fall back) and this first occurrence is its only fire. null otherwise, and always for interval crons, which follow real time.
              * @example shifted
-             * @enum {string|null}
              */
-            dst: "shifted" | "repeated-once" | null;
+            dst: (null | (string | components["schemas"]["DstNote"] | null)) | components["schemas"]["DstNote"] | null;
             /**
              * @description The same instant as local time in `timezone`, with its offset (ISO 8601).
              * @example 2026-03-29T03:30:00+02:00
@@ -269,7 +301,7 @@ export type components = {
          *       "cron": "0 8 * * 1-5",
          *       "timezone": "Europe/Berlin",
          *       "payload": {
-         *         "to": "me@example.com",
+         *         "to": "alice@example.com",
          *         "subject": "Your digest",
          *         "template": "digest",
          *         "params": {
@@ -290,7 +322,10 @@ export type components = {
          *     }
          */
         CronJob: {
-            /** @description Scheduled runs that failed in a row. */
+            /**
+             * Format: int32
+             * @description Scheduled runs that failed in a row.
+             */
             consecutiveFailures: number;
             /**
              * Format: date-time
@@ -326,6 +361,7 @@ export type components = {
             ownerId: string;
             /** @description Set when the service paused the job itself, after too many failed runs in a row; resuming clears it. */
             pausedReason: string | null;
+            /** @description The job's payload, valid for its `type` (see the type's schema in `CronJobInput`). */
             payload: {
                 [key: string]: unknown;
             };
@@ -342,17 +378,13 @@ export type components = {
         };
         /**
          * @example {
-         *       "name": "Morning digest",
-         *       "type": "sendEmail",
-         *       "cron": "0 8 * * 1-5",
+         *       "name": "Weekly report",
+         *       "type": "generateReport",
+         *       "cron": "0 6 * * 1",
          *       "timezone": "Europe/Berlin",
          *       "payload": {
-         *         "to": "me@example.com",
-         *         "subject": "Your digest",
-         *         "template": "digest",
-         *         "params": {
-         *           "count": 3
-         *         }
+         *         "type": "runs",
+         *         "period": "week"
          *       },
          *       "enabled": true
          *     }
@@ -368,7 +400,7 @@ export type components = {
          *           "cron": "0 8 * * 1-5",
          *           "timezone": "Europe/Berlin",
          *           "payload": {
-         *             "to": "me@example.com",
+         *             "to": "alice@example.com",
          *             "subject": "Your digest",
          *             "template": "digest",
          *             "params": {
@@ -480,6 +512,12 @@ export type components = {
             /** @example Europe/Berlin */
             timezone: string;
         };
+        /**
+         * @description A DST change that affected a fire: see `CronFire.dst`.
+         * @example shifted
+         * @enum {string}
+         */
+        DstNote: "shifted" | "repeated-once";
         FieldError: {
             /**
              * @description Which part of the request holds the bad value.
@@ -519,24 +557,54 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /**
-                 * @description The window ending at the run: 1, 7 or 30 days.
-                 * @enum {string}
-                 */
-                period: "day" | "week" | "month";
-                /**
-                 * @description What to report on; "runs" counts the runs of your jobs by status.
-                 * @enum {string}
-                 */
-                type: "runs";
-            };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            payload: components["schemas"]["GenerateReportPayload"];
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "generateReport";
+        };
+        GenerateReportPayload: {
+            /**
+             * @description The window ending at the run: 1, 7 or 30 days.
+             * @enum {string}
+             */
+            period: "day" | "week" | "month";
+            /**
+             * @description What to report on; "runs" counts the runs of your jobs by status.
+             * @enum {string}
+             */
+            type: "runs";
+        };
+        /** @description The catalog entry of generateReport; `example` is a payload this caller may save as it is. */
+        GenerateReportTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["GenerateReportPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "generateReport";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
         };
         /**
          * @example {
@@ -547,57 +615,42 @@ export type components = {
             /** @enum {string} */
             status: "ok";
         };
-        JobTypeInfo: {
-            /** @description How runs of this type are executed, and what a new job gets unless it says otherwise. */
-            defaults: {
-                /**
-                 * @description A new job's `misfirePolicy` when the request leaves it out.
-                 * @enum {string}
-                 */
-                misfirePolicy: "runOnce" | "skip";
-                /**
-                 * @description A new job's `overlap` when the request leaves it out.
-                 * @enum {string}
-                 */
-                overlap: "forbid" | "allow";
-                /** @description Failed scheduled runs in a row after which the job pauses itself; 0 never. */
-                pauseAfterFailures: number;
-                retry: {
-                    /** @description Wait before the second attempt, doubled for each further one. */
-                    backoffMs: number;
-                    /** @description Attempts per run, the first included. */
-                    maxAttempts: number;
-                };
-                /** @description An attempt running longer is cut off. */
-                timeoutMs: number;
-            };
-            description: string;
-            /** @description A payload that validates, to prefill a form. */
-            example: {
-                [key: string]: unknown;
-            };
+        /** @description How runs of this type are executed, and what a new job gets unless it says otherwise. */
+        JobTypeDefaults: {
             /**
-             * @description A short human name for forms and lists.
-             * @example Send an email
-             */
-            label: string;
-            /**
-             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
-             * @example 60
-             */
-            minIntervalSeconds: number;
-            /**
-             * @description The `type` of a job.
+             * @description A new job's `misfirePolicy` when the request leaves it out.
              * @enum {string}
              */
-            name: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
-            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
-            payloadSchema: {
-                [key: string]: unknown;
+            misfirePolicy: "runOnce" | "skip";
+            /**
+             * @description A new job's `overlap` when the request leaves it out.
+             * @enum {string}
+             */
+            overlap: "forbid" | "allow";
+            /**
+             * Format: int32
+             * @description Failed scheduled runs in a row after which the job pauses itself; 0 never.
+             */
+            pauseAfterFailures: number;
+            retry: {
+                /**
+                 * Format: int32
+                 * @description Wait before the second attempt, doubled for each further one.
+                 */
+                backoffMs: number;
+                /**
+                 * Format: int32
+                 * @description Attempts per run, the first included.
+                 */
+                maxAttempts: number;
             };
-            /** @description Who may create jobs of this type. */
-            roles: ("user" | "admin")[];
+            /**
+             * Format: int32
+             * @description An attempt running longer is cut off.
+             */
+            timeoutMs: number;
         };
+        JobTypeInfo: components["schemas"]["SendEmailTypeInfo"] | components["schemas"]["PurgeSessionsTypeInfo"] | components["schemas"]["GenerateReportTypeInfo"] | components["schemas"]["CleanupOldAuditLogsTypeInfo"];
         /**
          * @example {
          *       "items": [
@@ -664,14 +717,17 @@ export type components = {
             instance?: string;
             /** @description Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem. */
             requestId: string;
-            status: number;
+            status: components["schemas"]["ProblemStatus"];
             title: string;
-            /**
-             * @description Resolve against the API address; GET it for the description.
-             * @example /problems/invalid-request
-             */
-            type: string;
+            type: components["schemas"]["ProblemTypeUri"];
         };
+        /**
+         * Format: int32
+         * @description The HTTP status of the answer, repeated.
+         * @example 400
+         * @enum {integer}
+         */
+        ProblemStatus: 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 422 | 429 | 500 | 503;
         /**
          * @example {
          *       "type": "/problems/invalid-request",
@@ -682,11 +738,16 @@ export type components = {
          */
         ProblemType: {
             description: string;
-            status: number;
+            status: components["schemas"]["ProblemStatus"];
             title: string;
-            /** @example /problems/invalid-request */
-            type: string;
+            type: components["schemas"]["ProblemTypeUri"];
         };
+        /**
+         * @description Which problem this is: `/problems/{code}`, one of the codes GET /problems/{code} describes.
+         * @example /problems/invalid-request
+         * @enum {string}
+         */
+        ProblemTypeUri: "/problems/invalid-request" | "/problems/unauthorized" | "/problems/forbidden" | "/problems/payload-not-allowed" | "/problems/not-found" | "/problems/method-not-allowed" | "/problems/conflict" | "/problems/job-limit-reached" | "/problems/idempotency-key-in-use" | "/problems/precondition-failed" | "/problems/payload-too-large" | "/problems/unsupported-media-type" | "/problems/idempotency-key-reused" | "/problems/rate-limited" | "/problems/unavailable" | "/problems/internal";
         /** @description Deletes sessions inactive for more than N days (admin only). */
         PurgeSessionsJob: {
             cron: components["schemas"]["CronMinInterval3600"];
@@ -712,17 +773,52 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /** @description Sessions whose lastActiveAt is older than this many days are deleted. */
-                inactiveDays: number;
-            };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            payload: components["schemas"]["PurgeSessionsPayload"];
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "purgeSessions";
         };
+        PurgeSessionsPayload: {
+            /**
+             * Format: int32
+             * @description Sessions whose lastActiveAt is older than this many days are deleted.
+             */
+            inactiveDays: number;
+        };
+        /** @description The catalog entry of purgeSessions; `example` is a payload this caller may save as it is. */
+        PurgeSessionsTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["PurgeSessionsPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "purgeSessions";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
+        };
+        /** @enum {string} */
+        Role: "user" | "admin";
         /**
          * @example {
          *       "id": "6650f9e0a8b4e9d2c4a1b2d7",
@@ -743,7 +839,10 @@ export type components = {
          *     }
          */
         Run: {
-            /** @description Attempts made, retries included; 0 for a run that never started. */
+            /**
+             * Format: int32
+             * @description Attempts made, retries included; 0 for a run that never started.
+             */
             attempts: number;
             /**
              * Format: date-time
@@ -833,70 +932,103 @@ export type components = {
              * @enum {string}
              */
             overlap?: "forbid" | "allow";
-            payload: {
-                /** @description Values for the template placeholders; "reminder" needs title. */
-                params: {
-                    title: string | number | boolean;
-                } & {
-                    [key: string]: string | number | boolean;
-                };
-                /** @description Subject line. */
-                subject: string;
-                /**
-                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
-                 * @enum {string}
-                 */
-                template: "reminder";
-                /**
-                 * Format: email
-                 * @description Recipient address.
-                 */
-                to: string;
-            } | {
-                /** @description Values for the template placeholders; "digest" needs count. */
-                params: {
-                    count: string | number | boolean;
-                } & {
-                    [key: string]: string | number | boolean;
-                };
-                /** @description Subject line. */
-                subject: string;
-                /**
-                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
-                 * @enum {string}
-                 */
-                template: "digest";
-                /**
-                 * Format: email
-                 * @description Recipient address.
-                 */
-                to: string;
-            } | {
-                /** @description Values for the template placeholders; "plain" needs body. */
-                params: {
-                    body: string | number | boolean;
-                } & {
-                    [key: string]: string | number | boolean;
-                };
-                /** @description Subject line. */
-                subject: string;
-                /**
-                 * @description reminder (params: title, note?), digest (params: count), plain (params: body).
-                 * @enum {string}
-                 */
-                template: "plain";
-                /**
-                 * Format: email
-                 * @description Recipient address.
-                 */
-                to: string;
-            };
-            timezone?: components["schemas"]["TimeZone"] & unknown;
+            payload: components["schemas"]["SendEmailPayload"];
+            /** @default UTC */
+            timezone?: components["schemas"]["TimeZone"];
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "sendEmail";
+        };
+        SendEmailPayload: components["schemas"]["SendEmailPayloadReminder"] | components["schemas"]["SendEmailPayloadDigest"] | components["schemas"]["SendEmailPayloadPlain"];
+        SendEmailPayloadDigest: {
+            /** @description Values for the template placeholders; "digest" needs count. */
+            params: {
+                count: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            } & {
+                [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            };
+            /** @description Subject line. */
+            subject: string;
+            /**
+             * @description reminder (params: title, note?), digest (params: count), plain (params: body). (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            template: "digest";
+            /**
+             * Format: email
+             * @description Recipient address.
+             */
+            to: string;
+        };
+        SendEmailPayloadPlain: {
+            /** @description Values for the template placeholders; "plain" needs body. */
+            params: {
+                body: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            } & {
+                [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            };
+            /** @description Subject line. */
+            subject: string;
+            /**
+             * @description reminder (params: title, note?), digest (params: count), plain (params: body). (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            template: "plain";
+            /**
+             * Format: email
+             * @description Recipient address.
+             */
+            to: string;
+        };
+        SendEmailPayloadReminder: {
+            /** @description Values for the template placeholders; "reminder" needs title. */
+            params: {
+                title: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            } & {
+                [key: string]: ((boolean | string | number) | (number | string | boolean) | (string | number | boolean)) | string | number | boolean;
+            };
+            /** @description Subject line. */
+            subject: string;
+            /**
+             * @description reminder (params: title, note?), digest (params: count), plain (params: body). (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            template: "reminder";
+            /**
+             * Format: email
+             * @description Recipient address.
+             */
+            to: string;
+        };
+        /** @description The catalog entry of sendEmail; `example` is a payload this caller may save as it is. */
+        SendEmailTypeInfo: {
+            defaults: components["schemas"]["JobTypeDefaults"];
+            description: string;
+            example: components["schemas"]["SendEmailPayload"];
+            /**
+             * @description A short human name for forms and lists.
+             * @example Send an email
+             */
+            label: string;
+            /**
+             * Format: int32
+             * @description The closest two fires of a job of this type may be; a cron firing more often is refused.
+             * @example 60
+             */
+            minIntervalSeconds: number;
+            /**
+             * @description The `type` of a job. (enum property replaced by openapi-typescript)
+             * @enum {string}
+             */
+            name: "sendEmail";
+            /** @description JSON Schema (2020-12) of `payload` for this type, generated from the validation the service applies. A few rules it cannot express (e.g. the params a template needs) are checked on create and reported as field errors. */
+            payloadSchema: {
+                [key: string]: unknown;
+            };
+            /** @description Who may create jobs of this type. */
+            roles: components["schemas"]["Role"][];
         };
         /**
          * Format: iana-time-zone
@@ -926,6 +1058,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -935,6 +1072,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -944,6 +1086,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -953,6 +1115,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -968,6 +1135,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -977,6 +1149,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -986,6 +1178,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1017,6 +1229,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -1026,6 +1243,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1035,6 +1257,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1044,6 +1286,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1053,6 +1315,26 @@ export interface operations {
             /** @description Not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1062,6 +1344,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1077,6 +1364,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1086,6 +1378,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1095,6 +1407,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1123,6 +1455,11 @@ export interface operations {
             201: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
                      */
@@ -1131,7 +1468,7 @@ export interface operations {
                      * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
                      * @example true
                      */
-                    "Idempotent-Replayed"?: string;
+                    "Idempotent-Replayed"?: "true";
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1142,6 +1479,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1151,6 +1493,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1160,6 +1522,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1169,6 +1551,26 @@ export interface operations {
             /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1178,6 +1580,26 @@ export interface operations {
             /** @description Conflict; Job limit reached; Idempotency key in use */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1187,6 +1609,26 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1196,6 +1638,26 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1205,6 +1667,26 @@ export interface operations {
             /** @description Idempotency key reused */
             422: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1214,6 +1696,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1229,6 +1716,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1238,6 +1730,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1247,6 +1759,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1260,7 +1792,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1270,6 +1802,11 @@ export interface operations {
             /** @description The job. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
@@ -1285,15 +1822,69 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["CronJob"];
                 };
             };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1303,6 +1894,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1312,6 +1923,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1327,6 +1943,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1336,6 +1957,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1345,6 +1986,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1361,7 +2022,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1375,6 +2036,11 @@ export interface operations {
             /** @description The job as replaced. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
@@ -1390,6 +2056,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1399,6 +2070,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1408,6 +2099,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1417,6 +2128,26 @@ export interface operations {
             /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1426,6 +2157,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1435,6 +2186,26 @@ export interface operations {
             /** @description Conflict */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1444,6 +2215,26 @@ export interface operations {
             /** @description Precondition failed */
             412: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1453,6 +2244,26 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1462,6 +2273,26 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1471,6 +2302,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1486,6 +2322,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1495,6 +2336,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1504,6 +2365,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1520,7 +2401,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1531,6 +2412,11 @@ export interface operations {
             204: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -1540,13 +2426,67 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description The request is invalid */
+            400: {
+                headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1556,6 +2496,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1565,6 +2525,26 @@ export interface operations {
             /** @description Precondition failed */
             412: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1574,6 +2554,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1589,6 +2574,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1598,6 +2588,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1607,6 +2617,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1623,7 +2653,7 @@ export interface operations {
                 "if-match"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1637,6 +2667,11 @@ export interface operations {
             /** @description The job as changed. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description The version of the job; send it back in `If-Match` to change or delete only this version.
                      * @example "n2Q5Yk1vZ1pQd3hJc0RrYz"
@@ -1652,6 +2687,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1661,6 +2701,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1670,6 +2730,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1679,6 +2759,26 @@ export interface operations {
             /** @description Not allowed; Payload not allowed */
             403: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1688,6 +2788,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1697,6 +2817,26 @@ export interface operations {
             /** @description Conflict */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1706,6 +2846,26 @@ export interface operations {
             /** @description Precondition failed */
             412: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1715,6 +2875,26 @@ export interface operations {
             /** @description Request body too large */
             413: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1724,6 +2904,26 @@ export interface operations {
             /** @description Unsupported media type */
             415: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1733,6 +2933,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1748,6 +2953,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1757,6 +2967,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1766,6 +2996,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1782,7 +3032,7 @@ export interface operations {
                 "idempotency-key"?: string;
             };
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1793,10 +3043,15 @@ export interface operations {
             202: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`.
                      * @example true
                      */
-                    "Idempotent-Replayed"?: string;
+                    "Idempotent-Replayed"?: "true";
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1807,15 +3062,57 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "6650fa31a8b4e9d2c4a1b2e1",
+                     *       "jobId": "6650f1c2a8b4e9d2c4a1b2c3",
+                     *       "scheduledFor": "2026-11-30T09:12:44.301Z",
+                     *       "trigger": "manual",
+                     *       "status": "queued",
+                     *       "startedAt": null,
+                     *       "finishedAt": null,
+                     *       "durationMs": null,
+                     *       "error": null,
+                     *       "result": null,
+                     *       "worker": null,
+                     *       "attempts": 0,
+                     *       "createdAt": "2026-11-30T09:12:44.301Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Run"];
                 };
             };
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1825,6 +3122,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1834,6 +3151,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1843,6 +3180,26 @@ export interface operations {
             /** @description Conflict; Idempotency key in use */
             409: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1852,6 +3209,26 @@ export interface operations {
             /** @description Idempotency key reused */
             422: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1861,6 +3238,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1876,6 +3258,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1885,6 +3272,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1894,6 +3301,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1912,7 +3339,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The job id (24 hexadecimal characters); any other value is a 404. */
+                /** @description The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404. */
                 id: string;
             };
             cookie?: never;
@@ -1923,6 +3350,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -1932,6 +3364,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1941,6 +3378,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1950,6 +3407,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1959,6 +3436,26 @@ export interface operations {
             /** @description Not found */
             404: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1968,6 +3465,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -1983,6 +3485,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1992,6 +3499,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2001,6 +3528,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2025,7 +3572,7 @@ export interface operations {
                  * @description IANA time zone the cron is evaluated in. Interval crons (hour `*`) follow real time; a time a spring-forward change skips fires once, shifted by the gap; a time a fall-back change repeats fires once, at its first occurrence. See GET /api/cron/preview. The `pattern` lists the names of the IANA tz database 2025b (aliases such as `US/Eastern` included); the service accepts any other zone its time zone data knows as well.
                  * @example Europe/Berlin
                  */
-                timezone?: components["schemas"]["TimeZone"] & unknown;
+                timezone?: components["schemas"]["TimeZone"];
                 /** @description Also apply this job type's rules (some types have a longer minimum interval). */
                 type?: "sendEmail" | "purgeSessions" | "generateReport" | "cleanupOldAuditLogs";
             };
@@ -2039,6 +3586,11 @@ export interface operations {
             200: {
                 headers: {
                     /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
                      */
@@ -2048,6 +3600,11 @@ export interface operations {
                      * @example "ip";q=300;w=60, "user";q=120;w=60
                      */
                     "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2057,6 +3614,26 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2066,6 +3643,26 @@ export interface operations {
             /** @description Authentication required */
             401: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2075,6 +3672,11 @@ export interface operations {
             /** @description Too many requests */
             429: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
                     /**
                      * @description What is left of each: remaining `r` and seconds `t` until the window resets.
                      * @example "ip";r=299;t=60, "user";r=119;t=60
@@ -2090,6 +3692,11 @@ export interface operations {
                      * @example 30
                      */
                     "Retry-After"?: number;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2099,6 +3706,26 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2108,6 +3735,26 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description What is left of each: remaining `r` and seconds `t` until the window resets.
+                     * @example "ip";r=299;t=60, "user";r=119;t=60
+                     */
+                    RateLimit?: string;
+                    /**
+                     * @description The limits that applied: policy name, quota `q` and window `w` in seconds.
+                     * @example "ip";q=300;w=60, "user";q=120;w=60
+                     */
+                    "RateLimit-Policy"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2128,6 +3775,16 @@ export interface operations {
             /** @description Alive. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2150,6 +3807,16 @@ export interface operations {
             /** @description The problem type. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2159,6 +3826,16 @@ export interface operations {
             /** @description The request is invalid */
             400: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2168,6 +3845,16 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2188,6 +3875,16 @@ export interface operations {
             /** @description Ready. */
             200: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2197,6 +3894,16 @@ export interface operations {
             /** @description Internal error */
             500: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2206,6 +3913,16 @@ export interface operations {
             /** @description Service unavailable */
             503: {
                 headers: {
+                    /**
+                     * @description The requesting origin, when it is one of `CORS_ORIGINS`; absent otherwise (native apps need no CORS).
+                     * @example https://app.example.com
+                     */
+                    "Access-Control-Allow-Origin"?: string;
+                    /**
+                     * @description The request's id: the one sent in `X-Request-Id` when it was valid, else a new UUID. Quote it when reporting.
+                     * @example b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d
+                     */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {

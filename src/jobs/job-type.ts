@@ -38,7 +38,7 @@ export const DEFAULT_RUN_POLICY: RunPolicy = {
 export type SettingName = keyof Env;
 
 /** The named variables of the configuration, and nothing else of it. */
-export function pickSettings<K extends SettingName>(config: Env, names: readonly K[] = []): Pick<Env, K> {
+export function pickSettings<K extends SettingName>(config: Pick<Env, K>, names: readonly K[] = []): Pick<Env, K> {
   return Object.fromEntries(names.map((name) => [name, config[name]])) as Pick<Env, K>;
 }
 
@@ -91,6 +91,11 @@ export interface JobType<
   payload: P;
   /** A payload that validates; shown in the catalog and the reference. */
   example: z.input<P>;
+  /**
+   * The example as the catalog shows it to one caller, where `checkPayload` would refuse the
+   * static one for some (a recipient the caller may not email): a payload this caller may save.
+   */
+  exampleFor?(ctx: PayloadCheckContext<R>): z.input<P>;
   /** Roles allowed to create jobs of this type. */
   roles: readonly Role[];
   /** The type's own minimum gap between fires; the service's CRON_MIN_INTERVAL_SECONDS applies when larger. */

@@ -31,9 +31,16 @@ class KeySetUnavailable extends Error {}
 // Key-set answers that are about the token (its `kid` or `alg` matches no key), not the server.
 const TOKEN_KEY_MISMATCH = new Set([errors.JWKSNoMatchingKey.code, errors.JWKSMultipleMatchingKeys.code]);
 
+/** The longest `sub` accepted: it becomes `ownerId`, which the spec bounds. */
+export const MAX_SUBJECT_LENGTH = 255;
+
 function callerFrom(claims: JWTPayload): Caller {
   if (typeof claims.sub !== 'string' || claims.sub.length === 0) {
     throw new ApiError('unauthorized', 'The token has no subject (sub) claim.');
+  }
+  // The owner id of every job the caller makes: bounded like every text the API answers with.
+  if (claims.sub.length > MAX_SUBJECT_LENGTH) {
+    throw new ApiError('unauthorized', `The token's subject (sub) is over ${MAX_SUBJECT_LENGTH} characters.`);
   }
   const roles = Array.isArray(claims.roles) ? claims.roles : [];
   const email = typeof claims.email === 'string' && claims.email_verified !== false ? claims.email : undefined;

@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { int32 } from './int32.js';
 
 /** Every error the API can answer with: the one list the documented responses derive from. */
 export const PROBLEMS = {
@@ -101,35 +102,64 @@ export const PROBLEMS = {
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string; description: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
+const PROBLEM_CODES = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCode[]];
+
+/**
+ * The problem's `type`: a URI reference resolved against the API's own address, where
+ * GET /problems/{code} describes it (RFC 9457 section 3.1.1).
+ */
+export const problemType = <C extends ProblemCode>(code: C) => `/problems/${code}` as const;
+export type ProblemTypeUri = ReturnType<typeof problemType<ProblemCode>>;
+
+/** A closed list, published as enums so clients can switch on them (generated/client.ts `isProblem`). */
+export const ProblemTypeSchema = z
+  .enum(PROBLEM_CODES.map(problemType) as [ProblemTypeUri, ...ProblemTypeUri[]])
+  .openapi('ProblemTypeUri', {
+    description: 'Which problem this is: `/problems/{code}`, one of the codes GET /problems/{code} describes.',
+    example: '/problems/invalid-request',
+  });
+const PROBLEM_STATUSES = [...new Set(Object.values(PROBLEMS).map((p) => p.status))].sort((a, b) => a - b);
+// An integer with the enum restated: zod-to-openapi writes only the first value of a multi-value literal.
+export const ProblemStatusSchema = int32(400, 599).openapi('ProblemStatus', {
+  enum: PROBLEM_STATUSES,
+  description: 'The HTTP status of the answer, repeated.',
+  example: 400,
+});
+
+/**
+ * The longest texts and lists a problem carries (OWASP API4: every string and array the API
+ * answers has a documented maximum). `problem()` clips to them: a 64 KiB body of unknown fields
+ * would otherwise list thousands of errors.
+ */
+export const PROBLEM_LIMITS = { title: 100, detail: 2000, instance: 2000, path: 500, message: 1000, errors: 100 };
+const text = (max: number) => z.string().max(max);
+const clip = (value: string, max: number) => (value.length > max ? `${value.slice(0, max - 1)}…` : value);
 
 export const FieldErrorSchema = z
   .object({
     in: z
       .enum(['body', 'query', 'path', 'header'])
       .openapi({ description: 'Which part of the request holds the bad value.' }),
-    path: z.string().openapi({
+    path: text(PROBLEM_LIMITS.path).openapi({
       description: 'Dotted path to the value inside that part; empty for the part as a whole.',
       example: 'payload.to',
     }),
-    message: z.string().openapi({ example: 'Invalid email address' }),
+    message: text(PROBLEM_LIMITS.message).openapi({ example: 'Invalid email address' }),
   })
   .openapi('FieldError');
 
 export const ProblemSchema = z
   .object({
-    type: z.string().openapi({
-      description: 'Resolve against the API address; GET it for the description.',
-      example: '/problems/invalid-request',
-    }),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    instance: z.string().optional().openapi({ description: 'The request path.' }),
-    requestId: z.string().openapi({
+    type: ProblemTypeSchema,
+    title: text(PROBLEM_LIMITS.title),
+    status: ProblemStatusSchema,
+    detail: text(PROBLEM_LIMITS.detail),
+    instance: text(PROBLEM_LIMITS.instance).optional().openapi({ description: 'The request path.' }),
+    requestId: text(255).openapi({
       description:
         'Also in the `X-Request-Id` header and on every log line of the request: quote it when reporting a problem.',
     }),
-    errors: z.array(FieldErrorSchema).optional(),
+    errors: z.array(FieldErrorSchema).max(PROBLEM_LIMITS.errors).optional(),
   })
   .openapi('Problem', { description: 'RFC 9457 problem details.' });
 
@@ -147,15 +177,18 @@ export class ApiError extends Error {
   }
 }
 
-/**
- * The problem's `type`: a URI reference resolved against the API's own address, where
- * GET /problems/{code} describes it (RFC 9457 section 3.1.1).
- */
-export const problemType = (code: ProblemCode) => `/problems/${code}`;
-
 export function problem(code: ProblemCode, detail: string, errors?: FieldError[]): Omit<Problem, 'requestId'> {
   const { status, title } = PROBLEMS[code];
-  return { type: problemType(code), title, status, detail, ...(errors?.length ? { errors } : {}) };
+  const listed = errors
+    ?.slice(0, PROBLEM_LIMITS.errors)
+    .map((e) => ({ ...e, path: clip(e.path, PROBLEM_LIMITS.path), message: clip(e.message, PROBLEM_LIMITS.message) }));
+  return {
+    type: problemType(code),
+    title,
+    status,
+    detail: clip(detail, PROBLEM_LIMITS.detail),
+    ...(listed?.length ? { errors: listed } : {}),
+  };
 }
 
 /** Writes an RFC 9457 problem (https://www.rfc-editor.org/rfc/rfc9457) as the response. */
@@ -163,7 +196,7 @@ export function sendProblem(c: Context, code: ProblemCode, detail: string, error
   // Set by hono's requestId middleware, the app's first: every problem can be found in the log.
   const body: Problem = {
     ...problem(code, detail, errors),
-    instance: c.req.path,
+    instance: clip(c.req.path, PROBLEM_LIMITS.instance),
     requestId: c.get('requestId') as string,
   };
   return c.body(JSON.stringify(body), PROBLEMS[code].status, { 'Content-Type': 'application/problem+json' });

@@ -48,8 +48,8 @@ const EXAMPLE_DETAIL: Record<ProblemCode, Pick<Problem, 'detail' | 'errors'>> = 
 
 /**
  * What every route behind the cron router's middleware may answer besides its own problems
- * (app.ts): no or a bad token, a rate limit, and the database down, since the rate limits are
- * counted in it.
+ * (app.ts): no or a bad token, a rate limit, and 503 when the identity provider's key set cannot be
+ * fetched (JWKS_URL) or, for the routes that read it, the database is down.
  */
 export const AUTHENTICATED = ['unauthorized', 'rate-limited', 'unavailable'] as const satisfies readonly ProblemCode[];
 

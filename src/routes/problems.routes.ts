@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from '@hono/zod-openapi';
-import { PROBLEMS, type ProblemCode, problemType } from '../lib/problem.js';
+import { PROBLEMS, type ProblemCode, ProblemStatusSchema, ProblemTypeSchema, problemType } from '../lib/problem.js';
 import type { AppEnv } from './app-env.js';
 import { problemResponses } from './problem-responses.js';
 
@@ -7,10 +7,10 @@ const codes = Object.keys(PROBLEMS) as [ProblemCode, ...ProblemCode[]];
 
 const ProblemType = z
   .object({
-    type: z.string().openapi({ example: '/problems/invalid-request' }),
-    status: z.number().int(),
-    title: z.string(),
-    description: z.string(),
+    type: ProblemTypeSchema,
+    status: ProblemStatusSchema,
+    title: z.string().max(100),
+    description: z.string().max(1000),
   })
   .openapi('ProblemType', {
     example: {

@@ -58,3 +58,10 @@ export const contractCheck: Middleware = {
     return response;
   },
 };
+
+/** The names of the headers the spec documents for this answer (an undocumented status throws). */
+export function documentedHeaders(path: string, method: string, status: number): string[] {
+  const response = spec.paths?.[path]?.[method.toLowerCase()]?.responses?.[String(status)];
+  if (!response) throw new ContractViolation(`${method} ${path} answered ${status}, which the spec does not document`);
+  return Object.keys(response.headers ?? {});
+}

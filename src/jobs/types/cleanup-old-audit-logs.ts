@@ -11,7 +11,7 @@ export const cleanupOldAuditLogs = defineJobType({
       .int()
       .min(1)
       .max(3650)
-      .meta({ description: 'Audit entries older than this many days are deleted.' }),
+      .meta({ description: 'Audit entries older than this many days are deleted.', format: 'int32' }),
   }),
   example: { olderThanDays: 90 },
   roles: ['admin'],

@@ -10,7 +10,7 @@ export const purgeSessions = defineJobType({
       .int()
       .min(1)
       .max(3650)
-      .meta({ description: 'Sessions whose lastActiveAt is older than this many days are deleted.' }),
+      .meta({ description: 'Sessions whose lastActiveAt is older than this many days are deleted.', format: 'int32' }),
   }),
   example: { inactiveDays: 30 },
   roles: ['admin'],

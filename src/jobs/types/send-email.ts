@@ -110,12 +110,24 @@ export function recipientRefusal(
   };
 }
 
+/** An address `recipientRefusal` lets this author send to: their own, else one at an allowed domain. */
+function allowedRecipient(config: Pick<Env, (typeof RECIPIENT_RULES)[number]>, authorEmail: string | null) {
+  if (config.EMAIL_ALLOW_OWN_ADDRESS && authorEmail) return authorEmail;
+  const domain = config.EMAIL_ALLOWED_DOMAINS[0];
+  return domain ? `someone@${domain}` : undefined;
+}
+
+const example = { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } } as const;
+
 export const sendEmail = defineJobType({
   name: 'sendEmail',
   label: 'Send an email',
   summary: 'Renders a named template and sends it by email.',
   payload,
-  example: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+  example,
+  // With no address allowed at all (no allowed domain, no email claim) email is off for this caller;
+  // the example then keeps its placeholder, and creating it is refused as the docs say.
+  exampleFor: ({ rules, authorEmail }) => ({ ...example, to: allowedRecipient(rules, authorEmail) ?? example.to }),
   roles: ['user', 'admin'],
   // An SMTP server that stops answering must not hold a worker slot for long; a refused
   // delivery is usually temporary, so it is retried.

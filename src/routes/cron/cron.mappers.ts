@@ -2,9 +2,12 @@ import type { z } from '@hono/zod-openapi';
 import type { JobDoc } from '../../models/cron-job.model.js';
 import type { Run as RunDoc } from '../../models/run.model.js';
 import { nextFire } from '../../scheduler/cron.js';
-import type { CronJob, Run } from './cron.schemas.js';
+import { type CronJob, type Run, TEXT_LIMITS } from './cron.schemas.js';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+/** Texts a handler or the configuration wrote, cut to the length the spec promises (TEXT_LIMITS). */
+const clip = (value: string | null | undefined, max: number) =>
+  value == null ? null : value.length > max ? `${value.slice(0, max - 1)}…` : value;
 
 /**
  * The next fire to show: the stored one (the dispatcher keeps it), or, once that is past and not
@@ -33,7 +36,7 @@ export function toCronJob(job: JobDoc): z.infer<typeof CronJob> {
     status: job.status,
     overlap: job.overlap,
     misfirePolicy: job.misfirePolicy,
-    pausedReason: job.pausedReason ?? null,
+    pausedReason: clip(job.pausedReason, TEXT_LIMITS.reason),
     consecutiveFailures: job.consecutiveFailures,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
@@ -50,9 +53,9 @@ export function toRun(run: RunDoc & { _id: unknown }): z.infer<typeof Run> {
     startedAt: iso(run.startedAt),
     finishedAt: iso(run.finishedAt),
     durationMs: run.durationMs ?? null,
-    error: run.error ?? null,
+    error: clip(run.error, TEXT_LIMITS.reason),
     result: (run.result as Record<string, unknown> | null) ?? null,
-    worker: run.worker ?? null,
+    worker: clip(run.worker, TEXT_LIMITS.worker),
     attempts: run.attempts,
     createdAt: run.createdAt.toISOString(),
   };

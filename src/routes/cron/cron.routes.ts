@@ -13,6 +13,7 @@ import {
   CronJobPatch,
   CronPreview,
   CronPreviewQuery,
+  exampleQueuedRun,
   IdempotencyKeyHeader,
   IfMatchHeader,
   ListJobsQuery,
@@ -27,11 +28,12 @@ const security = [{ bearerAuth: [] }];
 const json = <T extends z.ZodType>(
   schema: T,
   description: string,
-  headers: Record<string, { description: string; schema: { type: 'string' }; example: string }> = {},
+  headers: Record<string, { description: string; schema: object; example: string }> = {},
+  example?: unknown,
 ) => ({
   description,
   headers: { ...rateLimitHeaders, ...headers },
-  content: { 'application/json': { schema } },
+  content: { 'application/json': { schema, ...(example === undefined ? {} : { example }) } },
 });
 const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 
@@ -100,7 +102,7 @@ export const get = createRoute({
   request: { params: ObjectIdParam },
   responses: {
     200: json(CronJob, 'The job.', etagHeader),
-    ...problemResponses('not-found', ...AUTHENTICATED),
+    ...problemResponses('invalid-request', 'not-found', ...AUTHENTICATED),
   },
 });
 
@@ -174,7 +176,7 @@ export const remove = createRoute({
   request: { params: ObjectIdParam, headers: IfMatchHeader },
   responses: {
     204: { description: 'Deleted.', headers: rateLimitHeaders },
-    ...problemResponses('not-found', 'precondition-failed', ...AUTHENTICATED),
+    ...problemResponses('invalid-request', 'not-found', 'precondition-failed', ...AUTHENTICATED),
   },
 });
 
@@ -192,7 +194,7 @@ export const runNow = createRoute({
   security,
   request: { params: ObjectIdParam, headers: IdempotencyKeyHeader },
   responses: {
-    202: { ...json(Run, 'The queued run.', replayedHeader), links: queuedRunLinks },
+    202: { ...json(Run, 'The queued run.', replayedHeader, exampleQueuedRun), links: queuedRunLinks },
     ...problemResponses(
       'invalid-request',
       'not-found',
@@ -237,7 +239,7 @@ export const preview = createRoute({
   request: { query: CronPreviewQuery },
   responses: {
     200: json(CronPreview, 'The next fires.'),
-    // Pure computation, but the rate limits are counted in the database (AUTHENTICATED).
+    // Pure computation, but behind authentication and the rate limits (AUTHENTICATED).
     ...problemResponses('invalid-request', ...AUTHENTICATED),
   },
 });

@@ -3,28 +3,43 @@ import { parseEnv } from '../../env.js';
 import { MISFIRE_POLICIES, OVERLAP_POLICIES } from '../../jobs/job-policies.js';
 import { jobDefaultsOf, minIntervalOf } from '../../jobs/job-type.js';
 import { jobTypeNames, jobTypes } from '../../jobs/registry.js';
+import { int32 } from '../../lib/int32.js';
 import { JOB_STATUSES } from '../../models/cron-job.model.js';
 import { RUN_STATUSES, RUN_TRIGGERS } from '../../models/run.model.js';
 import { CRON_KINDS, checkCron, DST_NOTES, isValidTimezone } from '../../scheduler/cron.js';
 import { cronPattern } from './cron-pattern.js';
 import { timeZonePattern } from './time-zones.js';
 
+/** The longest texts a job or run carries that the service does not check on input (cron.mappers.ts clips). */
+export const TEXT_LIMITS = { reason: 2000, worker: 255, owner: 255 };
+/** A job's or run's id as the API writes it. */
+const objectId = z
+  .string()
+  .max(24)
+  .regex(/^[0-9a-f]{24}$/);
+/** Counters and durations: 32-bit, never negative. */
+const count32 = int32(0);
+
 /**
  * Any string: an id that is not a job id (malformed included) is answered exactly like a job
  * that does not exist, 404, so the shape of ids is never a way to probe.
  */
 export const ObjectIdParam = z.object({
-  id: z.string().openapi({
-    param: { name: 'id', in: 'path' },
-    description: 'The job id (24 hexadecimal characters); any other value is a 404.',
-    example: '6650f1c2a8b4e9d2c4a1b2c3',
-  }),
+  id: z
+    .string()
+    .max(100)
+    .openapi({
+      param: { name: 'id', in: 'path' },
+      description: 'The job id (24 hexadecimal characters); any other value (up to 100 characters) is a 404.',
+      example: '6650f1c2a8b4e9d2c4a1b2c3',
+    }),
 });
 
 /** Optional `If-Match` (RFC 9110 section 13.1.1) on the writes of one job. */
 export const IfMatchHeader = z.object({
   'if-match': z
     .string()
+    .max(1000)
     .optional()
     .openapi({
       param: { in: 'header' },
@@ -130,6 +145,7 @@ const cronApart = (seconds: number) => cronSchemas.get(seconds)!;
  */
 export const TimeZone = z
   .string()
+  .max(100)
   .refine(isValidTimezone, 'must be an IANA time zone such as Europe/Berlin')
   .openapi('TimeZone', {
     format: 'iana-time-zone',
@@ -159,6 +175,39 @@ const misfirePolicy = z.enum(MISFIRE_POLICIES).openapi({
     'on its cron.',
 });
 
+const pascal = (name: string) => `${name[0]!.toUpperCase()}${name.slice(1)}`;
+
+/**
+ * `.openapi(name)` through the prototype zod-to-openapi extended: a schema built before
+ * @hono/zod-openapi was first imported (a job type loaded first, as in a test) lacks the method.
+ */
+type Openapi = (this: z.ZodType, refId: string) => z.ZodType;
+const named = <T extends z.ZodType>(schema: T, refId: string) =>
+  (z.ZodType.prototype as unknown as { openapi: Openapi }).openapi.call(schema, refId) as T;
+
+/**
+ * Each type's payload as a named schema (`SendEmailPayload`...): the body variant of its type and
+ * its catalog entry's `example` both point at it, so clients get one type per payload.
+ */
+export const payloadSchemas = new Map(
+  jobTypes.map((t) => [t.name, namedPayload(t.payload, `${pascal(t.name)}Payload`)]),
+);
+
+/**
+ * A payload schema as a named one; a discriminated union's options are named too
+ * (`SendEmailPayloadDigest`...): code generators (openapi-python-client) fail on a named union
+ * whose options are inline and used from two places.
+ */
+function namedPayload<T extends z.ZodType>(schema: T, refId: string): T {
+  if (!(schema instanceof z.ZodDiscriminatedUnion)) return named(schema, refId);
+  const key = schema._zod.def.discriminator;
+  const options = (schema.options as z.ZodObject[]).map((option) => {
+    const value = String((option.shape[key] as z.ZodLiteral).value);
+    return named(option, `${refId}${pascal(value)}`);
+  });
+  return named(z.discriminatedUnion(key, options as [z.ZodObject, ...z.ZodObject[]]), refId) as unknown as T;
+}
+
 /** One body variant per job type, so each type's payload schema is published in the spec. */
 const variants = jobTypes.map((t) =>
   z
@@ -167,23 +216,25 @@ const variants = jobTypes.map((t) =>
       type: z.literal(t.name),
       cron: cronApart(minIntervalUnderDefaults(t)),
       timezone: timezoneOrUtc,
-      payload: t.payload,
+      payload: payloadSchemas.get(t.name)!,
       enabled: enabled.default(true),
       overlap: overlap.default(jobDefaultsOf(t).overlap),
       misfirePolicy: misfirePolicy.default(jobDefaultsOf(t).misfirePolicy),
     })
-    .openapi(`${t.name[0]!.toUpperCase()}${t.name.slice(1)}Job`, { description: t.summary }),
+    .openapi(`${pascal(t.name)}Job`, { description: t.summary }),
 );
 
 export const CronJobInput = z
   .discriminatedUnion('type', variants as unknown as [(typeof variants)[number], ...(typeof variants)[number][]])
   .openapi('CronJobInput', {
+    // A type every user may create as it stands: a sendEmail example would name a recipient that only
+    // some callers may email (GET /api/cron/job-types gives each caller one they may).
     example: {
-      name: 'Morning digest',
-      type: 'sendEmail',
-      cron: '0 8 * * 1-5',
+      name: 'Weekly report',
+      type: 'generateReport',
+      cron: '0 6 * * 1',
       timezone: 'Europe/Berlin',
-      payload: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+      payload: { type: 'runs', period: 'week' },
       enabled: true,
     },
   });
@@ -207,7 +258,7 @@ export const CronJobPatch = z
   })
   .openapi('CronJobPatch', { example: { enabled: false } });
 
-const date = z.iso.datetime().openapi({ example: '2026-12-01T07:00:00.000Z' });
+const date = z.iso.datetime().max(30).openapi({ example: '2026-12-01T07:00:00.000Z' });
 
 /** Whole-object examples for the reference: what a response really looks like. */
 const exampleJob = {
@@ -216,7 +267,7 @@ const exampleJob = {
   type: 'sendEmail',
   cron: '0 8 * * 1-5',
   timezone: 'Europe/Berlin',
-  payload: { to: 'me@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
+  payload: { to: 'alice@example.com', subject: 'Your digest', template: 'digest', params: { count: 3 } },
   enabled: true,
   ownerId: 'alice',
   lastRunAt: '2026-11-30T07:00:00.012Z',
@@ -228,6 +279,22 @@ const exampleJob = {
   consecutiveFailures: 0,
   createdAt: '2026-11-20T09:14:03.512Z',
   updatedAt: '2026-11-20T09:14:03.512Z',
+} as const;
+/** What run-now answers: a manual run, queued, not started yet. */
+export const exampleQueuedRun = {
+  id: '6650fa31a8b4e9d2c4a1b2e1',
+  jobId: '6650f1c2a8b4e9d2c4a1b2c3',
+  scheduledFor: '2026-11-30T09:12:44.301Z',
+  trigger: 'manual',
+  status: 'queued',
+  startedAt: null,
+  finishedAt: null,
+  durationMs: null,
+  error: null,
+  result: null,
+  worker: null,
+  attempts: 0,
+  createdAt: '2026-11-30T09:12:44.301Z',
 } as const;
 const exampleRun = {
   id: '6650f9e0a8b4e9d2c4a1b2d7',
@@ -247,24 +314,26 @@ const exampleRun = {
 
 export const CronJob = z
   .object({
-    id: z.string().openapi({ example: '6650f1c2a8b4e9d2c4a1b2c3' }),
-    name: z.string(),
+    id: objectId.openapi({ example: '6650f1c2a8b4e9d2c4a1b2c3' }),
+    name: z.string().max(100),
     type: z.enum(jobTypeNames),
-    cron: z.string(),
-    timezone: z.string(),
-    payload: z.record(z.string(), z.unknown()),
+    cron: z.string().max(100),
+    timezone: z.string().max(100),
+    payload: z
+      .record(z.string(), z.unknown())
+      .openapi({ description: "The job's payload, valid for its `type` (see the type's schema in `CronJobInput`)." }),
     enabled: z.boolean(),
-    ownerId: z.string(),
+    ownerId: z.string().max(TEXT_LIMITS.owner),
     lastRunAt: date.nullable(),
     nextRunAt: date.nullable().openapi({ description: 'The next fire from cron and timezone; null while paused.' }),
     status: z.enum(JOB_STATUSES),
     overlap,
     misfirePolicy,
-    pausedReason: z.string().nullable().openapi({
+    pausedReason: z.string().max(TEXT_LIMITS.reason).nullable().openapi({
       description:
         'Set when the service paused the job itself, after too many failed runs in a row; resuming clears it.',
     }),
-    consecutiveFailures: z.int().openapi({ description: 'Scheduled runs that failed in a row.' }),
+    consecutiveFailures: count32.openapi({ description: 'Scheduled runs that failed in a row.' }),
     createdAt: date,
     updatedAt: date,
   })
@@ -292,9 +361,10 @@ const limit = z.coerce
   .min(1)
   .max(100)
   .default(20)
-  .openapi({ description: 'Page size, 1-100.', example: 20 });
+  .openapi({ description: 'Page size, 1-100.', example: 20, format: 'int32' });
 const cursor = z
   .string()
+  .max(24)
   .regex(/^[0-9a-fA-F]{24}$/, 'must be a nextCursor from a previous page')
   .optional()
   .openapi({
@@ -304,22 +374,27 @@ const cursor = z
 export const ListJobsQuery = z.strictObject({
   enabled: z.enum(['true', 'false']).optional().openapi({ description: 'Only enabled (true) or paused (false) jobs.' }),
   type: z.enum(jobTypeNames).optional(),
-  ownerId: z.string().min(1).optional().openapi({ description: "Admins only: another owner's jobs." }),
+  ownerId: z
+    .string()
+    .min(1)
+    .max(TEXT_LIMITS.owner)
+    .optional()
+    .openapi({ description: "Admins only: another owner's jobs." }),
   limit,
   cursor,
 });
 
 export const CronJobPage = z
   .object({
-    items: z.array(CronJob),
-    nextCursor: z.string().nullable().openapi({ description: 'null on the last page.' }),
+    items: z.array(CronJob).max(100),
+    nextCursor: objectId.nullable().openapi({ description: 'null on the last page.' }),
   })
   .openapi('CronJobPage', { example: { items: [exampleJob], nextCursor: null } });
 
 export const Run = z
   .object({
-    id: z.string(),
-    jobId: z.string(),
+    id: objectId,
+    jobId: objectId,
     scheduledFor: date.openapi({
       description:
         'The cron slot (for a catch-up run, the latest slot it makes up for), or the request time of a manual run.',
@@ -328,11 +403,11 @@ export const Run = z
     status: z.enum(RUN_STATUSES),
     startedAt: date.nullable(),
     finishedAt: date.nullable(),
-    durationMs: z.number().nullable(),
-    error: z.string().nullable(),
+    durationMs: z.number().min(0).nullable(),
+    error: z.string().max(TEXT_LIMITS.reason).nullable(),
     result: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'What the handler reported.' }),
-    worker: z.string().nullable(),
-    attempts: z.int().openapi({ description: 'Attempts made, retries included; 0 for a run that never started.' }),
+    worker: z.string().max(TEXT_LIMITS.worker).nullable(),
+    attempts: count32.openapi({ description: 'Attempts made, retries included; 0 for a run that never started.' }),
     createdAt: date,
   })
   .openapi('Run', { example: exampleRun });
@@ -340,7 +415,7 @@ export const Run = z
 export const ListRunsQuery = z.strictObject({ limit, cursor });
 
 export const RunPage = z
-  .object({ items: z.array(Run), nextCursor: z.string().nullable() })
+  .object({ items: z.array(Run).max(100), nextCursor: objectId.nullable() })
   .openapi('RunPage', { example: { items: [exampleRun], nextCursor: '6650f9e0a8b4e9d2c4a1b2d7' } });
 
 // GET /api/cron/preview
@@ -383,12 +458,14 @@ export const CronPreviewQuery = z.strictObject({
     .max(PREVIEW_MAX_COUNT)
     .default(5)
     .openapi({
+      format: 'int32',
       param: { name: 'count', in: 'query' },
       description: `How many fires to list, 1-${PREVIEW_MAX_COUNT}.`,
       example: 5,
     }),
   from: z
     .string()
+    .max(40)
     // Bounded so one request cannot make the service compute centuries of zone data. The year is
     // checked as written, in one pattern the spec publishes: an RFC 3339 date-time (real dates,
     // leap days included) in 1970-2199. Checking the instant instead let a schema-valid value
@@ -396,6 +473,7 @@ export const CronPreviewQuery = z.strictObject({
     .regex(PREVIEW_FROM, 'must be an RFC 3339 date-time with offset, between 1970 and 2199')
     .optional()
     .openapi({
+      format: 'date-time',
       param: { name: 'from', in: 'query' },
       description:
         'List the fires strictly after this instant (default: now), 1970-2199, e.g. to see a coming DST change. ' +
@@ -404,32 +482,36 @@ export const CronPreviewQuery = z.strictObject({
     }),
 });
 
+/** One named enum, so client generators make one type of it (not one per use). */
+const DstNote = z.enum(DST_NOTES).openapi('DstNote', {
+  description: 'A DST change that affected a fire: see `CronFire.dst`.',
+  example: 'shifted',
+});
+
 export const CronFire = z
   .object({
     utc: date.openapi({ description: 'The fire as a UTC instant.', example: '2026-03-29T01:30:00.000Z' }),
-    local: z.string().openapi({
+    local: z.string().max(30).openapi({
       description: 'The same instant as local time in `timezone`, with its offset (ISO 8601).',
       example: '2026-03-29T03:30:00+02:00',
     }),
-    dst: z
-      .enum(DST_NOTES)
-      .nullable()
-      .openapi({
-        description:
-          'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that ' +
-          'day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its ' +
-          'local time happens twice that day (fall back) and this first occurrence is its only fire. null ' +
-          'otherwise, and always for interval crons, which follow real time.',
-        example: 'shifted',
-      }),
+    // A union with null, not .nullable(): zod-to-openapi would fold the null into the named enum.
+    dst: z.union([DstNote, z.null()]).openapi({
+      description:
+        'How a DST change affected this fire, for fixed-time crons: `shifted` - its local time does not exist that ' +
+        'day (spring forward), so it fires once, that much later (02:30 becomes 03:30); `repeated-once` - its ' +
+        'local time happens twice that day (fall back) and this first occurrence is its only fire. null ' +
+        'otherwise, and always for interval crons, which follow real time.',
+      example: 'shifted',
+    }),
   })
   .openapi('CronFire');
 
 export const CronPreview = z
   .object({
-    cron: z.string().openapi({ example: '30 2 * * *' }),
-    timezone: z.string().openapi({ example: 'Europe/Berlin' }),
-    description: z.string().nullable().openapi({
+    cron: z.string().max(100).openapi({ example: '30 2 * * *' }),
+    timezone: z.string().max(100).openapi({ example: 'Europe/Berlin' }),
+    description: z.string().max(1000).nullable().openapi({
       description: 'The cron in words (cronstrue, English, 24-hour clock); null if it cannot describe it.',
       example: 'At 02:30',
     }),
@@ -441,7 +523,7 @@ export const CronPreview = z
         'pass of a repeated one.',
       example: 'fixed-time',
     }),
-    fires: z.array(CronFire),
+    fires: z.array(CronFire).max(PREVIEW_MAX_COUNT),
   })
   .openapi('CronPreview', {
     example: {
