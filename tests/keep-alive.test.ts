@@ -113,4 +113,16 @@ describe('a keep-alive connection pool', () => {
     expect(next.status).toBe(200);
     expect(next.reused).toBe(true);
   });
+
+  it('answers the request after a 412 to a PUT on the same connection', async () => {
+    const headers = { ...(await auth()), 'Content-Type': 'application/json' };
+    const created = await send('POST', '/api/cron/jobs', headers, [JSON.stringify(bodies.generateReport('etag-412'))]);
+    expect(created.status).toBe(201);
+    const { id } = JSON.parse(created.body) as { id: string };
+    const body = JSON.stringify(bodies.generateReport('etag-412-renamed'));
+    const stale = await send('PUT', `/api/cron/jobs/${id}`, { ...headers, 'If-Match': '"stale"' }, [body]);
+    expect(stale.status).toBe(412);
+    const next = await list();
+    expect(next.status, next.body).toBe(200);
+  });
 });
