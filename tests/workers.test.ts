@@ -58,6 +58,42 @@ describe('several workers on one database', () => {
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(1);
   });
 
+  it('makes no catch-up run for a late slot whose on-time run a killed worker recorded before moving lastSlotAt', async () => {
+    const { data: job } = await h
+      .client('mw-killed')
+      .POST('/api/cron/jobs', { body: { ...bodies.generateReport('recorded-then-killed'), cron: '0 0 * * *' } });
+    expect(job).toMatchObject({ misfirePolicy: 'runOnce' });
+    const lastMidnight = new Date(new Date().setUTCHours(0, 0, 0, 0));
+    await h.scheduler.models.CronJob.updateOne(
+      { _id: job!.id },
+      { $set: { slotsFrom: new Date(lastMidnight.getTime() - 60_000) } },
+    );
+    // What the killed worker left: the slot's on-time run, and lastSlotAt not yet moved past it.
+    const { _id: firstRun } = await h.scheduler.models.Run.create({
+      jobId: job!.id,
+      ownerId: 'mw-killed',
+      type: 'generateReport',
+      scheduledFor: lastMidnight,
+      trigger: 'schedule',
+      status: 'succeeded',
+      finishedAt: new Date(lastMidnight.getTime() + 1000),
+    });
+    const deps = {
+      agenda: h.scheduler.agenda,
+      conn: h.conn,
+      models: h.scheduler.models,
+      config: h.config,
+      logger: h.logger,
+    };
+    const outcome = await fireSlots(deps, job!.id);
+
+    expect(outcome).toMatchObject({ kind: 'accounted', queued: null });
+    const runs = await runsOf(job!.id);
+    expect(runs.map((r) => String(r._id))).toEqual([String(firstRun)]);
+    const after = await h.scheduler.models.CronJob.findById(job!.id).lean();
+    expect(after!.lastSlotAt!.getTime()).toBe(lastMidnight.getTime());
+  });
+
   it('after a downtime longer than the record limit, records the first slots missed and still runs the latest', async () => {
     const { data: job } = await h.client('mw-long').POST('/api/cron/jobs', {
       body: { ...bodies.generateReport('long-downtime'), cron: '* * * * * *', timezone: 'UTC' },
