@@ -12,6 +12,7 @@ import type { CronPreviewQuery } from '../routes/cron/cron.schemas.js';
 import { cancelQueuedRuns, queueRun } from './agenda.js';
 import { checkCron, nextFire } from './cron.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
+import { accountDueSlots } from './fire.js';
 import { previewCron } from './preview.js';
 
 export interface Page<T> {
@@ -210,6 +211,8 @@ export class CronJobService {
         nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null,
       });
     if (Object.keys($set).length === 0) return before;
+    // Slots the old schedule owed up to now are recorded before it stops being the job's.
+    if ($set.enabled === false || 'cron' in $set || 'timezone' in $set) await accountDueSlots(this.deps, before);
     let after: JobDoc | null;
     try {
       after = await this.m.CronJob.findOneAndUpdate(
@@ -234,10 +237,11 @@ export class CronJobService {
 
   async remove(caller: Caller, id: string, ifMatch?: string): Promise<void> {
     const job = await this.find(caller, id);
+    if (ifMatch !== undefined && !ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
+    await accountDueSlots(this.deps, job);
     if (ifMatch === undefined) {
       await this.m.CronJob.deleteOne({ _id: job._id });
     } else {
-      if (!ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
       // Only the version the client saw (not atomic on every server: src/db/quirks.ts).
       const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
       if (deletedCount === 0) throw preconditionFailed();

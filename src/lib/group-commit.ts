@@ -1,0 +1,37 @@
+/**
+ * Group commit: items handed in while a write is in flight go together in the next one, so a
+ * burst costs a few round trips rather than one per item, and a lone item waits for nobody
+ * (only for the current turn of the event loop, which gathers what arrives with it). Each
+ * caller's promise settles with its own item's result, or with the batch's error.
+ */
+export function groupCommit<T, R>(write: (items: T[]) => Promise<R[]>, maxBatch = 500): (item: T) => Promise<R> {
+  let pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+  let writing = false;
+
+  const flush = async () => {
+    writing = true;
+    try {
+      while (pending.length) {
+        const batch = pending.slice(0, maxBatch);
+        pending = pending.slice(batch.length);
+        try {
+          const results = await write(batch.map((entry) => entry.item));
+          batch.forEach((entry, i) => entry.resolve(results[i]!));
+        } catch (error) {
+          for (const entry of batch) entry.reject(error);
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  };
+
+  return (item) =>
+    new Promise<R>((resolve, reject) => {
+      pending.push({ item, resolve, reject });
+      if (!writing) {
+        writing = true;
+        setImmediate(() => void flush());
+      }
+    });
+}
