@@ -1,7 +1,6 @@
 import type { Connection, Types } from 'mongoose';
 import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
 import { nextFire } from '../../src/scheduler/cron.js';
-import { DISPATCH_JOB } from '../../src/scheduler/dispatch.js';
 import { BASELINE_JOB, type BaselineFire, FIRE_LINE, seedBaseline, startBaseline } from '../baselines/plain-agenda.js';
 import { type BenchDb, PROCESS_EVERY_MS, type SchedBench, startOurWorker } from './sched-bench.js';
 import type { CommandTotals } from './sched-monitor.js';
@@ -155,7 +154,8 @@ interface SideOps {
 function ours(bench: SchedBench): SideOps {
   let ids: string[] = [];
   return {
-    lockName: DISPATCH_JOB,
+    // Scheduled runs no longer pass through Agenda; its lock query still serves manual runs.
+    lockName: 'sendEmail',
     async seed(db, n, cron) {
       ids = await seedJobs(db.conn, n, { cron, owners: Math.ceil(n / 50) });
     },

@@ -1,9 +1,9 @@
 import mongoose from 'mongoose';
 import { sleep } from '../lib/async.js';
 import type { JobDoc } from '../models/cron-job.model.js';
+import { bucketRanges } from './buckets.js';
 import type { SchedulerDeps } from './deps.js';
 import { type BatchResult, fireBatch, type RunSink } from './fire.js';
-import { bucketRanges } from './buckets.js';
 
 /** Jobs fired with one insert of runs and one bulk write of marks. */
 export const FIRE_BATCH = 500;

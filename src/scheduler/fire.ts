@@ -95,20 +95,35 @@ export async function fireBatch(
   const { models, config } = deps;
   const result: BatchResult = { queued: 0, missed: 0, skipped: 0, duplicates: 0 };
   const plans = jobs.map((job) => ({ job, plan: planSlots(job, now, config.MISFIRE_GRACE_MS) }));
-  const going = await runsInProgress(deps, plans.filter((p) => p.job.overlap === 'forbid' && p.plan.due.length));
+  const going = await runsInProgress(
+    deps,
+    plans.filter((p) => p.job.overlap === 'forbid' && p.plan.due.length),
+  );
 
   const records: RunFields[] = [];
   const owners: { job: JobDoc; latestMissed: boolean }[] = [];
   for (const { job, plan } of plans) {
     const base = () => ({ ...recordBase(job), _id: new Types.ObjectId(), trigger: 'schedule' as const });
     for (const slot of plan.missed) {
-      records.push({ ...base(), scheduledFor: slot, status: 'missed', finishedAt: now, error: missedReason(slot, now) });
+      records.push({
+        ...base(),
+        scheduledFor: slot,
+        status: 'missed',
+        finishedAt: now,
+        error: missedReason(slot, now),
+      });
       owners.push({ job, latestMissed: slot === plan.catchup });
     }
     let previous = going.get(String(job._id));
     for (const slot of plan.due) {
       if (previous) {
-        records.push({ ...base(), scheduledFor: slot, status: 'skipped', finishedAt: now, error: overlapReason(previous) });
+        records.push({
+          ...base(),
+          scheduledFor: slot,
+          status: 'skipped',
+          finishedAt: now,
+          error: overlapReason(previous),
+        });
       } else {
         records.push({ ...base(), scheduledFor: slot, status: 'queued', worker });
         // Under forbid, the later slots of the same fire overlap this run.
@@ -127,7 +142,14 @@ export async function fireBatch(
   for (const { index } of inserted) {
     const { job, latestMissed } = owners[index]!;
     if (!latestMissed) continue;
-    catchups.push({ ...recordBase(job), _id: new Types.ObjectId(), scheduledFor: records[index]!.scheduledFor, trigger: 'catchup', status: 'queued', worker });
+    catchups.push({
+      ...recordBase(job),
+      _id: new Types.ObjectId(),
+      scheduledFor: records[index]!.scheduledFor,
+      trigger: 'catchup',
+      status: 'queued',
+      worker,
+    });
     catchupJobs.push(job);
   }
   const insertedCatchups = catchups.length ? await insertRecords(deps, catchups) : [];
@@ -172,7 +194,12 @@ export async function fireBatch(
   for (const { job, plan } of plans)
     if (plan.missed.length)
       deps.logger.warn(
-        { jobId: String(job._id), missed: plan.missed.length, policy: job.misfirePolicy, catchup: Boolean(plan.catchup) },
+        {
+          jobId: String(job._id),
+          missed: plan.missed.length,
+          policy: job.misfirePolicy,
+          catchup: Boolean(plan.catchup),
+        },
         'slots missed',
       );
   return result;

@@ -113,7 +113,12 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       every(config.SCHEDULER_LEASE_MS, 'run recovery', async () => {
         if (leases.current().includes(0)) await recover();
       });
-      const ticking = runTicks(deps, () => leases.current(), async (runs) => local.enqueue(runs), signal);
+      const ticking = runTicks(
+        deps,
+        () => leases.current(),
+        async (runs) => local.enqueue(runs),
+        signal,
+      );
       inFlight.add(ticking);
       void ticking.finally(() => inFlight.delete(ticking));
       logger.info({ worker: config.WORKER_NAME, types: jobTypes.map((t) => t.name) }, 'worker started');

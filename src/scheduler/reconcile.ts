@@ -1,8 +1,8 @@
 import mongoose from 'mongoose';
 import { eachLimit } from '../lib/async.js';
-import { nextFire } from './cron.js';
 import { agendaJobs } from './agenda.js';
 import { bucketOf } from './buckets.js';
+import { nextFire } from './cron.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
 
 /** The Agenda job that fired every schedule before partitions (up to API 4.0.0): removed where left. */

@@ -1,6 +1,6 @@
 import mongoose, { type Types } from 'mongoose';
-import { groupCommit } from '../lib/group-commit.js';
 import { runPolicyFor } from '../jobs/registry.js';
+import { groupCommit } from '../lib/group-commit.js';
 import { observeRun } from '../lib/metrics.js';
 import type { RunDoc } from '../models/run.model.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
