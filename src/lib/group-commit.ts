@@ -16,7 +16,7 @@ export function groupCommit<T, R>(write: (items: T[]) => Promise<R[]>, maxBatch 
         pending = pending.slice(batch.length);
         try {
           const results = await write(batch.map((entry) => entry.item));
-          batch.forEach((entry, i) => entry.resolve(results[i]!));
+          for (const [i, entry] of batch.entries()) entry.resolve(results[i]!);
         } catch (error) {
           for (const entry of batch) entry.reject(error);
         }

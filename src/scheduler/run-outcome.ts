@@ -22,7 +22,6 @@ export interface Finished {
  * (as interrupted, or cancelled) keeps that record; each caller learns whether its write held.
  */
 export function runWrites(deps: SchedulerDeps) {
-  const { models } = deps;
   return {
     /** Marks queued runs as running on this worker (attempt 1); false for a run no longer queued. */
     start: groupCommit(async (runs: RunDoc[]) => {
