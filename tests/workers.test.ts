@@ -1,16 +1,13 @@
 import { Job } from 'agenda';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobDoc } from '../src/models/cron-job.model.js';
-import type { RunDoc } from '../src/models/run.model.js';
-import { queueRun } from '../src/scheduler/agenda.js';
 import { bucketOf } from '../src/scheduler/buckets.js';
 import { nextFire } from '../src/scheduler/cron.js';
-import type { SchedulerDeps } from '../src/scheduler/deps.js';
 import { tick } from '../src/scheduler/dispatch.js';
-import { fireBatch, MISSED_RECORD_LIMIT, type RunSink } from '../src/scheduler/fire.js';
+import { MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
 import { runWrites } from '../src/scheduler/run-outcome.js';
 import { executeRun } from '../src/scheduler/runner.js';
+import { depsOf as depsOfWorker, fireJob, viaAgenda } from './helpers/firing.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 let h: Harness;
@@ -22,32 +19,7 @@ afterAll(() => h.stop());
 const agendaJobs = () => h.conn.collection('agendaJobs');
 const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({ scheduledFor: 1 }).lean();
 
-/** The scheduler's parts as a worker named `worker` has them. */
-const depsOf = (worker: string): SchedulerDeps => ({
-  agenda: h.scheduler.agenda,
-  conn: h.conn,
-  models: h.scheduler.models,
-  config: { ...h.config, WORKER_NAME: worker },
-  logger: h.logger,
-});
-
-/** Runs a fire queues go to Agenda, for whichever worker takes them (as the API's fires do). */
-const viaAgenda =
-  (deps: SchedulerDeps, seen: RunDoc[] = []): RunSink =>
-  async (runs) => {
-    for (const { run } of runs) {
-      seen.push(run);
-      await queueRun(deps.agenda, { id: String(run.jobId), type: run.type }, String(run._id));
-    }
-  };
-
-/** One fire of one job now, as a tick of `deps`' worker would make it; returns what it queued too. */
-async function fireJob(deps: SchedulerDeps, jobId: string) {
-  const job = await deps.models.CronJob.findById(jobId).lean<JobDoc>();
-  const queued: RunDoc[] = [];
-  const result = await fireBatch(deps, [job!], new Date(), viaAgenda(deps, queued), null);
-  return { ...result, runs: queued };
-}
+const depsOf = (worker: string) => depsOfWorker(h, worker);
 
 describe('several workers on one database', () => {
   it('accounts for a slot once when three workers fire it at once, and executes its run once', async () => {
