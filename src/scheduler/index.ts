@@ -151,7 +151,8 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       // its start, before our processor is called; Agenda keeps it private and drops its
       // processor on stop(), so the reference is taken first (agenda is pinned at 6.2.6).
       const processor = (agenda as unknown as { jobProcessor?: { runningJobs: unknown[] } }).jobProcessor;
-      const processing = () => (processor?.runningJobs.length ?? 0) > 0;
+      // Runs this worker's fires queued are executed outside Agenda: waited for as well.
+      const processing = () => (processor?.runningJobs.length ?? 0) > 0 || local.size.going > 0;
       await agenda.stop(false);
       const deadline = Date.now() + timeoutMs;
       while (processing() && Date.now() < deadline) await sleep(50);
