@@ -142,22 +142,30 @@ export async function firstFireAfter(models: Models, ids: string[], killedAt: Da
   return run ?? undefined;
 }
 
-/**
- * How much of the firing a worker holds, from its own /metrics: the dispatcher gauge today
- * (`cron_dispatcher_held`), or any lease/partition gauge a later design exposes. Undefined when
- * the worker does not answer.
- */
+/** How many firing partitions a worker holds, from its own /metrics; undefined when it does not answer. */
 export async function firingShare(metricsPort: number): Promise<number | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) return undefined;
-    let share = 0;
-    for (const line of (await res.text()).split('\n')) {
-      const m = /^(cron_\w*(?:dispatcher|lease|partition)\w*)(?:\{[^}]*\})?\s+(\S+)$/.exec(line);
-      if (m && !m[1]!.endsWith('_total')) share += Number(m[2]) || 0;
-    }
-    return share;
+    const held = /^cron_partitions_held(?:\{[^}]*\})?\s+(\S+)$/m.exec(await res.text());
+    return held ? Number(held[1]) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * How long the jobs a killed worker fired waited for another worker: for each job whose
+ * scheduled runs the victim had fired, the first fire after the kill; the longest of those.
+ * Undefined when one of them was not fired again before `until`.
+ */
+export async function failoverAfter(models: Models, victim: string, killedAt: Date, until: Date) {
+  const jobs = await models.Run.distinct('jobId', { worker: victim, trigger: 'schedule' });
+  let worst = 0;
+  for (const jobId of jobs) {
+    const next = await firstFireAfter(models, [String(jobId)], killedAt, until);
+    if (!next) return undefined;
+    worst = Math.max(worst, next.createdAt.getTime() - killedAt.getTime());
+  }
+  return worst;
 }
