@@ -126,7 +126,13 @@ describe('chaos: three workers, a SIGKILL every 12 s, default configuration', ()
             params: { path: { id } },
             body: { enabled: false },
           });
-          if (!data) throw new Error(`pause failed: ${JSON.stringify(error)}`);
+          if (!data) {
+            const warnings = cluster.api
+              .output()
+              .split('\n')
+              .filter((line) => /"level":(40|50)/.test(line));
+            throw new Error(`pause failed: ${JSON.stringify(error)}\n${warnings.slice(-5).join('\n')}`);
+          }
           return { id, pausedAt: new Date(data.updatedAt) };
         }),
       );
