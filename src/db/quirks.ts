@@ -18,6 +18,11 @@
  *   swept by the service where `ttlIndexes` is false.
  * - A bulkWrite of many conditional updates never settled on FerretDB 1.24.2: such updates go
  *   one by one, a few in flight.
+ * - Creating a collection or an index takes FerretDB's registry lock while PostgreSQL runs the
+ *   DDL, even for an index that exists (its metadata is rewritten); with writes in flight this
+ *   was seen to stall every client for about its socket timeout (10 s), at the first insert into
+ *   a collection made lazily. So every collection and index is created at start-up, and only
+ *   those missing (`createMissingIndexes`, `ensureIndexes`).
  * - No change streams: workers learn of new work by polling (Agenda's processEvery), not by
  *   watching collections.
  * - Only equality filters reach SQL; ranges, sorts and limits are applied in FerretDB over what

@@ -1,5 +1,5 @@
 import type { Connection } from 'mongoose';
-import { isDuplicateKey } from '../db/index.js';
+import { createMissingCollections, createMissingIndexes, isDuplicateKey } from '../db/index.js';
 import type { Logger } from '../lib/logger.js';
 
 export const LEASES_COLLECTION = 'scheduler_leases';
@@ -92,7 +92,8 @@ export class PartitionLeases {
 
   /** Creates the lease documents that are missing and the index of the workers' liveness. */
   async prepare(): Promise<void> {
-    await this.workers.createIndex({ seenAt: 1 }, { name: 'seenAt' });
+    await createMissingCollections(this.conn, [LEASES_COLLECTION, WORKERS_COLLECTION]);
+    await createMissingIndexes(this.workers, [{ key: { seenAt: 1 }, name: 'seenAt' }]);
     const docs = Array.from({ length: this.options.partitions }, (_, p) => ({
       _id: leaseId(p),
       holder: null,
