@@ -73,19 +73,6 @@ describe('chaos: three workers, a SIGKILL every 12 s, default configuration', ()
     };
     try {
       const live = await Promise.all(Array.from({ length: WORKERS }, (_, slot) => startWorker(slot)));
-      const t0 = Date.now();
-      const probeStop = { stop: false };
-      void (async () => {
-        while (!probeStop.stop) {
-          const a = Date.now();
-          await cluster.models.CronJob.findOne({ ownerId: 'chaos-owner-1' })
-            .lean()
-            .catch(() => null);
-          const ms = Date.now() - a;
-          if (ms > 1500) console.info(`PROBE slow ${ms} ms at +${a - t0} ms`);
-          await new Promise((r) => setTimeout(r, 300));
-        }
-      })();
 
       const ids: string[] = [];
       const owners: string[] = [];
@@ -123,10 +110,8 @@ describe('chaos: three workers, a SIGKILL every 12 s, default configuration', ()
         const victim = live[slot]!;
         victim.proc.child.kill('SIGKILL');
         kills.push({ at: new Date(), victim: victim.proc.name, heldFiring: shares[slot] });
-        console.info(`PROBE kill at +${Date.now() - t0} ms`);
         await bounded(victim.proc.exited, 5_000);
         live[slot] = await startWorker(slot);
-        console.info(`PROBE restarted at +${Date.now() - t0} ms`);
       }
       const lastKill = kills[kills.length - 1]!.at;
       await waitFor(() => firstFireAfter(cluster.models, ids, lastKill, new Date()), {

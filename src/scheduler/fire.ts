@@ -20,7 +20,7 @@ const LATE_RUN_LIMIT = 100;
  * A tick reads the clock a few ms after the second it is for; the tolerance also absorbs a
  * timer that fires a little early, so the slot it was meant for is due when it is looked at.
  */
-const EARLY_WAKE_TOLERANCE_MS = 250;
+export const EARLY_WAKE_TOLERANCE_MS = 250;
 
 /** What a fire decided for one job's due slots, before anything is written. */
 export interface SlotPlan {
@@ -41,10 +41,10 @@ export interface SlotPlan {
  * `graceMs` of its time (late, if it is late), and recorded `missed` when older; under runOnce a
  * job whose every due slot was missed gets one `catchup` run for the latest.
  */
-export function planSlots(job: JobDoc, now: Date, graceMs: number): SlotPlan {
+export function planSlots(job: JobDoc, now: Date, graceMs: number, toleranceMs = EARLY_WAKE_TOLERANCE_MS): SlotPlan {
   const nextRunAt = nextFire(job.cron, job.timezone, now);
   const from = new Date(Math.max(job.slotsFrom.getTime(), job.lastSlotAt?.getTime() ?? 0));
-  const until = new Date(now.getTime() + EARLY_WAKE_TOLERANCE_MS);
+  const until = new Date(now.getTime() + toleranceMs);
   const slots = slotsBetween(job.cron, job.timezone, from, until, MISSED_RECORD_LIMIT);
   if (slots.length === 0) return { missed: [], due: [], catchup: null, latest: null, nextRunAt };
   // At the limit there may be more: the latest slot is found directly and accounted for as well.
@@ -91,10 +91,12 @@ export async function fireBatch(
   now: Date,
   sink: RunSink,
   worker: string | null,
+  /** Slots this far after `now` count as come (a tick's timer may wake a hair early); 0 at a change. */
+  toleranceMs?: number,
 ): Promise<BatchResult> {
   const { models, config } = deps;
   const result: BatchResult = { queued: 0, missed: 0, skipped: 0, duplicates: 0 };
-  const plans = jobs.map((job) => ({ job, plan: planSlots(job, now, config.MISFIRE_GRACE_MS) }));
+  const plans = jobs.map((job) => ({ job, plan: planSlots(job, now, config.MISFIRE_GRACE_MS, toleranceMs) }));
   const going = await runsInProgress(
     deps,
     plans.filter((p) => p.job.overlap === 'forbid' && p.plan.due.length),
@@ -276,15 +278,26 @@ const overlapReason = (previous: Pick<RunDoc, '_id'>) =>
   `the previous run ${String(previous._id)} was still going (overlap: forbid)`;
 
 /**
- * Slots of a job that came due and that no worker has fired yet (workers down, a failover under
- * way), accounted for before a pause, an edit of its schedule or its deletion makes them no
- * longer the job's: recorded run, late or missed, by the same rules as a tick. Runs go through
- * Agenda, for whichever worker takes them first. Nothing to do for a job fired up to date.
+ * The slots of a job's schedule as it was (`job`, read before a pause, an edit of its schedule or
+ * its deletion) that came due up to `until` (the change), recorded by the same rules as a tick:
+ * run, late or missed. A worker may not have fired them yet (a failover under way, workers down,
+ * or simply the last second), and after the change none will; those a worker did record are
+ * refused as duplicates. Runs go through Agenda, for whichever worker takes them first, unless
+ * `sink` says otherwise.
  */
-export async function accountDueSlots(deps: SchedulerDeps, job: JobDoc, now = new Date()): Promise<void> {
-  if (!job.enabled || !job.nextRunAt || job.nextRunAt.getTime() > now.getTime()) return;
-  const viaAgenda: RunSink = async (runs) => {
+export async function accountDueSlots(
+  deps: SchedulerDeps,
+  job: JobDoc,
+  until: Date,
+  sink: RunSink = viaAgenda(deps),
+): Promise<void> {
+  if (!job.enabled || !job.nextRunAt || job.nextRunAt.getTime() > until.getTime()) return;
+  await fireBatch(deps, [job], until, sink, null, 0);
+}
+
+/** Queues runs in Agenda, for whichever worker takes them first. */
+const viaAgenda =
+  (deps: SchedulerDeps): RunSink =>
+  async (runs) => {
     for (const { run } of runs) await queueRun(deps.agenda, { id: String(run.jobId), type: run.type }, String(run._id));
   };
-  await fireBatch(deps, [job], now, viaAgenda, null);
-}

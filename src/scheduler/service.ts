@@ -211,8 +211,6 @@ export class CronJobService {
         nextRunAt: fields.enabled ? nextFire(fields.cron, fields.timezone) : null,
       });
     if (Object.keys($set).length === 0) return before;
-    // Slots the old schedule owed up to now are recorded before it stops being the job's.
-    if ($set.enabled === false || 'cron' in $set || 'timezone' in $set) await accountDueSlots(this.deps, before);
     let after: JobDoc | null;
     try {
       after = await this.m.CronJob.findOneAndUpdate(
@@ -231,6 +229,10 @@ export class CronJobService {
       }
       throw new ApiError('not-found', `No job with id ${id}.`);
     }
+    // The slots the old schedule owed up to the change (a worker may not have fired them yet, and
+    // will not now) are recorded by the schedule as it was; those a worker recorded are refused.
+    if ($set.enabled === false || 'cron' in $set || 'timezone' in $set)
+      await accountDueSlots(this.deps, before, after.updatedAt);
     await this.audit(caller, 'update', after, { action, ...changes });
     return after;
   }
@@ -238,7 +240,7 @@ export class CronJobService {
   async remove(caller: Caller, id: string, ifMatch?: string): Promise<void> {
     const job = await this.find(caller, id);
     if (ifMatch !== undefined && !ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
-    await accountDueSlots(this.deps, job);
+    const deletedAt = new Date();
     if (ifMatch === undefined) {
       await this.m.CronJob.deleteOne({ _id: job._id });
     } else {
@@ -246,6 +248,8 @@ export class CronJobService {
       const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
       if (deletedCount === 0) throw preconditionFailed();
     }
+    // Slots due up to the delete that no worker fired are recorded; their runs are cancelled below.
+    await accountDueSlots(this.deps, job, deletedAt, async () => {});
     await cancelQueuedRuns(this.deps.agenda, String(job._id));
     // The history stays; manual runs that never started say why they never will.
     await this.m.Run.updateMany(
