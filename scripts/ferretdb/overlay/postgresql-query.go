@@ -307,6 +307,11 @@ func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter
 			return
 		}
 
+		// cronjobs patch: other top-level fields by the expression of FerretDB's field indexes.
+		if field, ok := indexableField(k, operator); ok {
+			return filterEqualIndexed(p, field, v)
+		}
+
 		// merge with the case below?
 		// TODO https://github.com/FerretDB/FerretDB/issues/3626
 
@@ -315,6 +320,11 @@ func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter
 		args = append(args, k, string(must.NotFail(sjson.MarshalSingleValue(v))))
 
 	case bool, int32:
+		// cronjobs patch: as above.
+		if field, ok := indexableField(k, operator); ok {
+			return filterEqualIndexed(p, field, v)
+		}
+
 		// merge with the case above?
 		// TODO https://github.com/FerretDB/FerretDB/issues/3626
 
@@ -347,4 +357,54 @@ func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter
 	}
 
 	return
+}
+
+// cronjobs patch: equality on a top-level field in a form the field's index answers.
+
+// indexableField returns the field name when k is a top-level field other than `_id` (written
+// `_jsonb->'field'`, the expression FerretDB indexes it by); dotted paths keep FerretDB's form.
+func indexableField(k any, operator string) (string, bool) {
+	field, ok := k.(string)
+	if !ok || operator != "->" || field == "" || field == "_id" || strings.Contains(field, ".") {
+		return "", false
+	}
+
+	return field, true
+}
+
+// filterEqualIndexed returns a filter selecting the documents whose top-level field equals v,
+// plus every document where that field holds a non-empty array (MongoDB's equality also matches
+// an array with an element equal to v; FerretDB checks each returned document again in Go):
+//
+//	(_jsonb->'f' = $n OR (_jsonb->'f' > 'true' AND _jsonb->'f' < '{}'))
+//
+// Both arms are searches of the btree index FerretDB builds on `((_jsonb->'f'))` (a BitmapOr):
+// in jsonb's btree order, Object > Array > Boolean > Number > String > Null, an array with
+// n elements sorts above one with n - 1, and only an empty array sorts below null; so the range
+// between `true` (the greatest non-array scalar) and `{}` (the least object) holds exactly the
+// non-empty arrays. Where no document stores an array there, that arm is an empty range.
+//
+// v's JSON text is the value FerretDB stores (sjson): a string or an ObjectID's hex as a JSON
+// string, a bool as a JSON boolean, an int32 as a number, a date as its milliseconds since the
+// epoch (a number): jsonb `=` compares numbers numerically, like the `@>` it replaces, so a date
+// also selects a number of the same milliseconds and FerretDB's own check drops it.
+func filterEqualIndexed(p *metadata.Placeholder, field string, v any) (filter string, args []any) {
+	expr := fmt.Sprintf(`(%s->%s)`, metadata.DefaultColumn, quoteFieldName(field))
+	filter = fmt.Sprintf(
+		`(%[1]s = %[2]s OR (%[1]s > 'true'::jsonb AND %[1]s < '{}'::jsonb))`,
+		expr,
+		p.Next(),
+	)
+	args = append(args, string(must.NotFail(sjson.MarshalSingleValue(v))))
+
+	return
+}
+
+// quoteFieldName returns a field name (client-supplied) as an SQL string literal: the same
+// quoting FerretDB uses for the field names of its CREATE INDEX (metadata.quoteString, not
+// exported), so the expression here is character for character the index's. Safe because
+// FerretDB refuses connections without standard_conforming_strings=on and client_encoding=UTF8
+// (metadata/pool/opendb.go), and BSON field names cannot contain NUL.
+func quoteFieldName(field string) string {
+	return "'" + strings.ReplaceAll(field, "'", "''") + "'"
 }
