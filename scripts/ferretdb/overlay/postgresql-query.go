@@ -1,13 +1,26 @@
 // Patched copy of FerretDB v1.24.2 internal/backends/postgresql/query.go, compiled in from a
-// vendored build directory (see src/db/local-server.ts). One change, marked "cronjobs patch":
+// vendored build directory (see src/db/local-server.ts). Two changes, marked "cronjobs patch":
 //   - an `_id` equality with a string or ObjectID is written `_jsonb->'_id' = $n`, the expression
 //     of FerretDB's own unique `_id` index, so PostgreSQL searches that index; the original
 //     `_jsonb->$1 @> $2` binds the key as a parameter and uses containment, which no index
 //     matches, so every lookup by _id read the whole table. `_id` is never an array, so equality
 //     and containment select the same documents (and FerretDB filters every returned one again).
-// Measured (10 000 documents, PostgreSQL 17, median of 60, 2 shared cores, unpatched and patched
-// builds alternated on one cluster): findOne by _id 12.5 ms -> 1.3 ms, updateOne by _id 10-12 ms
-// -> 0.8-1.4 ms.
+//     Measured (10 000 documents, PostgreSQL 17, median of 60, 2 shared cores, unpatched and
+//     patched builds alternated on one cluster): findOne by _id 12.5 ms -> 1.3 ms, updateOne by
+//     _id 10-12 ms -> 0.8-1.4 ms.
+//   - an equality (`{f: v}`, `{f: {$eq: v}}`) on any other top-level field (no dots) with a
+//     string, ObjectID, bool, int32 or date is written (see filterEqualIndexed)
+//       (_jsonb->'f' = $n OR (_jsonb->'f' > 'true' AND _jsonb->'f' < '{}'))
+//     with the field name quoted as an SQL literal the way FerretDB quotes it in CREATE INDEX, so
+//     both arms are searches of the btree index FerretDB builds for a MongoDB index on f,
+//     `((_jsonb->'f'))` (a BitmapOr; a compound index whose first field is f serves too).
+//     Exact, arrays included: MongoDB's equality also matches an array holding v, which `=`
+//     alone would miss; the second arm is the btree range that holds exactly the non-empty
+//     arrays (jsonb's btree order), empty where no document keeps an array in f. Like the `@>`
+//     it replaces it may select a superset (a date and a number of the same milliseconds, every
+//     array), which FerretDB's own check in Go narrows. Numbers other than int32 (FerretDB's
+//     ranges for unsafe doubles and longs), null, documents, arrays as v and dotted paths keep
+//     FerretDB's form. Measured with bench/local-db/pushdown.ts: see docs/database.md.
 
 // Copyright 2021 FerretDB Inc.
 //
