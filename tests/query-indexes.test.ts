@@ -7,7 +7,7 @@ import { IDEMPOTENCY_COLLECTION, IdempotencyStore } from '../src/lib/idempotency
 import { RATE_LIMIT_COLLECTION, RATE_LIMIT_EXPIRY_FIELD } from '../src/lib/rate-limit.js';
 import { AGENDA_COLLECTION, AGENDA_INDEXES } from '../src/scheduler/agenda.js';
 import { openScheduler, type Scheduler } from '../src/scheduler/index.js';
-import { RETENTION_COLLECTION, sweepHistory } from '../src/scheduler/retention.js';
+import { RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION, sweepHistory } from '../src/scheduler/retention.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 import { type IndexKey, queriesOf, type RecordedQuery, unservedQuery } from './helpers/index-rule.js';
 
@@ -35,8 +35,9 @@ function declaredIndexes(scheduler: Scheduler, conn: Connection, h: Harness): Ma
   declared.set(RATE_LIMIT_COLLECTION, [{ [RATE_LIMIT_EXPIRY_FIELD]: 1 }]);
   const idempotency = new IdempotencyStore(conn, h.config);
   declared.set(IDEMPOTENCY_COLLECTION, [{ [idempotency.expiring.field]: 1 }]);
-  // History retention's mark, one document read and written by _id.
+  // History retention's mark (one document) and its pending jobs, read by _id.
   declared.set(RETENTION_COLLECTION, []);
+  declared.set(RETENTION_PENDING_COLLECTION, []);
   return declared;
 }
 

@@ -8,6 +8,7 @@ import type { SchedulerDeps } from '../src/scheduler/deps.js';
 import {
   NOT_SUCCEEDED,
   RETENTION_COLLECTION,
+  RETENTION_PENDING_COLLECTION,
   type RetentionResult,
   startRetention,
   sweepHistory,
@@ -73,7 +74,7 @@ const cycle = <T>(items: readonly T[], n: number) => Array.from({ length: n }, (
 
 beforeEach(async () => {
   for (const model of [m().Run, m().RunClaim, m().AuditLog, m().Report]) await model.collection.deleteMany({});
-  await h.conn.collection(RETENTION_COLLECTION).deleteMany({});
+  for (const name of [RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION]) await h.conn.collection(name).deleteMany({});
 });
 
 describe('runs per job', () => {
@@ -120,6 +121,20 @@ describe('runs per job', () => {
     expect(await sweepHistory(depsWith(settings))).toMatchObject({ runsOverLimit: 3, jobsTrimmed: 1 });
     expect((await runsOf(quiet)).length).toBe(3);
     expect((await runsOf(busy)).length).toBe(3);
+  });
+
+  it('a pass cut short leaves the untrimmed jobs pending, so every pass makes progress', async () => {
+    const jobs = Array.from({ length: 12 }, () => new Types.ObjectId());
+    for (const job of jobs) await insertRuns(job, cycle(['succeeded'] as const, 12));
+    const settings = { RUNS_KEPT_SUCCEEDED_PER_JOB: 2 };
+    // Each pass may delete 15 runs: one job and a half. No job is looked at again once trimmed.
+    const passes: RetentionResult[] = [];
+    while (passes.length < 12 && (passes.at(-1)?.cutShort ?? true))
+      passes.push(await sweepHistory(depsWith(settings), new Date(), { maxDeletesPerPass: 15, pauseMs: 0 }));
+    expect(passes.length).toBeGreaterThanOrEqual(8);
+    expect(passes.at(-1)!.cutShort).toBe(false);
+    expect(passes.reduce((sum, p) => sum + p.jobsTrimmed, 0)).toBe(12);
+    for (const job of jobs) expect((await runsOf(job)).length).toBe(2);
   });
 });
 

@@ -12,15 +12,17 @@ import type { SchedulerDeps } from './deps.js';
  * Every query is served by an index the models already declare (tests/query-indexes.test.ts):
  * ages are read from `_id` (an ObjectId holds its creation second) or the audit log's `at`, a
  * job's newest runs from `{jobId: 1, _id: -1}`. Jobs to trim are the jobs of runs created since
- * the last pass, found by walking `_id` from a mark kept in RETENTION_COLLECTION, so jobs that did
- * not run cost nothing. Deletes go in batches, each a range of `_id` (or `at`) found by a limited
+ * the last pass, found by walking `_id` from a mark kept in RETENTION_COLLECTION (and kept as
+ * pending until trimmed), so jobs that did not run cost nothing. Deletes go in batches, each a range of `_id` (or `at`) found by a limited
  * read, with a pause between batches; a pass stops at a cap on deleted documents and on time and
  * the next pass goes on from there. Two workers sweeping at once delete the same ranges: a delete
  * of what is already gone deletes nothing, so that is harmless.
  */
 
-/** Where the mark of the last run whose job was trimmed is kept (one document). */
+/** Where the mark of the last run whose job was looked at is kept (one document)... */
 export const RETENTION_COLLECTION = 'history_retention';
+/** ...and the jobs found that way and not yet trimmed, by _id (the job's). */
+export const RETENTION_PENDING_COLLECTION = 'history_retention_jobs';
 const RUNS_MARK_ID = 'runs';
 
 /** A run in one of these is never deleted. */
@@ -147,8 +149,11 @@ export async function sweepHistory(
     );
   }
 
-  // Runs over the per-job counts, for the jobs that made runs since the last pass.
+  // Runs over the per-job counts, for the jobs that made runs since the last pass: the jobs found
+  // are written down as pending before the mark moves past their runs, and each leaves the list
+  // once trimmed, so a pass cut short loses nothing and the next one goes on where it stopped.
   const marks = conn.collection<{ _id: string; after: Types.ObjectId }>(RETENTION_COLLECTION);
+  const pending = conn.collection<{ _id: Types.ObjectId }>(RETENTION_PENDING_COLLECTION);
   const stored = (await marks.findOne({ _id: RUNS_MARK_ID }))?.after;
   const floor = config.RUNS_KEPT_DAYS > 0 ? idAt(daysBefore(now, config.RUNS_KEPT_DAYS)) : undefined;
   let mark = stored && (!floor || stored > floor) ? stored : floor;
@@ -156,22 +161,9 @@ export async function sweepHistory(
     { status: 'succeeded' as unknown, keep: config.RUNS_KEPT_SUCCEEDED_PER_JOB },
     { status: { $in: NOT_SUCCEEDED }, keep: config.RUNS_KEPT_FAILED_PER_JOB },
   ];
-  const trimmed = new Set<string>();
   while (mayGoOn()) {
-    const fresh = await models.Run.collection
-      .find<{ _id: Types.ObjectId; jobId: Types.ObjectId }>(mark ? { _id: { $gt: mark } } : {}, {
-        projection: { jobId: 1 },
-        sort: { _id: 1 },
-        limit: lim.discoverBatch,
-      })
-      .toArray();
-    if (fresh.length === 0) break;
-    // A trim covers all of a job's runs at that moment: once per pass is enough.
-    const jobs = new Map(fresh.map((r) => [String(r.jobId), r.jobId]));
-    for (const [key, jobId] of jobs) {
-      if (result.cutShort) break;
-      if (trimmed.has(key)) continue;
-      trimmed.add(key);
+    const jobs = await pending.find({}, { sort: { _id: 1 }, limit: lim.discoverBatch }).toArray();
+    for (const { _id: jobId } of jobs) {
       for (const { status, keep } of kept) {
         const filter = { jobId, status };
         // The batch just past the `keep` newest: the job's index reads them in order.
@@ -181,14 +173,32 @@ export async function sweepHistory(
             .toArray(),
         );
       }
+      if (!mayGoOn()) break;
+      await pending.deleteOne({ _id: jobId });
+      result.jobsTrimmed++;
     }
-    result.jobsTrimmed = trimmed.size;
-    // The mark moves only past runs whose jobs were trimmed to the end.
-    if (result.cutShort) break;
+    if (!mayGoOn()) break;
+    if (jobs.length) continue;
+    const fresh = await models.Run.collection
+      .find<{ _id: Types.ObjectId; jobId: Types.ObjectId }>(mark ? { _id: { $gt: mark } } : {}, {
+        projection: { jobId: 1 },
+        sort: { _id: 1 },
+        limit: lim.discoverBatch,
+      })
+      .toArray();
+    if (fresh.length === 0) break;
+    const found = [...new Map(fresh.map((r) => [String(r.jobId), r.jobId])).values()];
+    await pending
+      .insertMany(
+        found.map((_id) => ({ _id })),
+        { ordered: false },
+      )
+      .catch((error) => {
+        // Another worker wrote some down first: each is pending either way.
+        if (!isDuplicateKey(error)) throw error;
+      });
     mark = fresh.at(-1)!._id;
     await saveMark(marks, mark);
-    if (fresh.length < lim.discoverBatch) break;
-    await pause();
   }
 
   // Claims of manual runs that are finished or gone: oldest first (a claim's _id is its run's).
