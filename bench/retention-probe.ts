@@ -3,7 +3,8 @@
  * (a tenth older than RUNS_KEPT_DAYS, 2 in 3 succeeded), times the passes that cut them down to
  * the limits, then a pass with nothing to delete (the standing cost per HISTORY_SWEEP_INTERVAL_MS).
  * Not part of `npm run bench`: `npx tsx bench/retention-probe.ts MONGODB_URI [N]` against a
- * database of your own (it uses and drops the database `retention_probe`).
+ * database of your own (it uses and drops the database `retention_probe`); MONGODB_SOCKET_TIMEOUT_MS
+ * is read from the environment.
  */
 import { Types } from 'mongoose';
 import { connectDb } from '../src/db/index.js';
@@ -15,7 +16,8 @@ import { sweepHistory } from '../src/scheduler/retention.js';
 const [uri, count = '20000'] = process.argv.slice(2);
 if (!uri) throw new Error('usage: retention-probe.ts MONGODB_URI [N]');
 const n = Number(count);
-const config = parseEnv({ LOG_LEVEL: 'silent' });
+// The socket timeout may need raising on FerretDB, where one read of a large collection is long.
+const config = parseEnv({ LOG_LEVEL: 'silent', MONGODB_SOCKET_TIMEOUT_MS: process.env.MONGODB_SOCKET_TIMEOUT_MS });
 const conn = await connectDb(uri, config, 'retention_probe');
 await conn.dropDatabase();
 const m = models(conn);

@@ -96,10 +96,11 @@ const schema = z
     JOB_TYPE_POLICIES: jobTypePolicies.default({}),
     /**
      * History kept (docs/scheduling.md#history-and-retention): finished runs per job, succeeded and
-     * not (failed, timedOut, interrupted, missed, skipped, cancelled) counted apart...
+     * not (failed, timedOut, interrupted, missed, skipped, cancelled) counted apart. At least 1: a
+     * job's latest run record is what makes a slot fire once (its unique key)...
      */
-    RUNS_KEPT_SUCCEEDED_PER_JOB: z.coerce.number().int().min(0).default(100),
-    RUNS_KEPT_FAILED_PER_JOB: z.coerce.number().int().min(0).default(100),
+    RUNS_KEPT_SUCCEEDED_PER_JOB: z.coerce.number().int().min(1).default(100),
+    RUNS_KEPT_FAILED_PER_JOB: z.coerce.number().int().min(1).default(100),
     /** ...and up to an age in days, any job's, deleted jobs' included; 0 keeps them whatever their age. */
     RUNS_KEPT_DAYS: z.coerce.number().int().min(0).default(30),
     /** Audit entries and generateReport's reports are kept this many days; 0 keeps them. */

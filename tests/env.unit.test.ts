@@ -114,6 +114,14 @@ describe('parseEnv: defaults', () => {
     expect(() => parseEnv({ RATE_LIMIT_PER_IP: '-1' })).toThrow(/RATE_LIMIT_PER_IP/);
   });
 
+  it('reads the history limits, keeps at least one run of each kind, and takes 0 days as no age limit', () => {
+    const env = parseEnv({ RUNS_KEPT_SUCCEEDED_PER_JOB: '5', RUNS_KEPT_DAYS: '0', AUDIT_KEPT_DAYS: '0' });
+    expect(env).toMatchObject({ RUNS_KEPT_SUCCEEDED_PER_JOB: 5, RUNS_KEPT_DAYS: 0, AUDIT_KEPT_DAYS: 0 });
+    expect(errorOf({ RUNS_KEPT_FAILED_PER_JOB: '0' })).toMatch(/RUNS_KEPT_FAILED_PER_JOB/);
+    expect(errorOf({ REPORTS_KEPT_DAYS: '-1' })).toMatch(/REPORTS_KEPT_DAYS/);
+    expect(errorOf({ HISTORY_SWEEP_INTERVAL_MS: '10' })).toMatch(/HISTORY_SWEEP_INTERVAL_MS/);
+  });
+
   it('ignores variables it does not know', () => {
     expect(parseEnv({ PATH: '/usr/bin', HOME: '/root' })).not.toHaveProperty('PATH');
   });
