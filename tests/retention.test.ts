@@ -136,6 +136,20 @@ describe('runs per job', () => {
     expect(passes.reduce((sum, p) => sum + p.jobsTrimmed, 0)).toBe(12);
     for (const job of jobs) expect((await runsOf(job)).length).toBe(2);
   });
+
+  it('a pass past its time cap still takes one batch of each step, so passes slower than the cap progress', async () => {
+    const jobs = Array.from({ length: 5 }, () => new Types.ObjectId());
+    for (const job of jobs) await insertRuns(job, cycle(['succeeded'] as const, 6));
+    await insertRuns(jobs[0]!, cycle(['failed'] as const, 3), new Date(Date.now() - 40 * DAY));
+    const settings = { RUNS_KEPT_SUCCEEDED_PER_JOB: 2, RUNS_KEPT_DAYS: 30 };
+    const passes: RetentionResult[] = [];
+    const left = async () => Promise.all(jobs.map(async (job) => (await runsOf(job)).length));
+    while (passes.length < 10 && (await left()).some((n) => n > 2))
+      passes.push(await sweepHistory(depsWith(settings), new Date(), { maxPassMs: 0, pauseMs: 0 }));
+    expect(await left()).toEqual([2, 2, 2, 2, 2]);
+    expect(passes.every((p) => p.cutShort)).toBe(true);
+    expect(passes.reduce((sum, p) => sum + p.runsTooOld, 0)).toBe(3);
+  });
 });
 
 describe('runs by age', () => {

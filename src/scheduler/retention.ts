@@ -103,11 +103,17 @@ export async function sweepHistory(
     ms: 0,
   };
   let deleted = 0;
-  /** False once a cap is reached: no further batch starts. */
-  const mayGoOn = () => {
-    if (lim.signal?.aborted || deleted >= lim.maxDeletesPerPass || Date.now() - started >= lim.maxPassMs)
-      result.cutShort = true;
-    return !result.cutShort;
+  /**
+   * False once a cap is reached: no further batch starts. The time cap spares a step's first
+   * batch, so every step makes progress in every pass, even where one read outlasts the cap.
+   */
+  const mayGoOn = (firstOfStep = false) => {
+    const over =
+      lim.signal?.aborted ||
+      deleted >= lim.maxDeletesPerPass ||
+      (!firstOfStep && Date.now() - started >= lim.maxPassMs);
+    if (over) result.cutShort = true;
+    return !over;
   };
   /** How many documents the next batch may delete. */
   const room = () => Math.max(1, Math.min(lim.batchSize, lim.maxDeletesPerPass - deleted));
@@ -115,7 +121,8 @@ export async function sweepHistory(
 
   /**
    * Deletes the documents `read` finds (a limited read in the order of `key`, oldest or newest
-   * first), each batch as one range of `key` within `filter`; returns how many went.
+   * first), each batch as one range of `key` within `filter`; returns how many went and whether
+   * it got to the end.
    */
   const deleteInBatches = async (
     collection: { deleteMany(filter: object): Promise<{ deletedCount: number }> },
@@ -123,30 +130,34 @@ export async function sweepHistory(
     key: '_id' | 'at',
     newestFirst: boolean,
     read: (limit: number) => Promise<Record<string, unknown>[]>,
-  ): Promise<number> => {
+  ): Promise<{ count: number; done: boolean }> => {
     let count = 0;
-    while (mayGoOn()) {
+    for (let first = true; mayGoOn(first); first = false) {
       const size = room();
       const batch = await read(size);
-      if (batch.length === 0) break;
+      if (batch.length === 0) return { count, done: true };
       const [low, high] = [batch[0]![key], batch.at(-1)![key]];
       const range = newestFirst ? { $gte: high, $lte: low } : { $gte: low, $lte: high };
       const { deletedCount } = await collection.deleteMany({ ...filter, [key]: range });
       count += deletedCount;
       deleted += deletedCount;
-      if (batch.length < size) break;
+      if (batch.length < size) return { count, done: true };
       await pause();
     }
-    return count;
+    return { count, done: false };
   };
 
   // Runs past the age limit, whatever their job (deleted jobs' runs go this way).
   if (config.RUNS_KEPT_DAYS > 0) {
     const before = idAt(daysBefore(now, config.RUNS_KEPT_DAYS));
     const old = { _id: { $lt: before }, status: { $in: FINISHED } };
-    result.runsTooOld = await deleteInBatches(models.Run.collection, { status: old.status }, '_id', false, (limit) =>
-      models.Run.collection.find<IdDoc>(old, { projection: { _id: 1 }, sort: { _id: 1 }, limit }).toArray(),
-    );
+    ({ count: result.runsTooOld } = await deleteInBatches(
+      models.Run.collection,
+      { status: old.status },
+      '_id',
+      false,
+      (limit) => models.Run.collection.find<IdDoc>(old, { projection: { _id: 1 }, sort: { _id: 1 }, limit }).toArray(),
+    ));
   }
 
   // Runs over the per-job counts, for the jobs that made runs since the last pass: the jobs found
@@ -161,23 +172,27 @@ export async function sweepHistory(
     { status: 'succeeded' as unknown, keep: config.RUNS_KEPT_SUCCEEDED_PER_JOB },
     { status: { $in: NOT_SUCCEEDED }, keep: config.RUNS_KEPT_FAILED_PER_JOB },
   ];
-  while (mayGoOn()) {
+  for (let first = true; mayGoOn(first); first = false) {
     const jobs = await pending.find({}, { sort: { _id: 1 }, limit: lim.discoverBatch }).toArray();
     for (const { _id: jobId } of jobs) {
+      let done = true;
       for (const { status, keep } of kept) {
         const filter = { jobId, status };
         // The batch just past the `keep` newest: the job's index reads them in order.
-        result.runsOverLimit += await deleteInBatches(models.Run.collection, filter, '_id', true, (limit) =>
+        const trim = await deleteInBatches(models.Run.collection, filter, '_id', true, (limit) =>
           models.Run.collection
             .find<IdDoc>(filter, { projection: { _id: 1 }, sort: { _id: -1 }, skip: keep, limit })
             .toArray(),
         );
+        result.runsOverLimit += trim.count;
+        done &&= trim.done;
+      }
+      if (done) {
+        await pending.deleteOne({ _id: jobId });
+        result.jobsTrimmed++;
       }
       if (!mayGoOn()) break;
-      await pending.deleteOne({ _id: jobId });
-      result.jobsTrimmed++;
     }
-    if (!mayGoOn()) break;
     if (jobs.length) continue;
     const fresh = await models.Run.collection
       .find<{ _id: Types.ObjectId; jobId: Types.ObjectId }>(mark ? { _id: { $gt: mark } } : {}, {
@@ -205,7 +220,7 @@ export async function sweepHistory(
   // Claims are read before the runs in progress, so a claim read is of a run already in that list.
   let claimsAfter: Types.ObjectId | undefined;
   let inProgress: Set<string> | undefined;
-  while (mayGoOn()) {
+  for (let first = true; mayGoOn(first); first = false) {
     const claims = await models.RunClaim.collection
       .find<IdDoc>(claimsAfter ? { _id: { $gt: claimsAfter } } : {}, {
         projection: { _id: 1 },
@@ -237,18 +252,20 @@ export async function sweepHistory(
 
   if (config.AUDIT_KEPT_DAYS > 0) {
     const old = { at: { $lt: daysBefore(now, config.AUDIT_KEPT_DAYS) } };
-    result.auditEntries = await deleteInBatches(models.AuditLog.collection, {}, 'at', false, (limit) =>
+    const audit = await deleteInBatches(models.AuditLog.collection, {}, 'at', false, (limit) =>
       models.AuditLog.collection
         .find<{ at: Date }>(old, { projection: { _id: 0, at: 1 }, sort: { at: 1 }, limit })
         .toArray(),
     );
+    result.auditEntries = audit.count;
   }
 
   if (config.REPORTS_KEPT_DAYS > 0) {
     const old = { _id: { $lt: idAt(daysBefore(now, config.REPORTS_KEPT_DAYS)) } };
-    result.reports = await deleteInBatches(models.Report.collection, {}, '_id', false, (limit) =>
+    const reports = await deleteInBatches(models.Report.collection, {}, '_id', false, (limit) =>
       models.Report.collection.find<IdDoc>(old, { projection: { _id: 1 }, sort: { _id: 1 }, limit }).toArray(),
     );
+    result.reports = reports.count;
   }
 
   result.ms = Date.now() - started;
