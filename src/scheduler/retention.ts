@@ -13,10 +13,11 @@ import type { SchedulerDeps } from './deps.js';
  * ages are read from `_id` (an ObjectId holds its creation second) or the audit log's `at`, a
  * job's newest runs from `{jobId: 1, _id: -1}`. Jobs to trim are the jobs of runs created since
  * the last pass, found by walking `_id` from a mark kept in RETENTION_COLLECTION (and kept as
- * pending until trimmed), so jobs that did not run cost nothing. Deletes go in batches, each a range of `_id` (or `at`) found by a limited
- * read, with a pause between batches; a pass stops at a cap on deleted documents and on time and
- * the next pass goes on from there. Two workers sweeping at once delete the same ranges: a delete
- * of what is already gone deletes nothing, so that is harmless.
+ * pending until trimmed), so jobs that did not run cost nothing. Deletes go in batches, each a
+ * range of `_id` (or `at`) found by a limited read, with a pause between batches; a pass stops at a
+ * cap on deleted documents and on time and the next pass goes on from there. Two workers sweeping
+ * at once delete the same ranges: a delete of what is already gone deletes nothing, so that is
+ * harmless.
  */
 
 /** Where the mark of the last run whose job was looked at is kept (one document)... */
