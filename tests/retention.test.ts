@@ -288,7 +288,7 @@ describe('startRetention', () => {
     try {
       await waitFor(async () => (await runsOf(job)).length === 2, { what: 'the timer to trim the job' });
     } finally {
-      stop();
+      await stop();
     }
   });
 
@@ -308,7 +308,7 @@ describe('startRetention', () => {
         what: 'two failed passes logged',
       });
     } finally {
-      stop();
+      await stop();
     }
   });
 });

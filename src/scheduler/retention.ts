@@ -289,23 +289,24 @@ async function saveMark(
 /**
  * Sweeps every HISTORY_SWEEP_INTERVAL_MS (unref'd: it never keeps the process alive), one pass at a
  * time; a failed pass is logged and the next one tries again. Returns a stop function, which also
- * ends a pass in progress at its next batch.
+ * ends a pass in progress at its next batch and resolves once it has.
  */
-export function startRetention(deps: SchedulerDeps, limits: Partial<RetentionLimits> = {}): () => void {
+export function startRetention(deps: SchedulerDeps, limits: Partial<RetentionLimits> = {}): () => Promise<void> {
   const { config, logger } = deps;
   const stopping = new AbortController();
-  let sweeping = false;
+  let sweeping: Promise<void> | undefined;
   const timer = setInterval(() => {
     if (sweeping) return;
-    sweeping = true;
-    sweepHistory(deps, new Date(), { ...limits, signal: stopping.signal })
+    sweeping = sweepHistory(deps, new Date(), { ...limits, signal: stopping.signal })
       .then((result) => logger.debug({ ...result }, 'history swept'))
       .catch((error) => logger.warn({ err: error }, 'history sweep failed'))
-      .finally(() => (sweeping = false));
+      .finally(() => (sweeping = undefined));
   }, config.HISTORY_SWEEP_INTERVAL_MS);
   timer.unref();
-  return () => {
+  // Resolves once a pass in progress has stopped (at its next batch), before the connection closes.
+  return async () => {
     clearInterval(timer);
     stopping.abort();
+    await sweeping;
   };
 }
