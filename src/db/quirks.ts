@@ -47,11 +47,29 @@ export interface Capabilities {
   bulkConditionalUpdates: boolean;
   /** collection.watch() works. */
   changeStreams: boolean;
+  /**
+   * A range, sort or limit is answered from an index; where false, a query reads every document its
+   * equality filters select (all of them without one) whatever its limit, so few large batches cost
+   * less than many small ones (src/scheduler/retention.ts).
+   */
+  indexedRanges: boolean;
 }
 
 export const CAPABILITIES: Record<ServerKind, Capabilities> = {
-  mongodb: { atomicConditionalUpdate: true, ttlIndexes: true, bulkConditionalUpdates: true, changeStreams: true },
-  ferretdb: { atomicConditionalUpdate: false, ttlIndexes: false, bulkConditionalUpdates: false, changeStreams: false },
+  mongodb: {
+    atomicConditionalUpdate: true,
+    ttlIndexes: true,
+    bulkConditionalUpdates: true,
+    changeStreams: true,
+    indexedRanges: true,
+  },
+  ferretdb: {
+    atomicConditionalUpdate: false,
+    ttlIndexes: false,
+    bulkConditionalUpdates: false,
+    changeStreams: false,
+    indexedRanges: false,
+  },
 };
 
 /** Unique-index violations: MongoDB / FerretDB inserts, then FerretDB updates on SQLite and on PostgreSQL. */
