@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import type { Types } from 'mongoose';
 import { slotsBetween } from '../../src/scheduler/cron.js';
 import { commandSum, commandsPer, commandTotals } from './db-commands.js';
@@ -35,6 +36,8 @@ export interface CapacityStep {
    * states and the job's marks); and every client's commands as FerretDB counted them.
    */
   perRun?: { ours: number; agenda: number; server: number };
+  /** The machine's 1-minute load average at the end of the window (the machine is shared). */
+  load?: number;
 }
 
 /** A job of a window and its cron, for the slots it should start. */
@@ -180,6 +183,7 @@ export async function measureWindow(
     ...locks,
     fired,
     perRun: perRun(commands, commandSum(commandsPer(server0, server1, fired)), fired),
+    load: loadavg()[0]!,
   };
 }
 

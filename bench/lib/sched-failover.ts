@@ -26,7 +26,10 @@ export interface FailoverRound {
    * dispatcher, `guess` when none did within the wait (the first worker was killed).
    */
   found: 'probe' | 'guess';
-  /** Kill to the first run created after it (by another worker, the killed one being gone), ms; undefined if none by the deadline. */
+  /**
+   * Kill to the first run created after it (by another worker, the killed one being gone), ms;
+   * undefined if none by the deadline.
+   */
   firstFireMs?: number;
   /** Kill to a surviving worker's /healthz reporting that it holds the dispatcher, ms. */
   takeoverMs?: number;

@@ -40,6 +40,8 @@ export interface HistoryPhase {
 }
 
 export interface HistoryResult {
+  /** Runs inserted (the plan's count: metric names use it, so they match from run to run). */
+  inserted?: number;
   empty: HistoryPhase;
   full: HistoryPhase;
   /** Time to insert the history, ms. */
@@ -145,7 +147,7 @@ export async function historyCase(
     log(`history: ${o.runs} runs inserted in ${Math.round(insertMs)} ms`);
     await bench.settle();
     const full = await phase(await countRuns(db.conn), 'full');
-    return { empty, full, insertMs };
+    return { inserted: o.runs, empty, full, insertMs };
   } finally {
     await api.stop();
     await db.drop();

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import type { Connection, Types } from 'mongoose';
 import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
 import { nextFire } from '../../src/scheduler/cron.js';
@@ -56,6 +57,8 @@ export interface LagRound {
   deadlineMs?: number;
   /** Every client's database commands in the round as FerretDB counted them, in all. */
   serverCommands?: number;
+  /** The machine's 1-minute load average at the end of the round (the machine is shared). */
+  load?: number;
   /** Ours only: slot to the run's creation by the fire (the fire's own lag), ms, per run created. */
   firedLagsMs?: number[];
   readyMs: number;
@@ -268,6 +271,7 @@ async function attemptRound(
         ...(commands ? { commands } : {}),
         deadlineMs: c.deadlineMs,
         serverCommands,
+        load: loadavg()[0]!,
         warnings: proc.warnings,
       };
     } finally {

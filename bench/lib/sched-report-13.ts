@@ -218,13 +218,13 @@ const PATHS: { key: HotPath; label: string; goal: boolean }[] = [
 /** Each hot path with the history full against empty: ours = full, baseline column = empty. */
 export function historyComparisons(h: HistoryResult | undefined): Comparison[] {
   if (!h) return [];
-  const runs = fmt(h.full.storedRuns);
+  const runs = fmt(h.inserted ?? h.full.storedRuns);
   return PATHS.map(({ key, label, goal }) => {
     const full = h.full.ms[key];
     const empty = h.empty.ms[key];
     return compare(
       {
-        metric: `History growth: ${label}, ${runs} runs stored against none`,
+        metric: `History growth: ${label}, ${runs} runs inserted against none`,
         unit: 'ms',
         better: 'lower',
         note: `baseline column: the same path with the run history empty (${fmt(h.empty.storedRuns)} runs), same run; load ${h.empty.load.toFixed(1)} then ${h.full.load.toFixed(1)}`,

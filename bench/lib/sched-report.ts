@@ -282,6 +282,7 @@ function roundTable(results: SchedResults) {
       'RSS ready / end MB',
       'process / FerretDB cores',
       'round s',
+      'load',
     ],
     rows: results.rounds.map((r) => {
       const s = summary(r.lagsMs);
@@ -305,6 +306,7 @@ function roundTable(results: SchedResults) {
         `${ms(r.rssReadyMb)} / ${ms(r.rssEndMb)}`,
         `${cores(r.cpu.process)} / ${cores(r.cpu.db)}`,
         (r.windowMs / 1000).toFixed(0),
+        r.load?.toFixed(1) ?? '–',
       ];
     }),
   };
@@ -329,6 +331,7 @@ function capacityTable(results: SchedResults) {
       'runs fired',
       'commands per run: ours / Agenda / FerretDB',
       'pass',
+      'load',
     ],
     rows: results.capacity
       .flat()
@@ -348,6 +351,7 @@ function capacityTable(results: SchedResults) {
         s.fired ?? '–',
         s.perRun ? `${s.perRun.ours.toFixed(1)} / ${s.perRun.agenda.toFixed(1)} / ${s.perRun.server.toFixed(1)}` : '–',
         s.pass ? 'yes' : 'no',
+        s.load?.toFixed(1) ?? '–',
       ]),
   };
 }
