@@ -176,12 +176,7 @@ function goals(suites: SuiteResult[]): string {
   const lines = ISSUE_GOALS.map((goal) => {
     const rows = withGoal.filter(({ c }) => goalOf(c) === goal);
     if (rows.length === 0 && goal.growth) return growthGoal(goal.text, suites);
-    if (rows.length === 0) return `- **${goal.text}**: not measured in this run.`;
-    const met = rows.every(({ c }) => c.goal!.met);
-    return [
-      `- **${goal.text}**: ${met ? 'met' : '**not met**'}`,
-      ...rows.map(({ suite, c }) => `  - ${goalLine(suite, c)}`),
-    ].join('\n');
+    return goalItem(goal.text, rows);
   });
   const others = withGoal.filter(({ c }) => !goalOf(c)).map(({ suite, c }) => `- ${goalLine(suite, c)}`);
   return [
@@ -198,16 +193,23 @@ function goals(suites: SuiteResult[]): string {
 function issue13Goals(suites: SuiteResult[]): string {
   const rows = suites.flatMap((suite) => suite.comparisons.filter(isIssue13).map((c) => ({ suite: suite.id, c })));
   if (rows.length === 0) return '';
-  const lines = ISSUE_13_GOALS.map((goal) => {
-    const mine = rows.filter(({ c }) => goal.matches.test(c.goal!.text));
-    if (mine.length === 0) return `- **${goal.text}**: not measured in this run.`;
-    const met = mine.every(({ c }) => c.goal!.met);
-    return [
-      `- **${goal.text}**: ${met ? 'met' : '**not met**'}`,
-      ...mine.map(({ suite, c }) => `  - ${goalLine(suite, c)}`),
-    ].join('\n');
-  });
+  const lines = ISSUE_13_GOALS.map((goal) =>
+    goalItem(
+      goal.text,
+      rows.filter(({ c }) => goal.matches.test(c.goal!.text)),
+    ),
+  );
   return ['## Goals (issue 13)', lines.join('\n')].join('\n\n');
+}
+
+/** One goal of an issue: met when every row tied to it is, each row under it. */
+function goalItem(text: string, rows: { suite: string; c: Comparison }[]): string {
+  if (rows.length === 0) return `- **${text}**: not measured in this run.`;
+  const met = rows.every(({ c }) => c.goal!.met);
+  return [
+    `- **${text}**: ${met ? 'met' : '**not met**'}`,
+    ...rows.map(({ suite, c }) => `  - ${goalLine(suite, c)}`),
+  ].join('\n');
 }
 
 function goalLine(suite: string, c: Comparison): string {

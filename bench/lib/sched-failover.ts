@@ -127,8 +127,9 @@ export async function failoverRound(
     );
     const endAt = Math.min(deadlineAt, Date.now() + o.steadyMs);
     await new Promise((r) => setTimeout(r, Math.max(0, endAt - Date.now())));
-    // Slots from the kill to `endAt` less the misfire-free margin the workers need to fire them.
-    const until = endAt - 2000;
+    // Slots from the kill to `steadyMs` before the end: the ones the gap covered, each given
+    // `steadyMs` to be fired (a survivor catching up lags for seconds).
+    const until = endAt - o.steadyMs;
     const accounting = await accountSlots(db.conn, ids, killAt, until);
     return {
       workers: o.workers,

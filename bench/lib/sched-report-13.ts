@@ -247,7 +247,7 @@ export function historyComparisons(h: HistoryResult | undefined): Comparison[] {
 export function failoverTable(rounds: FailoverRound[]) {
   return {
     caption:
-      "Failover rounds (SIGKILL of the worker holding the dispatcher; first fire: the first run created after the kill; slots: every job's slots from the kill to the end of the round)",
+      "Failover rounds (SIGKILL of the worker holding the dispatcher; first fire: the first run created after the kill; slots: every job's slots from the kill until the round's steady time before its end, i.e. the gap)",
     columns: [
       'workers',
       'jobs',
