@@ -117,6 +117,7 @@ export async function historyCase(
       await Promise.all([...Array(owners).keys()].map(async (k) => [k, await sign(OWNER(k))] as const)),
     );
     const phase = async (storedRuns: number, tag: string): Promise<HistoryPhase> => {
+      const phaseStart = performance.now();
       const auth = (k: number) => ({ authorization: `Bearer ${tokens.get(k % owners)}` });
       const runs = await timed(o.requests, 200, (i) =>
         fetch(`${url}/jobs/${apiIds[(i * 7) % apiIds.length]}/runs`, { headers: auth((i * 7) % apiIds.length) }),
@@ -131,9 +132,16 @@ export async function historyCase(
           body: JSON.stringify(jobInput(i)),
         }),
       );
+      const apiDone = performance.now();
       const recovery = await timeRecovery(db);
       const load = loadavg()[0]!;
+      const recoveryDone = performance.now();
       const { fire, bootMs } = await fireWindow(bench, db, hot, o.windowMs, tag);
+      // Where a phase's wall time goes (with a full history the bench's own reads take seconds too).
+      log(
+        `history ${tag}: API paths ${s1(apiDone - phaseStart)}, recovery ${s1(recoveryDone - apiDone)}, ` +
+          `worker and fire window ${s1(performance.now() - recoveryDone)}`,
+      );
       const ms = { runs, list, create, recovery, boot: bootMs, 'fire-p50': fire.p50Ms, 'fire-p99': fire.p99Ms };
       log(
         `history ${tag} (${storedRuns} runs stored): ${JSON.stringify(ms, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`,
@@ -145,7 +153,7 @@ export async function historyCase(
     await insertHistory(db.conn, [...apiIds, ...hotIds], o.runs);
     const insertMs = performance.now() - started;
     log(`history: ${o.runs} runs inserted in ${Math.round(insertMs)} ms`);
-    await bench.settle();
+    log(`history: FerretDB settled after ${s1(await bench.settle())}`);
     const full = await phase(await countRuns(db.conn), 'full');
     return { inserted: o.runs, empty, full, insertMs };
   } finally {
@@ -153,6 +161,8 @@ export async function historyCase(
     await db.drop();
   }
 }
+
+const s1 = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 const countRuns = (conn: Connection) => conn.collection('cron_job_runs').countDocuments({});
 
