@@ -22,16 +22,16 @@ export interface FailoverRound {
   workers: number;
   jobs: number;
   /**
-   * How the killed worker was found: `probe` when one worker's /healthz said it held the
-   * dispatcher, `guess` when none did within the wait (the first worker was killed).
+   * How the killed worker was found: `probe` when the workers' /healthz said which holds the most
+   * firing partitions, `guess` when none answered within the wait (the first worker was killed).
    */
   found: 'probe' | 'guess';
   /**
-   * Kill to the first run created after it (by another worker, the killed one being gone), ms;
-   * undefined if none by the deadline.
+   * Kill to the moment every job the killed worker had fired was fired again by another (the
+   * longest of those waits), ms; undefined if one was not by the deadline.
    */
   firstFireMs?: number;
-  /** Kill to a surviving worker's /healthz reporting that it holds the dispatcher, ms. */
+  /** Kill to the survivors' /healthz reporting every partition held again, ms. */
   takeoverMs?: number;
   /** Slots of every job from the kill to the end: how they were accounted for. */
   slots: number;
@@ -50,18 +50,36 @@ export interface FailoverRound {
 
 const cronEverySecond = () => '* * * * * *';
 
-/** Which worker holds the dispatcher, from its probe's /healthz (holdsDispatcher). */
+/** The workers run with the default SCHEDULER_PARTITIONS. */
+const DEFAULT_PARTITIONS = 16;
+
+/** Partitions each worker holds, from its probe's /healthz (partitionsHeld); undefined when it does not answer. */
+async function partitionsHeld(ports: number[]): Promise<(number | undefined)[]> {
+  return Promise.all(
+    ports.map(async (port) => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+        const body = (await res.json()) as { partitionsHeld?: unknown };
+        return typeof body.partitionsHeld === 'number' ? body.partitionsHeld : undefined;
+      } catch {
+        return undefined; // killed, or busy past the timeout
+      }
+    }),
+  );
+}
+
+/** The worker holding the most firing partitions, once every worker answers. */
 async function holder(ports: number[]): Promise<number | undefined> {
-  for (const [k, port] of ports.entries()) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
-      const body = (await res.json()) as { holdsDispatcher?: unknown };
-      if (body.holdsDispatcher === true) return k;
-    } catch {
-      // Killed, or busy past the timeout: not the holder as far as this poll can tell.
-    }
-  }
-  return undefined;
+  const held = await partitionsHeld(ports);
+  if (held.some((n) => n === undefined)) return undefined;
+  const most = Math.max(...(held as number[]));
+  return most > 0 ? held.indexOf(most) : undefined;
+}
+
+/** Whether the workers behind `ports` hold `partitions` between them. */
+async function allHeld(ports: number[], partitions: number): Promise<boolean> {
+  const held = await partitionsHeld(ports);
+  return held.reduce<number>((sum, n) => sum + (n ?? 0), 0) >= partitions;
 }
 
 async function pollFor<T>(deadlineAt: number, probe: () => Promise<T | undefined>, everyMs = 100) {
@@ -91,7 +109,7 @@ export async function failoverRound(
   try {
     const ids = await seedJobs(db.conn, o.jobs, { cron: cronEverySecond, owners: 1, ownerPrefix: 'failover-' });
     const ports = await Promise.all(Array.from({ length: o.workers }, () => freePort()));
-    // One after the other: started together they would race to create the dispatcher's Agenda job.
+    // One after the other, as an operator's rollout starts them.
     for (const [k, port] of ports.entries())
       workers.push(
         await startOurWorker(bench, db.uri, `failover-${o.tag}-${k + 1}`, 60_000, {
@@ -115,12 +133,27 @@ export async function failoverRound(
     log(`failover ${o.tag}: killed worker ${victim + 1} of ${o.workers} (${held === undefined ? 'guessed' : 'probe'})`);
     const survivors = ports.filter((_, k) => k !== victim);
     const deadlineAt = killAt + o.deadlineMs;
+    // The jobs the victim fired (its partitions): each must be fired again by another worker.
+    const victimName = `failover-${o.tag}-${victim + 1}`;
+    const victimJobs = await runs.distinct('jobId', { worker: victimName, trigger: 'schedule' });
     const [first, takeover] = await Promise.all([
       pollFor(deadlineAt, async () => {
-        const run = await firstRunAfter(killAt);
-        return run ? (run.createdAt as Date).getTime() - killAt : undefined;
+        let worst = 0;
+        for (const jobId of victimJobs) {
+          const run = await runs.findOne(
+            { jobId, trigger: 'schedule', status: { $ne: 'missed' }, createdAt: { $gt: new Date(killAt) } },
+            { sort: { createdAt: 1 }, projection: { createdAt: 1 } },
+          );
+          if (!run) return undefined;
+          worst = Math.max(worst, (run.createdAt as Date).getTime() - killAt);
+        }
+        return worst;
       }),
-      pollFor(deadlineAt, async () => ((await holder(survivors)) === undefined ? undefined : Date.now() - killAt), 250),
+      pollFor(
+        deadlineAt,
+        async () => ((await allHeld(survivors, DEFAULT_PARTITIONS)) ? Date.now() - killAt : undefined),
+        250,
+      ),
     ]);
     log(
       `failover ${o.tag}: first fire ${first ?? 'none'} ms after the kill, takeover reported after ${takeover ?? 'none'} ms`,

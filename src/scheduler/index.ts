@@ -1,4 +1,5 @@
 import type { Connection } from 'mongoose';
+import { createMissingCollections } from '../db/index.js';
 import type { Env } from '../env.js';
 import { runPolicyOf } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
@@ -13,6 +14,7 @@ import { PartitionLeases } from './leases.js';
 import { LocalRuns } from './local-runs.js';
 import { reconcile } from './reconcile.js';
 import { recoverRuns } from './recovery.js';
+import { RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION, sweepHistory } from './retention.js';
 import { runWrites } from './run-outcome.js';
 import { type ActiveRun, executeRun, interruptActive, type RunnerDeps } from './runner.js';
 import { CronJobService } from './service.js';
@@ -99,6 +101,7 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
         });
       }
       await repair();
+      await createMissingCollections(conn, [RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION]);
       await leases.prepare();
       await leases.round();
       await recover();
@@ -112,6 +115,10 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       // runs are set straight seconds after its partitions move.
       every(config.SCHEDULER_LEASE_MS, 'run recovery', async () => {
         if (leases.current().includes(0)) await recover();
+      });
+      // History retention, by the same one worker: a pass is bounded, and stops with the worker.
+      every(config.HISTORY_SWEEP_INTERVAL_MS, 'history retention', async () => {
+        if (leases.current().includes(0)) await sweepHistory(deps, new Date(), { signal });
       });
       const ticking = runTicks(
         deps,
