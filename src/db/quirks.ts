@@ -23,6 +23,10 @@
  *   was seen to stall every client for about its socket timeout (10 s), at the first insert into
  *   a collection made lazily. So every collection and index is created at start-up, and only
  *   those missing (`createMissingIndexes`, `ensureIndexes`).
+ * - On PostgreSQL, findAndModify holds a pooled connection while it takes a second one: as many
+ *   findAndModify at once as the pool has connections (50 by default) wait on each other for
+ *   ever, and every client of that FerretDB with them. Seen with 48 (Agenda's lock queries and run
+ *   claims of a busy worker); the local server's pool is 180 (src/db/postgres.ts).
  * - No change streams: workers learn of new work by polling (Agenda's processEvery), not by
  *   watching collections.
  * - Only equality filters reach SQL; ranges, sorts and limits are applied in FerretDB over what

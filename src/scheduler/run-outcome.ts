@@ -93,24 +93,23 @@ async function heldWrites(
 
 /**
  * The jobs' state after successful runs, in one bulk write: last run, status, failures reset.
- * A job paused meanwhile keeps saying paused.
+ * A job paused (or deleted) meanwhile matches fewer than asked; then a second write gives the
+ * paused ones their last run and keeps them saying paused.
  */
 async function recordSuccesses(deps: SchedulerDeps, items: Finished[]) {
-  const ops = items.flatMap(({ run }) => [
-    {
+  const set = (enabled: boolean) =>
+    items.map(({ run }) => ({
       updateOne: {
-        filter: { _id: run.jobId, enabled: true },
-        update: { $set: { lastRunAt: run.startedAt, status: 'idle', consecutiveFailures: 0 } },
+        filter: { _id: run.jobId, enabled },
+        update: {
+          $set: enabled
+            ? { lastRunAt: run.startedAt, status: 'idle', consecutiveFailures: 0 }
+            : { lastRunAt: run.startedAt, status: 'paused', nextRunAt: null },
+        },
       },
-    },
-    {
-      updateOne: {
-        filter: { _id: run.jobId, enabled: false },
-        update: { $set: { lastRunAt: run.startedAt, status: 'paused', nextRunAt: null } },
-      },
-    },
-  ]);
-  await deps.models.CronJob.bulkWrite(ops, { ordered: false, timestamps: false });
+    }));
+  const { matchedCount } = await deps.models.CronJob.bulkWrite(set(true), { ordered: false, timestamps: false });
+  if (matchedCount < items.length) await deps.models.CronJob.bulkWrite(set(false), { ordered: false, timestamps: false });
 }
 
 /**
