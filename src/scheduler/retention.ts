@@ -16,8 +16,8 @@ import type { SchedulerDeps } from './deps.js';
  * The jobs visited: those whose `lastRunAt` is past the mark of the last complete round (read
  * from `cron_jobs`, a scan of jobs and not of runs), a slice of the others in turn by `_id` (so
  * a quiet job ages out too), and deleted jobs, which `CronJobService.remove` writes down in
- * DELETED_JOBS_COLLECTION. For each, one read of its runs decides what goes, and at most one
- * delete per kind (age, succeeded, not succeeded) removes it: `{jobId, status, _id <= last}`.
+ * DELETED_JOBS_COLLECTION. For each, one read of its runs decides what goes, and at most two
+ * deletes (past the age, past the counts) remove it: `{jobId, _id: {$in: [...]}, status: finished}`.
  * A pass stops at caps on jobs, deleted documents and time, and the next goes on where it
  * stopped. Two workers sweeping at once delete the same runs: a delete of what is already gone
  * deletes nothing, so that is harmless.
@@ -30,6 +30,8 @@ export const RETENTION_PENDING_COLLECTION = DELETED_JOBS_COLLECTION;
 const RUNS_MARK_ID = 'runs';
 /** Workers' clocks may differ this much: a job that ran this long before the mark is visited again. */
 const CLOCK_SKEW_MS = 60_000;
+/** Jobs are trimmed back to back for this long at most, then the pass pauses (pauseMs). */
+const PAUSE_EVERY_MS = 100;
 
 /** A run in one of these is never deleted. */
 const UNFINISHED = ['queued', 'running'] as const;
@@ -55,7 +57,7 @@ export interface RetentionLimits {
   maxPassMs: number;
   /** Jobs that did not run since the last round, visited per pass in turn (for the age limit). */
   quietJobsPerPass: number;
-  /** Between two batches, so firing and the API get the database and the event loop. */
+  /** Between two batches, and after 100 ms of jobs trimmed back to back, so firing and the API get the database. */
   pauseMs: number;
   /** Stops the pass between two batches. */
   signal?: AbortSignal;
@@ -168,51 +170,53 @@ export async function sweepHistory(
   const pause = () => sleep(lim.pauseMs, lim.signal);
   const cut = config.RUNS_KEPT_DAYS > 0 ? idAt(daysBefore(now, config.RUNS_KEPT_DAYS)) : undefined;
   const kinds = [
-    { status: 'succeeded' as unknown, of: ['succeeded'], keep: config.RUNS_KEPT_SUCCEEDED_PER_JOB },
-    { status: { $in: NOT_SUCCEEDED }, of: NOT_SUCCEEDED as string[], keep: config.RUNS_KEPT_FAILED_PER_JOB },
+    { of: ['succeeded'], keep: config.RUNS_KEPT_SUCCEEDED_PER_JOB },
+    { of: NOT_SUCCEEDED as string[], keep: config.RUNS_KEPT_FAILED_PER_JOB },
   ];
+
+  /** When the pass last paused: it pauses after a job once this is PAUSE_EVERY_MS old. */
+  let pausedAt = Date.now();
 
   /**
    * Brings one job's finished runs within the limits (all of them go with `everything`): one read
-   * of its runs, then per kind one delete of the oldest ones up to the last that goes. Returns
-   * false when the pass's delete cap left some for the next pass.
+   * of its runs, then one delete of those past the age limit and one of those past the counts,
+   * each of their ids within the job. Returns false when the pass's delete cap left some for the
+   * next pass.
    */
   const trimJob = async (jobId: Types.ObjectId, everything = false): Promise<boolean> => {
     visited++;
     const runs = await models.Run.collection
       .find<{ _id: Types.ObjectId; status: string }>({ jobId }, { projection: { status: 1 }, sort: { _id: -1 } })
       .toArray();
-    /** Deletes `going` (oldest first, each run of `status`) up to the room left: `_id <= last` of the job. */
-    const deleteUpTo = async (status: unknown, going: Types.ObjectId[]) => {
+    /** Deletes `going` up to the room left; the status filter spares a run not finished, whatever was read. */
+    const deleteIds = async (going: Types.ObjectId[]) => {
       const n = Math.min(room(), going.length);
       if (n === 0) return { count: 0, done: going.length === 0 };
-      const filter = { jobId, status, _id: { $lte: going[n - 1] } };
+      const filter = { jobId, _id: { $in: going.slice(0, n) }, status: { $in: FINISHED } };
       const { deletedCount } = await models.Run.collection.deleteMany(filter);
       deleted += deletedCount;
-      await pause();
       return { count: deletedCount, done: n === going.length };
     };
-    const oldestFirst = (statuses: string[]) =>
-      runs
-        .filter((r) => statuses.includes(r.status))
-        .map((r) => r._id)
-        .reverse();
     const tooOld = (id: Types.ObjectId) => everything || (cut !== undefined && id < cut);
-    const age = await deleteUpTo({ $in: FINISHED }, oldestFirst(FINISHED).filter(tooOld));
+    const finished = runs.filter((r) => FINISHED.includes(r.status));
+    const age = await deleteIds(finished.filter((r) => tooOld(r._id)).map((r) => r._id));
     result.runsTooOld += age.count;
-    if (!age.done) return false;
-    let done = true;
-    for (const { status, of, keep } of kinds) {
-      const ids = oldestFirst(of);
-      const over = await deleteUpTo(
-        status,
-        ids.slice(0, Math.max(0, ids.length - keep)).filter((id) => !tooOld(id)),
-      );
-      result.runsOverLimit += over.count;
-      done &&= over.done;
+    // Per kind, those past its newest N (newest first) that the age did not take.
+    const over = kinds.flatMap(({ of, keep }) =>
+      finished
+        .filter((r) => of.includes(r.status))
+        .slice(keep)
+        .map((r) => r._id)
+        .filter((id) => !tooOld(id)),
+    );
+    const trim = age.done ? await deleteIds(over) : { count: 0, done: over.length === 0 };
+    result.runsOverLimit += trim.count;
+    if (age.count + trim.count > 0 && Date.now() - pausedAt >= PAUSE_EVERY_MS) {
+      await pause();
+      pausedAt = Date.now();
     }
-    if (done) result.jobsTrimmed++;
-    return done;
+    if (age.done && trim.done) result.jobsTrimmed++;
+    return age.done && trim.done;
   };
 
   // Jobs that ran since the round began (each once per round, in `_id` order), then a slice of
