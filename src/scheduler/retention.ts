@@ -98,7 +98,7 @@ interface RoundMarks {
   /** When the round under way began: the next round's `since`. */
   roundStart?: Date | null;
   /** The last job the round under way is done with. */
-  after?: Types.ObjectId | null;
+  afterJob?: Types.ObjectId | null;
   /** The last quiet job visited. */
   quietAfter?: Types.ObjectId | null;
 }
@@ -228,7 +228,7 @@ export async function sweepHistory(
     .toArray();
   const since = marks.since?.getTime() ?? Number.NEGATIVE_INFINITY;
   const ran = jobs.filter(
-    (j) => (!marks.after || j._id > marks.after) && (j.lastRunAt?.getTime() ?? Number.NEGATIVE_INFINITY) >= since,
+    (j) => (!marks.afterJob || j._id > marks.afterJob) && (j.lastRunAt?.getTime() ?? Number.NEGATIVE_INFINITY) >= since,
   );
   const next: RoundMarks = { ...marks, roundStart: marks.roundStart ?? now };
   let roundDone = true;
@@ -241,10 +241,14 @@ export async function sweepHistory(
       roundDone = false;
       break;
     }
-    next.after = _id;
+    next.afterJob = _id;
   }
   if (roundDone)
-    Object.assign(next, { since: new Date(next.roundStart!.getTime() - CLOCK_SKEW_MS), roundStart: null, after: null });
+    Object.assign(next, {
+      since: new Date(next.roundStart!.getTime() - CLOCK_SKEW_MS),
+      roundStart: null,
+      afterJob: null,
+    });
   const quiet = new Set(ran.map((j) => String(j._id)));
   const others = jobs.filter((j) => !quiet.has(String(j._id)));
   const from = others.findIndex((j) => !marks.quietAfter || j._id > marks.quietAfter);
