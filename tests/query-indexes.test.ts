@@ -35,7 +35,7 @@ function declaredIndexes(scheduler: Scheduler, conn: Connection, h: Harness): Ma
   declared.set(RATE_LIMIT_COLLECTION, [{ [RATE_LIMIT_EXPIRY_FIELD]: 1 }]);
   const idempotency = new IdempotencyStore(conn, h.config);
   declared.set(IDEMPOTENCY_COLLECTION, [{ [idempotency.expiring.field]: 1 }]);
-  // History retention's mark (one document) and its pending jobs, read by _id.
+  // History retention's marks (one document) and the deleted jobs, read by _id or in its order.
   declared.set(RETENTION_COLLECTION, []);
   declared.set(RETENTION_PENDING_COLLECTION, []);
   return declared;
@@ -144,7 +144,7 @@ describe('every query the service sends is served by a declared index', () => {
     await restarted.startWorker();
     await restarted.reconcile();
     await restarted.recover();
-    // A retention pass that has something to delete: the every-second job's runs past one kept,
+    // A retention pass that has something to delete: the (deleted) every-second job's runs past one kept,
     // the manual runs' claims (their runs are finished).
     const keepOne = { ...h.config, RUNS_KEPT_SUCCEEDED_PER_JOB: 1 };
     const swept = await sweepHistory({ ...restarted, conn, config: keepOne, logger: h.logger });

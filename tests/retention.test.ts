@@ -10,10 +10,11 @@ import {
   RETENTION_COLLECTION,
   RETENTION_PENDING_COLLECTION,
   type RetentionResult,
+  recordDeletedJob,
   startRetention,
   sweepHistory,
 } from '../src/scheduler/retention.js';
-import { type Harness, startHarness, waitFor } from './helpers/harness.js';
+import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 // Retention on the real local database (or MONGODB_URI's): history is inserted directly, as it
 // would stand after months of firing, then swept by the same function the workers' timer calls.
@@ -44,6 +45,23 @@ function idAt(at: Date): Types.ObjectId {
   return new Types.ObjectId(`${seconds}0000000000${(clock++).toString(16).padStart(6, '0')}`);
 }
 
+let jobCount = 0;
+/** A job as the sweep sees it (its id and when it last ran), written directly: no worker fires it. */
+async function insertJob(lastRunAt: Date | null = new Date()): Promise<Types.ObjectId> {
+  const _id = new Types.ObjectId();
+  await m().CronJob.collection.insertOne({
+    _id,
+    ownerId: 'retention-owner',
+    name: `retention-${jobCount++}`,
+    enabled: false,
+    nextRunAt: null,
+    lastRunAt,
+  });
+  return _id;
+}
+const jobsRanAt = (n: number, lastRunAt?: Date | null) =>
+  Promise.all(Array.from({ length: n }, () => insertJob(lastRunAt)));
+
 type Status = (typeof RUN_STATUSES)[number];
 /** Inserts runs of `jobId` with these statuses, oldest first, created from `start` a second apart; returns their ids. */
 async function insertRuns(jobId: Types.ObjectId, statuses: Status[], start = new Date(Date.now() - DAY)) {
@@ -73,14 +91,14 @@ const runsOf = (jobId: Types.ObjectId) => m().Run.collection.find({ jobId }).toA
 const cycle = <T>(items: readonly T[], n: number) => Array.from({ length: n }, (_, i) => items[i % items.length]!);
 
 beforeEach(async () => {
-  for (const model of [m().Run, m().RunClaim, m().AuditLog, m().Report]) await model.collection.deleteMany({});
+  for (const model of [m().Run, m().RunClaim, m().AuditLog, m().Report, m().CronJob])
+    await model.collection.deleteMany({});
   for (const name of [RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION]) await h.conn.collection(name).deleteMany({});
 });
 
 describe('runs per job', () => {
   it('keeps the newest succeeded and the newest not-succeeded runs apart, and never a queued or running one', async () => {
-    const job = new Types.ObjectId();
-    const other = new Types.ObjectId();
+    const [job, other] = (await jobsRanAt(2)) as [Types.ObjectId, Types.ObjectId];
     // Oldest first: 30 succeeded and 30 of every other finished status mixed, interleaved, then
     // old unfinished runs among them and at the end.
     const statuses: Status[] = [];
@@ -109,28 +127,58 @@ describe('runs per job', () => {
     expect(ids(await runsOf(other))).toEqual(kept.map(String).sort());
   });
 
-  it('visits only the jobs that made runs since the last pass', async () => {
-    const quiet = new Types.ObjectId();
-    const busy = new Types.ObjectId();
+  it('visits the jobs that ran since the last round (all at the first), without quiet ones', async () => {
+    const quiet = await insertJob(new Date(Date.now() - 3_600_000));
     const settings = { RUNS_KEPT_SUCCEEDED_PER_JOB: 3, RUNS_KEPT_FAILED_PER_JOB: 3 };
+    const noQuiet = { quietJobsPerPass: 0 };
     await insertRuns(quiet, cycle(['succeeded'] as const, 5));
-    expect(await sweepHistory(depsWith(settings))).toMatchObject({ runsOverLimit: 2, jobsTrimmed: 1 });
-    // Nothing new: no job is read again.
-    expect(await sweepHistory(depsWith(settings))).toMatchObject({ runsOverLimit: 0, jobsTrimmed: 0 });
+    expect(await sweepHistory(depsWith(settings), new Date(), noQuiet)).toMatchObject({
+      runsOverLimit: 2,
+      jobsTrimmed: 1,
+    });
+    // Nothing ran: no job is read again.
+    expect(await sweepHistory(depsWith(settings), new Date(), noQuiet)).toMatchObject({
+      runsOverLimit: 0,
+      jobsTrimmed: 0,
+    });
+    const busy = await insertJob(new Date());
     await insertRuns(busy, cycle(['succeeded'] as const, 6), new Date());
-    expect(await sweepHistory(depsWith(settings))).toMatchObject({ runsOverLimit: 3, jobsTrimmed: 1 });
+    expect(await sweepHistory(depsWith(settings), new Date(), noQuiet)).toMatchObject({
+      runsOverLimit: 3,
+      jobsTrimmed: 1,
+    });
     expect((await runsOf(quiet)).length).toBe(3);
     expect((await runsOf(busy)).length).toBe(3);
   });
 
+  it('visits the jobs that did not run a slice per pass in turn, so their old runs go too', async () => {
+    // A first pass with no job starts the rounds: from then on only jobs that ran are due.
+    await sweepHistory(depsWith({}));
+    const quiet = await jobsRanAt(5, new Date(Date.now() - 3_600_000));
+    for (const job of quiet) await insertRuns(job, ['succeeded', 'failed'], new Date(Date.now() - 40 * DAY));
+    const settings = { RUNS_KEPT_DAYS: 30 };
+    const passes: RetentionResult[] = [];
+    for (let i = 0; i < 3; i++)
+      passes.push(await sweepHistory(depsWith(settings), new Date(), { quietJobsPerPass: 2 }));
+    // 2 + 2 + 2 (the fifth, then the first again): every job's old runs, each once.
+    expect(passes.map((p) => [p.jobsTrimmed, p.runsTooOld])).toEqual([
+      [2, 4],
+      [2, 4],
+      [2, 2],
+    ]);
+    for (const job of quiet) expect(await runsOf(job)).toEqual([]);
+  });
+
   it('a pass cut short leaves the untrimmed jobs pending, so every pass makes progress', async () => {
-    const jobs = Array.from({ length: 12 }, () => new Types.ObjectId());
+    // Last run an hour ago: the first round visits them all, the next one none.
+    const jobs = await jobsRanAt(12, new Date(Date.now() - 3_600_000));
     for (const job of jobs) await insertRuns(job, cycle(['succeeded'] as const, 12));
     const settings = { RUNS_KEPT_SUCCEEDED_PER_JOB: 2 };
     // Each pass may delete 15 runs: one job and a half. No job is looked at again once trimmed.
     const passes: RetentionResult[] = [];
+    const limits = { maxDeletesPerPass: 15, pauseMs: 0, quietJobsPerPass: 0 };
     while (passes.length < 12 && (passes.at(-1)?.cutShort ?? true))
-      passes.push(await sweepHistory(depsWith(settings), new Date(), { maxDeletesPerPass: 15, pauseMs: 0 }));
+      passes.push(await sweepHistory(depsWith(settings), new Date(), limits));
     expect(passes.length).toBeGreaterThanOrEqual(8);
     expect(passes.at(-1)!.cutShort).toBe(false);
     expect(passes.reduce((sum, p) => sum + p.jobsTrimmed, 0)).toBe(12);
@@ -138,7 +186,7 @@ describe('runs per job', () => {
   });
 
   it('a pass past its time cap still takes one batch of each step, so passes slower than the cap progress', async () => {
-    const jobs = Array.from({ length: 5 }, () => new Types.ObjectId());
+    const jobs = await jobsRanAt(5);
     for (const job of jobs) await insertRuns(job, cycle(['succeeded'] as const, 6));
     await insertRuns(jobs[0]!, cycle(['failed'] as const, 3), new Date(Date.now() - 40 * DAY));
     const settings = { RUNS_KEPT_SUCCEEDED_PER_JOB: 2, RUNS_KEPT_DAYS: 30 };
@@ -153,20 +201,51 @@ describe('runs per job', () => {
 });
 
 describe('runs by age', () => {
-  it("deletes finished runs older than RUNS_KEPT_DAYS, any job's, but not queued or running ones", async () => {
-    const deletedJob = new Types.ObjectId();
+  it('deletes finished runs older than RUNS_KEPT_DAYS, but not queued or running ones', async () => {
+    const job = await insertJob();
     const old = new Date(Date.now() - 40 * DAY);
-    const oldRuns = await insertRuns(deletedJob, ['succeeded', 'failed', 'queued', 'running', 'missed'], old);
-    const recent = await insertRuns(deletedJob, ['succeeded', 'failed'], new Date(Date.now() - 20 * DAY));
+    const oldRuns = await insertRuns(job, ['succeeded', 'failed', 'queued', 'running', 'missed'], old);
+    const recent = await insertRuns(job, ['succeeded', 'failed'], new Date(Date.now() - 20 * DAY));
 
     const result = await sweepHistory(depsWith({ RUNS_KEPT_DAYS: 30 }));
 
     expect(result).toMatchObject({ runsTooOld: 3, runsOverLimit: 0 });
-    expect(ids(await runsOf(deletedJob))).toEqual([oldRuns[2]!, oldRuns[3]!, ...recent].map(String).sort());
+    expect(ids(await runsOf(job))).toEqual([oldRuns[2]!, oldRuns[3]!, ...recent].map(String).sort());
+  });
+
+  it("cuts a deleted job's runs to the counts, then deletes them RUNS_KEPT_DAYS after the delete", async () => {
+    const deletedJob = new Types.ObjectId();
+    const deletedAt = new Date(Date.now() - 10 * DAY);
+    const statuses = [...cycle(['succeeded'] as const, 5), 'running', 'failed'] as Status[];
+    const runs = await insertRuns(deletedJob, statuses, new Date(Date.now() - 12 * DAY));
+    await recordDeletedJob(h, deletedJob, deletedAt);
+    const settings = { RUNS_KEPT_DAYS: 30, RUNS_KEPT_SUCCEEDED_PER_JOB: 2 };
+    const entries = () => h.conn.collection(RETENTION_PENDING_COLLECTION).find({}).toArray();
+
+    expect(await sweepHistory(depsWith(settings))).toMatchObject({ runsOverLimit: 3, runsTooOld: 0, jobsTrimmed: 1 });
+    expect(ids(await runsOf(deletedJob))).toEqual(runs.slice(3).map(String).sort());
+    // Trimmed once: the next passes leave it alone until its runs are due.
+    expect(await sweepHistory(depsWith(settings))).toMatchObject({ jobsTrimmed: 0 });
+    expect(await entries()).toMatchObject([{ _id: deletedJob, trimmed: true }]);
+
+    const later = new Date(Date.now() + 21 * DAY);
+    expect(await sweepHistory(depsWith(settings), later)).toMatchObject({ runsTooOld: 3, jobsTrimmed: 1 });
+    expect(ids(await runsOf(deletedJob))).toEqual([String(runs[5])]);
+    expect(await entries()).toEqual([]);
+  });
+
+  it('the API writes a deleted job down for the sweep', async () => {
+    const api = h.client('retention-api');
+    const { data: job } = await api.POST('/api/cron/jobs', { body: bodies.generateReport() });
+    const before = new Date();
+    expect((await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } })).response.status).toBe(204);
+    const [entry] = await h.conn.collection(RETENTION_PENDING_COLLECTION).find({}).toArray();
+    expect(String(entry?._id)).toBe(job!.id);
+    expect(entry!.deletedAt.getTime()).toBeGreaterThanOrEqual(before.getTime() - 1000);
   });
 
   it('keeps every age with RUNS_KEPT_DAYS=0', async () => {
-    const job = new Types.ObjectId();
+    const job = await insertJob();
     await insertRuns(job, ['succeeded', 'failed'], new Date(Date.now() - 400 * DAY));
     expect(await sweepHistory(depsWith({ RUNS_KEPT_DAYS: 0 }))).toMatchObject({ runsTooOld: 0 });
     expect((await runsOf(job)).length).toBe(2);
@@ -232,7 +311,7 @@ describe('sweeping at scale and side by side', () => {
   const settings = { RUNS_KEPT_SUCCEEDED_PER_JOB: 100, RUNS_KEPT_FAILED_PER_JOB: 50, RUNS_KEPT_DAYS: 30 };
 
   it('two workers sweeping at once delete each run once and leave the same history', async () => {
-    const jobs = Array.from({ length: 4 }, () => new Types.ObjectId());
+    const jobs = await jobsRanAt(4);
     for (const job of jobs) await insertRuns(job, cycle(['succeeded', 'failed', 'succeeded'] as const, 300));
     await insertRuns(jobs[0]!, cycle(['succeeded'] as const, 50), new Date(Date.now() - 40 * DAY));
     const second = await connectDb(inject('mongoUri'), h.config, h.dbName);
@@ -256,7 +335,7 @@ describe('sweeping at scale and side by side', () => {
   });
 
   it('a large history (20 000 runs) is cut down to the limits by capped passes', { timeout: 180_000 }, async () => {
-    const jobs = Array.from({ length: 10 }, () => new Types.ObjectId());
+    const jobs = await jobsRanAt(10);
     // Per job 1 900 recent runs (2 in 3 succeeded) and 100 older than the age limit.
     for (const job of jobs) {
       await insertRuns(job, cycle(['succeeded'] as const, 100), new Date(Date.now() - 60 * DAY));
@@ -282,7 +361,7 @@ describe('sweeping at scale and side by side', () => {
 
 describe('startRetention', () => {
   it('sweeps on its timer until stopped', async () => {
-    const job = new Types.ObjectId();
+    const job = await insertJob();
     await insertRuns(job, cycle(['succeeded'] as const, 8));
     const stop = startRetention(depsWith({ HISTORY_SWEEP_INTERVAL_MS: 100, RUNS_KEPT_SUCCEEDED_PER_JOB: 2 }));
     try {
@@ -293,7 +372,7 @@ describe('startRetention', () => {
   });
 
   it('logs a failing pass and goes on', async () => {
-    const job = new Types.ObjectId();
+    const job = await insertJob();
     await insertRuns(job, cycle(['succeeded'] as const, 4));
     const conn = await connectDb(inject('mongoUri'), h.config, h.dbName);
     const warnings: string[] = [];

@@ -18,6 +18,9 @@ export function models(conn: Connection) {
 
 export type Models = ReturnType<typeof models>;
 
+/** Deleted jobs whose runs are still kept (src/scheduler/retention.ts); written by the API, so made here. */
+export const DELETED_JOBS_COLLECTION = 'history_retention_jobs';
+
 /**
  * Creates the collections and indexes (unique ones included) at start-up: only those missing
  * (by name; asking again for existing ones takes FerretDB's registry lock: createMissingIndexes);
@@ -25,10 +28,10 @@ export type Models = ReturnType<typeof models>;
  */
 export async function ensureIndexes(m: Models): Promise<void> {
   // Created here, before any traffic, even without an index of their own.
-  await createMissingCollections(
-    m.Run.db,
-    Object.values(m).map((model) => model.collection.collectionName),
-  );
+  await createMissingCollections(m.Run.db, [
+    ...Object.values(m).map((model) => model.collection.collectionName),
+    DELETED_JOBS_COLLECTION,
+  ]);
   for (const model of Object.values(m)) {
     const existing = await indexNames(model.collection);
     const wanted = model.schema.indexes().map(([key, options]) => options?.name ?? defaultIndexName(key));

@@ -14,6 +14,7 @@ import { checkCron, nextFire } from './cron.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
 import { accountDueSlots } from './fire.js';
 import { previewCron } from './preview.js';
+import { recordDeletedJob } from './retention.js';
 
 export interface Page<T> {
   items: T[];
@@ -248,6 +249,8 @@ export class CronJobService {
       const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
       if (deletedCount === 0) throw preconditionFailed();
     }
+    // Its history goes RUNS_KEPT_DAYS after the delete (src/scheduler/retention.ts).
+    await recordDeletedJob(this.deps, job._id, deletedAt);
     // Slots due up to the delete that no worker fired are recorded; their runs are cancelled below.
     await accountDueSlots(this.deps, job, deletedAt, async () => {});
     await cancelQueuedRuns(this.deps.agenda, String(job._id));
