@@ -171,6 +171,9 @@ export async function fireBatch(
   for (const { index, run } of inserted) take(run, owners[index]!.job);
   for (const { index, run } of insertedCatchups) take(run, catchupJobs[index]!);
   result.queued = queued.length;
+  // The runs go first: they are recorded, and a worker dying before the marks move leaves slots
+  // the next fire finds recorded already (refused as duplicates), never run twice.
+  if (queued.length) await sink(queued);
 
   // Each job's mark moves to its latest slot, compare-and-set on the mark and the edit it was read
   // with: an edit or pause meanwhile wins, and the next tick reads the job afresh. The CAS is a read
@@ -192,7 +195,6 @@ export async function fireBatch(
     };
   });
   if (marks.length) await models.CronJob.bulkWrite(marks, { ordered: false, timestamps: false });
-  if (queued.length) await sink(queued);
   for (const { job, plan } of plans)
     if (plan.missed.length)
       deps.logger.warn(

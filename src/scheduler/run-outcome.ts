@@ -34,7 +34,7 @@ export function runWrites(deps: SchedulerDeps) {
         },
       }));
       return heldWrites(deps, ops, runs, 'running');
-    }),
+    }, WRITES),
 
     /** Records outcomes, then the jobs' state after them; false for a run no longer running. */
     finish: groupCommit(async (items: Finished[]) => {
@@ -65,11 +65,14 @@ export function runWrites(deps: SchedulerDeps) {
         if (held[i] && item.outcome !== 'succeeded')
           await recordJob(deps, item.run.jobId, item.run.trigger, item.outcome, item.error, item.run.startedAt!);
       return held;
-    }),
+    }, WRITES),
   };
 }
 
 export type RunWrites = ReturnType<typeof runWrites>;
+
+/** Four writes of each kind at once: FerretDB runs a write's statements one after the other. */
+const WRITES = { parallel: 4 };
 
 type RunUpdate = { updateOne: { filter: Record<string, unknown>; update: Record<string, unknown> } };
 
