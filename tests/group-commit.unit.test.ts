@@ -53,11 +53,14 @@ describe('groupCommit', () => {
 
   it('splits at the batch limit and rejects every caller of a failed batch, then goes on', async () => {
     const batches: number[][] = [];
-    const add = groupCommit(async (items: number[]) => {
-      batches.push(items);
-      if (items.includes(3)) throw new Error('boom');
-      return items;
-    }, { maxBatch: 2 });
+    const add = groupCommit(
+      async (items: number[]) => {
+        batches.push(items);
+        if (items.includes(3)) throw new Error('boom');
+        return items;
+      },
+      { maxBatch: 2 },
+    );
     const results = await Promise.allSettled([add(1), add(2), add(3), add(4), add(5)]);
     expect(batches).toEqual([[1, 2], [3, 4], [5]]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);

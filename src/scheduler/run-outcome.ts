@@ -112,7 +112,8 @@ async function recordSuccesses(deps: SchedulerDeps, items: Finished[]) {
       },
     }));
   const { matchedCount } = await deps.models.CronJob.bulkWrite(set(true), { ordered: false, timestamps: false });
-  if (matchedCount < items.length) await deps.models.CronJob.bulkWrite(set(false), { ordered: false, timestamps: false });
+  if (matchedCount < items.length)
+    await deps.models.CronJob.bulkWrite(set(false), { ordered: false, timestamps: false });
 }
 
 /**
