@@ -159,7 +159,9 @@ export async function startPostgres(dataDir: string, logger?: Logger): Promise<L
     // FerretDB's pool holds 50 connections by default, and its findAndModify holds one while it
     // takes a second: 50 at once (Agenda's lock queries and run claims of a few busy workers)
     // wait on each other forever (src/db/quirks.ts). 180 of the 200 the server allows.
-    url: `postgres://${DB_USER}@/postgres?host=${encodeURIComponent(socketDir)}&port=${SOCKET_PORT}&pool_max_conns=${FERRETDB_POOL}`,
+    url:
+      `postgres://${DB_USER}@/postgres?host=${encodeURIComponent(socketDir)}&port=${SOCKET_PORT}` +
+      `&pool_max_conns=${FERRETDB_POOL}`,
     pid: child.pid!,
     stop: () => stopChild(child, 'SIGINT'),
   };
