@@ -9,6 +9,14 @@ import { type Db, ObjectId } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { connectDb, freePort, startLocalDb } from '../src/db/index.js';
 import { jobInput, removeJobsOf } from './lib/api-fixtures.js';
+import {
+  type Commands,
+  commandTotals,
+  describeCommands,
+  commandsPer as perRequest,
+  commandSum as sum,
+  two,
+} from './lib/db-commands.js';
 import { isMain, suiteMain } from './lib/main.js';
 import type { Comparison, Plot, Suite, SuiteOptions, SuiteResult } from './lib/report.js';
 import { ownerOf, seedJobs } from './lib/seed.js';
@@ -174,58 +182,6 @@ function endpoints(fixture: Fixture): Endpoint[] {
     },
   ];
 }
-
-// --- database commands, counted by FerretDB (MongoDB's serverStatus has the same field) ---
-
-/** Commands every connected client sends on its own (heartbeats, handshakes) and our own probe. */
-const NOT_PER_REQUEST = new Set([
-  'hello',
-  'isMaster',
-  'ismaster',
-  'ping',
-  'serverStatus',
-  'endSessions',
-  'unknown',
-  'buildInfo',
-  'saslStart',
-  'saslContinue',
-  'getParameter',
-]);
-
-/** How many times a command ran, and how many of those failed (a duplicate key, a timeout...). */
-interface CommandCount {
-  total: number;
-  failed: number;
-}
-type Commands = Map<string, CommandCount>;
-
-async function commandTotals(db: Db): Promise<Commands> {
-  const status = await db.admin().command({ serverStatus: 1 });
-  const commands = (status.metrics?.commands ?? {}) as Record<string, CommandCount>;
-  return new Map(
-    Object.entries(commands)
-      .filter(([name]) => !NOT_PER_REQUEST.has(name))
-      .map(([name, c]) => [name, { total: c.total, failed: c.failed }]),
-  );
-}
-
-function perRequest(before: Commands, after: Commands, requests: number): Commands {
-  const result: Commands = new Map();
-  for (const [name, { total, failed }] of after) {
-    const was = before.get(name) ?? { total: 0, failed: 0 };
-    const n = Math.max(1, requests);
-    if (total > was.total) result.set(name, { total: (total - was.total) / n, failed: (failed - was.failed) / n });
-  }
-  return result;
-}
-
-const sum = (m: Commands) => [...m.values()].reduce((a, c) => a + c.total, 0);
-const two = (n: number) => Number(n.toFixed(2));
-const describeCommands = (m: Commands) =>
-  [...m]
-    .sort((a, b) => b[1].total - a[1].total)
-    .map(([name, c]) => `${name} ${two(c.total)}${c.failed > 0 ? ` (${two(c.failed)} failed)` : ''}`)
-    .join(', ') || 'none';
 
 // --- one run ---
 

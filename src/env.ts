@@ -91,9 +91,36 @@ const schema = z
     AGENDA_PROCESS_EVERY_MS: z.coerce.number().int().min(100).default(5000),
     /** How often a worker re-checks that Agenda matches cron_jobs; 0 turns it off. */
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).default(300_000),
-    /** A fire later than this after its slot counts as missed (misfire policy); on time otherwise. */
+    /** A slot fired within this of its time runs (late, if late); an older one is missed (misfire policy). */
     MISFIRE_GRACE_MS: z.coerce.number().int().min(100).default(30_000),
+    /**
+     * Firing partitions: each is a lease one worker holds, spread over the live workers
+     * (docs/scheduling.md#partitions). More than the workers you expect, so they spread evenly.
+     */
+    SCHEDULER_PARTITIONS: z.coerce.number().int().min(1).max(1024).default(16),
+    /**
+     * How long a partition's lease lasts unrenewed (renewed every fifth of it): after a worker dies,
+     * its partitions wait about this long, plus a fifth, before another worker fires them.
+     */
+    SCHEDULER_LEASE_MS: z.coerce.number().int().min(500).max(600_000).default(5000),
+    /** Runs a worker executes at once from the partitions it fires (manual runs: 10 per type through Agenda). */
+    RUN_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(50),
     JOB_TYPE_POLICIES: jobTypePolicies.default({}),
+    /**
+     * History kept (docs/scheduling.md#history-and-retention): finished runs per job, succeeded and
+     * not (failed, timedOut, interrupted, missed, skipped, cancelled) counted apart. At least 1: a
+     * job's latest run record is what makes a slot fire once (its unique key)...
+     */
+    RUNS_KEPT_SUCCEEDED_PER_JOB: z.coerce.number().int().min(1).default(100),
+    RUNS_KEPT_FAILED_PER_JOB: z.coerce.number().int().min(1).default(100),
+    /** ...and up to an age in days, any job's, deleted jobs' included; 0 keeps them whatever their age. */
+    RUNS_KEPT_DAYS: z.coerce.number().int().min(0).default(30),
+    /** Audit entries and generateReport's reports are kept this many days; 0 keeps them. */
+    AUDIT_KEPT_DAYS: z.coerce.number().int().min(0).default(365),
+    REPORTS_KEPT_DAYS: z.coerce.number().int().min(0).default(90),
+    /** How often a worker deletes the history past those limits (bounded passes). */
+    HISTORY_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(600_000),
+
     /** Bearer token /metrics requires; unset: /metrics is open in development and test, off in production. */
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     /** A worker's own /metrics and /healthz listener (one port per worker); unset: none. */

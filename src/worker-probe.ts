@@ -50,7 +50,8 @@ export function createWorkerProbe(deps: WorkerProbeDeps): Hono {
       checks,
       lastPollAgeMs,
       runsInProgress: status.runsInProgress,
-      holdsDispatcher: status.holdsDispatcher,
+      partitionsHeld: status.partitionsHeld,
+      runsWaiting: status.runsWaiting,
     };
     c.header('Cache-Control', 'no-store');
     const failing = Object.entries(checks).filter(([, ok]) => !ok);

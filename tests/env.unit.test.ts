@@ -41,7 +41,16 @@ describe('parseEnv: defaults', () => {
       AGENDA_PROCESS_EVERY_MS: 5000,
       RECONCILE_INTERVAL_MS: 300_000,
       MISFIRE_GRACE_MS: 30_000,
+      SCHEDULER_PARTITIONS: 16,
+      SCHEDULER_LEASE_MS: 5000,
+      RUN_CONCURRENCY: 50,
       JOB_TYPE_POLICIES: {},
+      RUNS_KEPT_SUCCEEDED_PER_JOB: 100,
+      RUNS_KEPT_FAILED_PER_JOB: 100,
+      RUNS_KEPT_DAYS: 30,
+      AUDIT_KEPT_DAYS: 365,
+      REPORTS_KEPT_DAYS: 90,
+      HISTORY_SWEEP_INTERVAL_MS: 600_000,
       WORKER_METRICS_HOST: '127.0.0.1',
       SHUTDOWN_TIMEOUT_MS: 20_000,
       RATE_LIMIT_WINDOW_SECONDS: 60,
@@ -106,6 +115,14 @@ describe('parseEnv: defaults', () => {
     expect(() => parseEnv({ IDEMPOTENCY_KEY_TTL_HOURS: '1' })).toThrow(/IDEMPOTENCY_KEY_TTL_HOURS/);
     expect(() => parseEnv({ MAX_JOBS_PER_OWNER: '0' })).toThrow(/MAX_JOBS_PER_OWNER/);
     expect(() => parseEnv({ RATE_LIMIT_PER_IP: '-1' })).toThrow(/RATE_LIMIT_PER_IP/);
+  });
+
+  it('reads the history limits, keeps at least one run of each kind, and takes 0 days as no age limit', () => {
+    const env = parseEnv({ RUNS_KEPT_SUCCEEDED_PER_JOB: '5', RUNS_KEPT_DAYS: '0', AUDIT_KEPT_DAYS: '0' });
+    expect(env).toMatchObject({ RUNS_KEPT_SUCCEEDED_PER_JOB: 5, RUNS_KEPT_DAYS: 0, AUDIT_KEPT_DAYS: 0 });
+    expect(errorOf({ RUNS_KEPT_FAILED_PER_JOB: '0' })).toMatch(/RUNS_KEPT_FAILED_PER_JOB/);
+    expect(errorOf({ REPORTS_KEPT_DAYS: '-1' })).toMatch(/REPORTS_KEPT_DAYS/);
+    expect(errorOf({ HISTORY_SWEEP_INTERVAL_MS: '10' })).toMatch(/HISTORY_SWEEP_INTERVAL_MS/);
   });
 
   it('ignores variables it does not know', () => {

@@ -150,12 +150,15 @@ describe("the worker's own listener (WORKER_METRICS_PORT)", () => {
     const text = await res.text();
     expect(value(text, 'cron_worker_up{worker="worker-a"}')).toBe(1);
     expect(value(text, 'cron_runs_in_progress{worker="worker-a"}')).toBeGreaterThanOrEqual(0);
-    // The harness's only worker holds the dispatcher once Agenda handed it over.
-    await waitFor(async () => h.scheduler.status().holdsDispatcher, { what: 'the dispatcher' });
+    // The harness's only worker holds every firing partition.
+    await waitFor(async () => h.scheduler.status().partitionsHeld === h.config.SCHEDULER_PARTITIONS, {
+      what: 'the partitions',
+    });
     const later = await (
       await probe.request('/metrics', { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })
     ).text();
-    expect(value(later, 'cron_dispatcher_held{worker="worker-a"}')).toBe(1);
+    expect(value(later, 'cron_partitions_held{worker="worker-a"}')).toBe(h.config.SCHEDULER_PARTITIONS);
+    expect(value(later, 'cron_partitions{worker="worker-a"}')).toBe(h.config.SCHEDULER_PARTITIONS);
     expect(
       Date.now() / 1000 - value(later, 'cron_worker_last_poll_timestamp_seconds{worker="worker-a"}')!,
     ).toBeLessThan(5);

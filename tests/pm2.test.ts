@@ -137,8 +137,16 @@ describe('PM2 runs the API and the workers as apps from ecosystem.config.js', ()
       { what: "two succeeded runs on the workers' /metrics" },
     );
     expect(total(texts, 'cron_fire_lag_seconds_count{type="generateReport"}')).toBeGreaterThanOrEqual(2);
-    // One worker holds the dispatcher; both are up.
-    expect(texts.map((t) => t.match(/^cron_dispatcher_held\{worker="[^"]+"\} (\d)$/m)?.[1]).sort()).toEqual(['0', '1']);
+    // The firing partitions are shared: both workers hold some, and together all of them.
+    const held = await waitFor(
+      async () => {
+        const t = await Promise.all(workerPorts.map(scrapeWorker));
+        const counts = t.map((x) => Number(x.match(/^cron_partitions_held\{worker="[^"]+"\} (\d+)$/m)?.[1]));
+        return counts.every((n) => n > 0) && counts.reduce((a, b) => a + b, 0) === 16 && counts;
+      },
+      { what: 'both workers to hold partitions' },
+    );
+    expect(held).toEqual([8, 8]);
     for (const t of texts) expect(t).toMatch(/^cron_worker_up\{worker="[^"]+"\} 1$/m);
   });
 

@@ -118,7 +118,7 @@ describe('docs/prometheus/alerts.yml', () => {
       'outcome="missed"',
       'failed|timedOut|interrupted',
       'cron_worker_up',
-      'cron_dispatcher_held',
+      'cron_partitions_held',
       'cron_db_errors_total',
     ])
       expect(exprs).toContain(needed);

@@ -7,6 +7,7 @@ import { IDEMPOTENCY_COLLECTION, IdempotencyStore } from '../src/lib/idempotency
 import { RATE_LIMIT_COLLECTION, RATE_LIMIT_EXPIRY_FIELD } from '../src/lib/rate-limit.js';
 import { AGENDA_COLLECTION, AGENDA_INDEXES } from '../src/scheduler/agenda.js';
 import { openScheduler, type Scheduler } from '../src/scheduler/index.js';
+import { RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION, sweepHistory } from '../src/scheduler/retention.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 import { type IndexKey, queriesOf, type RecordedQuery, unservedQuery } from './helpers/index-rule.js';
 
@@ -34,6 +35,9 @@ function declaredIndexes(scheduler: Scheduler, conn: Connection, h: Harness): Ma
   declared.set(RATE_LIMIT_COLLECTION, [{ [RATE_LIMIT_EXPIRY_FIELD]: 1 }]);
   const idempotency = new IdempotencyStore(conn, h.config);
   declared.set(IDEMPOTENCY_COLLECTION, [{ [idempotency.expiring.field]: 1 }]);
+  // History retention's marks (one document) and the deleted jobs, read by _id or in its order.
+  declared.set(RETENTION_COLLECTION, []);
+  declared.set(RETENTION_PENDING_COLLECTION, []);
   return declared;
 }
 
@@ -61,7 +65,7 @@ describe('every query the service sends is served by a declared index', () => {
     for (const conn of connections) await conn.close();
   });
 
-  it('through the API, firing, runs, recovery after a restart and reconcile', async () => {
+  it('through the API, firing, runs, recovery after a restart, reconcile and history retention', async () => {
     const owner = `idx-${randomUUID().slice(0, 8)}`;
     const api = h.client(owner);
     const admin = h.client(`admin-${randomUUID().slice(0, 8)}`, { admin: true });
@@ -140,6 +144,12 @@ describe('every query the service sends is served by a declared index', () => {
     await restarted.startWorker();
     await restarted.reconcile();
     await restarted.recover();
+    // A retention pass that has something to delete: the (deleted) every-second job's runs past one kept,
+    // the manual runs' claims (their runs are finished).
+    const keepOne = { ...h.config, RUNS_KEPT_SUCCEEDED_PER_JOB: 1 };
+    const swept = await sweepHistory({ ...restarted, conn, config: keepOne, logger: h.logger });
+    expect(swept.runsOverLimit).toBeGreaterThan(0);
+    expect(swept.claims).toBeGreaterThan(0);
     await restarted.stop(h.config.SHUTDOWN_TIMEOUT_MS);
     // The rate-limit counts reach the database every RATE_LIMIT_SYNC_MS.
     await waitFor(async () => recorded.some((q) => q.collection === RATE_LIMIT_COLLECTION), {
@@ -148,10 +158,8 @@ describe('every query the service sends is served by a declared index', () => {
 
     const declared = declaredIndexes(h.scheduler, h.conn, h);
     const ours = recorded.filter((q) => declared.has(q.collection));
-    // The run went where it should: every collection of ours was queried, but the manual runs'
-    // claims, which are only ever inserted (a unique _id decides who runs a run).
-    const queried = [...declared.keys()].filter((c) => c !== h.scheduler.models.RunClaim.collection.collectionName);
-    expect(new Set(ours.map((q) => q.collection))).toEqual(new Set(queried));
+    // The run went where it should: every collection of ours was queried.
+    expect(new Set(ours.map((q) => q.collection))).toEqual(new Set(declared.keys()));
     const unserved = new Map<string, string>();
     for (const q of ours) {
       const why = unservedQuery(q.filter, q.sort, declared.get(q.collection)!);

@@ -1,10 +1,13 @@
 import { Job } from 'agenda';
 import { Types } from 'mongoose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bucketOf } from '../src/scheduler/buckets.js';
 import { nextFire } from '../src/scheduler/cron.js';
-import { DISPATCH_JOB } from '../src/scheduler/dispatch.js';
-import { fireSlots, MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
+import { tick } from '../src/scheduler/dispatch.js';
+import { MISSED_RECORD_LIMIT } from '../src/scheduler/fire.js';
+import { runWrites } from '../src/scheduler/run-outcome.js';
 import { executeRun } from '../src/scheduler/runner.js';
+import { depsOf as depsOfWorker, fireJob, viaAgenda } from './helpers/firing.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 
 let h: Harness;
@@ -15,6 +18,8 @@ afterAll(() => h.stop());
 
 const agendaJobs = () => h.conn.collection('agendaJobs');
 const runsOf = (id: string) => h.scheduler.models.Run.find({ jobId: id }).sort({ scheduledFor: 1 }).lean();
+
+const depsOf = (worker: string) => depsOfWorker(h, worker);
 
 describe('several workers on one database', () => {
   it('accounts for a slot once when three workers fire it at once, and executes its run once', async () => {
@@ -27,16 +32,9 @@ describe('several workers on one database', () => {
       { _id: job!.id },
       { $set: { slotsFrom: new Date(lastMidnight.getTime() - 60_000) } },
     );
-    const deps = (worker: string) => ({
-      agenda: h.scheduler.agenda,
-      conn: h.conn,
-      models: h.scheduler.models,
-      config: { ...h.config, WORKER_NAME: worker },
-      logger: h.logger,
-    });
-    // Three workers firing the same job at once, as when FerretDB's non-atomic findAndModify let
-    // each of them hold the dispatcher.
-    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => fireSlots(deps(w), job!.id)));
+    // Three workers firing the same job at once, as when a lease's compare-and-set, a read then a
+    // write on FerretDB, let each of them believe it holds the partition.
+    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => fireJob(depsOf(w), job!.id)));
     const accounted = await runsOf(job!.id);
     // The slot was hours late: recorded missed, and one catch-up run queued for it (runOnce).
     expect(accounted.map((r) => [r.trigger, r.status, r.scheduledFor.getTime()])).toEqual(
@@ -52,7 +50,8 @@ describe('several workers on one database', () => {
         name: 'generateReport',
         data: { jobId: job!.id, runId: String(catchup._id) },
       } as never) as never;
-    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => executeRun(deps(w), runJob(), new Map())));
+    const runner = (w: string) => ({ ...depsOf(w), active: new Map(), writes: runWrites(depsOf(w)) });
+    await Promise.all(['w-1', 'w-2', 'w-3'].map((w) => executeRun(runner(w), runJob())));
     const done = await h.scheduler.models.Run.findById(catchup._id).lean();
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(1);
@@ -78,16 +77,10 @@ describe('several workers on one database', () => {
       status: 'succeeded',
       finishedAt: new Date(lastMidnight.getTime() + 1000),
     });
-    const deps = {
-      agenda: h.scheduler.agenda,
-      conn: h.conn,
-      models: h.scheduler.models,
-      config: h.config,
-      logger: h.logger,
-    };
-    const outcome = await fireSlots(deps, job!.id);
+    const outcome = await fireJob(depsOf('worker-a'), job!.id);
 
-    expect(outcome).toMatchObject({ kind: 'accounted', queued: null });
+    // Its `missed` record is refused as a duplicate of the run: the slot is the other worker's.
+    expect(outcome).toMatchObject({ queued: 0, missed: 0, duplicates: 1 });
     const runs = await runsOf(job!.id);
     expect(runs.map((r) => String(r._id))).toEqual([String(firstRun)]);
     const after = await h.scheduler.models.CronJob.findById(job!.id).lean();
@@ -103,24 +96,16 @@ describe('several workers on one database', () => {
       { _id: job!.id },
       { $set: { slotsFrom: new Date(Date.now() - 2 * 3600_000) } },
     );
-    const deps = {
-      agenda: h.scheduler.agenda,
-      conn: h.conn,
-      models: h.scheduler.models,
-      config: h.config,
-      logger: h.logger,
-    };
-    const outcome = await fireSlots(deps, job!.id);
+    const outcome = await fireJob(depsOf('worker-a'), job!.id);
     // The latest slot (the last whole second) is on time: it is queued as itself, after the
     // first thousand missed ones, not lost among the seven thousand left unrecorded.
-    expect(outcome).toMatchObject({ kind: 'accounted', missed: MISSED_RECORD_LIMIT, skipped: false });
+    expect(outcome).toMatchObject({ missed: MISSED_RECORD_LIMIT, skipped: 0, queued: 1 });
     const missed = await h.scheduler.models.Run.find({ jobId: job!.id, status: 'missed' })
       .sort({ scheduledFor: 1 })
       .lean();
     expect(missed).toHaveLength(MISSED_RECORD_LIMIT);
-    const queued = await h.scheduler.models.Run.findById((outcome as { queued: string }).queued).lean();
+    const queued = outcome.runs[0]!;
     expect(queued).toMatchObject({ trigger: 'schedule', status: 'queued' });
-    expect(queued!.scheduledFor.getTime()).toBe((outcome as { slot: Date }).slot.getTime());
     expect(Date.now() - queued!.scheduledFor.getTime()).toBeLessThan(60_000);
     expect(queued!.scheduledFor.getTime() - missed[MISSED_RECORD_LIMIT - 1]!.scheduledFor.getTime()).toBeGreaterThan(
       3600_000,
@@ -128,60 +113,46 @@ describe('several workers on one database', () => {
     await h.client('mw-long').DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } });
   });
 
-  it('two running workers both holding the dispatcher still record each slot once', async () => {
+  it('two workers, and a third firing every partition beside them, still record each slot once', async () => {
     const second = await h.addWorker('worker-b');
-    await h.scheduler.startWorker();
     const { data: job } = await h
       .client('mw-two')
       .POST('/api/cron/jobs', { body: { ...bodies.generateReport('two-workers'), cron: '* * * * * *' } });
-    // A second dispatcher, as when FerretDB's non-atomic findAndModify hands the one to two workers.
-    const [original] = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
-    await agendaJobs().insertOne({
-      ...original!,
-      _id: new Types.ObjectId(),
-      lockedAt: null,
-      lastRunAt: null,
-      nextRunAt: new Date(),
-    });
-
-    // Until both copies are held (so both workers tick and contest every slot) and five runs exist.
-    const copies = await waitFor(
+    // The two workers share the partitions; a third fires all of them each second as well, as when
+    // a lease's compare-and-set (a read then a write on FerretDB) let two workers hold one.
+    const all = Array.from({ length: h.config.SCHEDULER_PARTITIONS }, (_, p) => p);
+    const intruder = depsOf('worker-x');
+    const runs = await waitFor(
       async () => {
-        const held = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
-        return (
-          held.every((c) => c.lastRunAt instanceof Date && c.lockedAt instanceof Date) &&
-          (await runsOf(job!.id)).length >= 5 &&
-          held
-        );
+        await tick(intruder, all, viaAgenda(intruder));
+        const r = await runsOf(job!.id);
+        return r.length >= 5 && r;
       },
-      { what: 'both dispatchers to run and five runs' },
+      { what: 'five runs', intervalMs: 1000 },
     );
-    expect(copies).toHaveLength(2);
-    expect(new Set(copies.map((c) => c.lastModifiedBy)).size).toBe(2);
+    expect(runs.length).toBeGreaterThanOrEqual(5);
     await h
       .client('mw-two')
       .PATCH('/api/cron/jobs/{id}', { params: { path: { id: job!.id } }, body: { enabled: false } });
-    const runs = await waitFor(
+    const settled = await waitFor(
       async () => {
         const r = await runsOf(job!.id);
         return r.every((x) => x.status !== 'running' && x.status !== 'queued') && r;
       },
       { what: 'the last runs to finish' },
     );
-    // Two dispatchers fired these slots, each recorded once and executed at most once.
-    const slots = runs.map((r) => r.scheduledFor.getTime());
+    // Three firers contested these slots: each recorded once and executed at most once.
+    const slots = settled.map((r) => r.scheduledFor.getTime());
     expect(new Set(slots).size).toBe(slots.length);
-
     expect(await h.scheduler.models.Report.countDocuments({ jobId: job!.id })).toBe(
-      runs.filter((r) => r.status === 'succeeded').length,
+      settled.filter((r) => r.status === 'succeeded').length,
     );
     await second.stop(5000);
-    await agendaJobs().deleteMany({ name: DISPATCH_JOB, _id: { $ne: original!._id } });
   });
 });
 
 describe('reconcile on worker start', () => {
-  it('schedules an enabled job without a next fire, clears a paused one, removes a spare dispatcher', async () => {
+  it('schedules an enabled job without a next fire, clears a paused one, buckets an imported one, drops the old dispatcher', async () => {
     const api = h.client('reconciler');
     const { data: unscheduled } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('unscheduled') });
     const { data: paused } = await api.POST('/api/cron/jobs', {
@@ -189,22 +160,24 @@ describe('reconcile on worker start', () => {
     });
     const { data: fine } = await api.POST('/api/cron/jobs', { body: bodies.sendEmail('fine') });
     const CronJob = h.scheduler.models.CronJob;
-    // A second dispatcher nobody holds, as two workers starting together can insert on FerretDB.
     await h.scheduler.reconcile();
-    const [dispatcher] = await agendaJobs().find({ name: DISPATCH_JOB }).toArray();
-    await agendaJobs().insertOne({ ...dispatcher!, _id: new Types.ObjectId(), lockedAt: null });
+    // The Agenda job that fired every schedule before partitions, as an upgraded install has it.
+    await agendaJobs().insertOne({ name: 'cron-dispatch', data: {}, nextRunAt: new Date(), lockedAt: null });
     await CronJob.updateOne({ _id: unscheduled!.id }, { $set: { nextRunAt: null } });
     await CronJob.updateOne({ _id: paused!.id }, { $set: { nextRunAt: new Date() } });
+    // Stored before jobs had buckets (or imported without one).
+    await CronJob.collection.updateOne({ _id: new Types.ObjectId(fine!.id) }, { $unset: { bucket: '' } });
 
-    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 1, cleared: 1 });
+    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 1, cleared: 1, bucketed: 1 });
     expect((await CronJob.findById(unscheduled!.id).lean())!.nextRunAt).toEqual(
       nextFire(unscheduled!.cron, unscheduled!.timezone),
     );
     expect((await CronJob.findById(paused!.id).lean())!.nextRunAt).toBeNull();
     expect((await CronJob.findById(fine!.id).lean())!.nextRunAt!.toISOString()).toBe(fine!.nextRunAt);
-    expect(await agendaJobs().countDocuments({ name: DISPATCH_JOB })).toBe(1);
+    expect((await CronJob.findById(fine!.id).lean())!.bucket).toBe(bucketOf(fine!.id));
+    expect(await agendaJobs().countDocuments({ name: 'cron-dispatch' })).toBe(0);
     // A second pass finds nothing to do.
-    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 0, cleared: 0 });
+    expect(await h.scheduler.reconcile()).toEqual({ scheduled: 0, cleared: 0, bucketed: 0 });
   });
 
   it('never leaves a job on an old schedule when edits land while it runs', async () => {

@@ -93,6 +93,8 @@ export async function startOurWorker(
   uri: string,
   name: string,
   timeoutMs: number,
+  /** More settings, e.g. WORKER_METRICS_PORT for the failover case's probe. */
+  extraEnv: Record<string, string> = {},
 ): Promise<OurWorker> {
   const worker = await spawnService({
     name,
@@ -110,6 +112,7 @@ export async function startOurWorker(
       SMTP_URL: bench.smtp.url,
       EMAIL_ALLOWED_DOMAINS: 'example.com',
       SHUTDOWN_TIMEOUT_MS: '1000',
+      ...extraEnv,
     },
     readyText: '"msg":"worker started"',
     timeoutMs,

@@ -1,5 +1,7 @@
+import { loadavg } from 'node:os';
 import type { Types } from 'mongoose';
 import { slotsBetween } from '../../src/scheduler/cron.js';
+import { commandSum, commandsPer, commandTotals } from './db-commands.js';
 import { type BenchDb, type OurWorker, PROCESS_EVERY_MS, type SchedBench, startOurWorker } from './sched-bench.js';
 import type { CommandTotals } from './sched-monitor.js';
 import { seedJobs } from './seed.js';
@@ -26,6 +28,30 @@ export interface CapacityStep {
   /** Agenda's lock queries (findAndModify on agendaJobs) of all workers in the window, and their mean time. */
   lockQueries: number;
   lockQueryMeanMs: number;
+  /** Runs the window's slots created (fired), and database commands per such run in the window. */
+  fired?: number;
+  /**
+   * Per fired run: commands the workers sent (driver monitoring in each worker), split into
+   * Agenda's (agendaJobs) and ours (everything else: the dispatcher's reads, the fire, the run's
+   * states and the job's marks); and every client's commands as FerretDB counted them.
+   */
+  perRun?: { ours: number; agenda: number; server: number };
+  /** The machine's 1-minute load average at the end of the window (the machine is shared). */
+  load?: number;
+}
+
+/** A job of a window and its cron, for the slots it should start. */
+export interface MeasuredJob {
+  id: string;
+  cron: string;
+}
+
+/**
+ * The start of a window: the workers have polled since now (Agenda sees new jobs at its next
+ * poll), and a whole second.
+ */
+export async function openWindowAfterPoll(): Promise<number> {
+  return Math.ceil((Date.now() + PROCESS_EVERY_MS + 1000) / 1000) * 1000;
 }
 
 export interface RampOptions {
@@ -74,8 +100,7 @@ export async function capacityRamp(
     const steps: CapacityStep[] = [];
     for (const [k, total] of o.steps.entries()) {
       if (k > 0) await add(total - jobs.length);
-      const opensAt = Date.now() + PROCESS_EVERY_MS + 1000;
-      const step = await measureWindow(bench, db, workers, jobs, Math.ceil(opensAt / 1000) * 1000, o.windowMs);
+      const step = await measureWindow(bench, db, workers, jobs, await openWindowAfterPoll(), o.windowMs);
       steps.push(step);
       log(
         `capacity ${o.tag}: ${total} jobs, ${step.offeredPerMin}/min offered, ${Math.round(step.achievedPerMin)}/min achieved, p99 ${Math.round(step.p99Ms)} ms, ${step.pass ? 'pass' : 'FAIL'}`,
@@ -89,24 +114,33 @@ export async function capacityRamp(
   }
 }
 
-async function measureWindow(
+/** One window of fires: the lag of every slot in it, the CPU and the database commands it took. */
+export async function measureWindow(
   bench: SchedBench,
   db: BenchDb,
   workers: OurWorker[],
-  jobs: { id: string; cron: string }[],
+  jobs: MeasuredJob[],
   from: number,
   windowMs: number,
 ): Promise<CapacityStep> {
   const until = from + windowMs;
   await sleepUntil(from);
   await Promise.all(workers.map((w) => w.commands()));
+  const server0 = await commandTotals(db.conn.db!);
   const cpu0 = { db: cpuSeconds(bench.dbPid), workers: sum(workers.map((w) => w.cpuSeconds())) };
   await sleepUntil(until);
   const cpu1 = { db: cpuSeconds(bench.dbPid), workers: sum(workers.map((w) => w.cpuSeconds())) };
-  const commands = await Promise.all(workers.map((w) => w.commands()));
+  const [commands, server1] = await Promise.all([
+    Promise.all(workers.map((w) => w.commands())),
+    commandTotals(db.conn.db!),
+  ]);
   // A slot at the very end of the window that starts within the pass limit has started by now.
   await sleepUntil(until + PASS_P99_MS);
   const readAt = Date.now();
+  // Runs created in the window, whatever their slot: what the window's commands paid for.
+  const fired = await db.conn
+    .collection('cron_job_runs')
+    .countDocuments({ createdAt: { $gte: new Date(from), $lt: new Date(until) }, status: { $ne: 'missed' } });
   const runs = await db.conn
     .collection('cron_job_runs')
     .find(
@@ -147,7 +181,23 @@ async function measureWindow(
     dbCores: (cpu1.db - cpu0.db) / (windowMs / 1000),
     workerCores: (cpu1.workers - cpu0.workers) / (windowMs / 1000),
     ...locks,
+    fired,
+    perRun: perRun(commands, commandSum(commandsPer(server0, server1, fired)), fired),
+    load: loadavg()[0]!,
   };
+}
+
+/** Commands per fired run, ours and Agenda's (agendaJobs), from the workers' monitors. */
+function perRun(commands: CommandTotals[], server: number, fired: number) {
+  let agenda = 0;
+  let ours = 0;
+  for (const totals of commands)
+    for (const [key, t] of Object.entries(totals)) {
+      if (key.endsWith(' agendaJobs')) agenda += t.count;
+      else ours += t.count;
+    }
+  const per = Math.max(1, fired);
+  return { ours: ours / per, agenda: agenda / per, server };
 }
 
 function lockQueries(commands: CommandTotals[]) {

@@ -1,8 +1,9 @@
+import { loadavg } from 'node:os';
 import type { Connection, Types } from 'mongoose';
 import { AGENDA_COLLECTION } from '../../src/scheduler/agenda.js';
 import { nextFire } from '../../src/scheduler/cron.js';
-import { DISPATCH_JOB } from '../../src/scheduler/dispatch.js';
 import { BASELINE_JOB, type BaselineFire, FIRE_LINE, seedBaseline, startBaseline } from '../baselines/plain-agenda.js';
+import { commandSum, commandsPer, commandTotals } from './db-commands.js';
 import { type BenchDb, PROCESS_EVERY_MS, type SchedBench, startOurWorker } from './sched-bench.js';
 import type { CommandTotals } from './sched-monitor.js';
 import { seedJobs } from './seed.js';
@@ -46,8 +47,17 @@ export interface LagRound {
   lockQueryMs: number;
   /** Ours only: how the slots were accounted for (missed, skipped, catch-up runs, runs queued but not started). */
   accounted?: { missed: number; skipped: number; catchup: number; queuedNotStarted: number };
-  /** Baseline only: slots started more than once (two lock chains took the same job: FerretDB's findAndModify is not atomic). */
+  /**
+   * Slots started more than once. Baseline: two lock chains took the same job (FerretDB's
+   * findAndModify is not atomic). Ours: more than one started run for the job's slot.
+   */
   duplicateStarts?: number;
+  /** The round's deadline (see LagCase.deadlineMs); absent in results written before it was kept. */
+  deadlineMs?: number;
+  /** Every client's database commands in the round as FerretDB counted them, in all. */
+  serverCommands?: number;
+  /** The machine's 1-minute load average at the end of the round (the machine is shared). */
+  load?: number;
   /** Ours only: slot to the run's creation by the fire (the fire's own lag), ms, per run created. */
   firedLagsMs?: number[];
   readyMs: number;
@@ -155,7 +165,8 @@ interface SideOps {
 function ours(bench: SchedBench): SideOps {
   let ids: string[] = [];
   return {
-    lockName: DISPATCH_JOB,
+    // Scheduled runs no longer pass through Agenda; its lock query still serves manual runs.
+    lockName: 'sendEmail',
     async seed(db, n, cron) {
       ids = await seedJobs(db.conn, n, { cron, owners: Math.ceil(n / 50) });
     },
@@ -221,6 +232,7 @@ async function attemptRound(
     const lockMs = await lockQueryMs(db.conn, ops.lockName);
     const cpuDb0 = cpuSeconds(bench.dbPid);
     const proc = await ops.start(db, c.tag);
+    const server0 = await commandTotals(db.conn.db!);
     const readyAt = Date.now();
     bootSeen.set(`${side} ${c.n}`, readyAt - seeding);
     const rssReadyMb = proc.rssMb();
@@ -238,6 +250,7 @@ async function attemptRound(
       await waitForDeliveries(bench, slots, deadlineAt, readyAt + (c.minRunMs ?? 0));
       const endAt = Date.now();
       const commands = await proc.commands?.();
+      const serverCommands = commandSum(commandsPer(server0, await commandTotals(db.conn.db!), 1));
       const { starts, extra } = await ops.read(db, slots);
       const inTime = starts.filter((s): s is number => s !== undefined && s <= deadlineAt);
       return {
@@ -256,6 +269,9 @@ async function attemptRound(
         windowMs: endAt - readyAt,
         cpu: { process: proc.cpuSeconds() - cpu0, db: cpuSeconds(bench.dbPid) - cpuDb0 },
         ...(commands ? { commands } : {}),
+        deadlineMs: c.deadlineMs,
+        serverCommands,
+        load: loadavg()[0]!,
         warnings: proc.warnings,
       };
     } finally {
@@ -279,6 +295,7 @@ async function readRuns(conn: Connection, ids: string[], slots: number[]) {
   const starts: (number | undefined)[] = ids.map(() => undefined);
   const accounted = { missed: 0, skipped: 0, catchup: 0, queuedNotStarted: 0 };
   const firedLagsMs: number[] = [];
+  let duplicateStarts = 0;
   for (const run of runs) {
     const i = index.get(String(run.jobId as Types.ObjectId));
     const slot = i === undefined ? undefined : slots[i];
@@ -289,7 +306,9 @@ async function readRuns(conn: Connection, ids: string[], slots: number[]) {
     if (run.status === 'queued') accounted.queuedNotStarted++;
     if (run.trigger === 'catchup') accounted.catchup++;
     const startedAt = (run.startedAt as Date | null)?.getTime();
-    if (startedAt !== undefined) starts[i] = Math.min(starts[i] ?? Infinity, startedAt);
+    if (startedAt === undefined) continue;
+    if (starts[i] !== undefined) duplicateStarts++;
+    starts[i] = Math.min(starts[i] ?? Infinity, startedAt);
   }
-  return { starts, extra: { accounted, firedLagsMs } };
+  return { starts, extra: { accounted, firedLagsMs, duplicateStarts } };
 }

@@ -2,6 +2,7 @@ import { ObjectId } from 'mongodb';
 import type { Connection } from 'mongoose';
 import { jobDefaultsOf } from '../../src/jobs/job-type.js';
 import { sendEmail } from '../../src/jobs/types/send-email.js';
+import { bucketOf } from '../../src/scheduler/buckets.js';
 import { nextFire } from '../../src/scheduler/cron.js';
 
 export interface SeedOptions {
@@ -55,6 +56,8 @@ export async function seedJobs(conn: Connection, n: number, options: SeedOptions
         slotsFrom: now,
         lastSlotAt: null,
         payloadAuthorEmail: null,
+        // As the model sets it on create: the job's firing partition.
+        bucket: bucketOf(_id),
         createdAt: now,
         updatedAt: now,
       });

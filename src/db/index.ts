@@ -84,3 +84,51 @@ export async function pingDb(conn: Connection, timeoutMs = 2000): Promise<boolea
     clearTimeout(timer);
   }
 }
+
+/** An index as createIndex takes it: its keys and its name. */
+export interface IndexSpec {
+  key: Record<string, 1 | -1>;
+  name: string;
+}
+
+/** The names of a collection's indexes; none when the collection does not exist yet. */
+export async function indexNames(collection: {
+  listIndexes(): { toArray(): Promise<{ name?: string }[]> };
+}): Promise<Set<string>> {
+  try {
+    return new Set((await collection.listIndexes().toArray()).map((index) => String(index.name)));
+  } catch (error) {
+    if ((error as { code?: number }).code === 26) return new Set(); // NamespaceNotFound
+    throw error;
+  }
+}
+
+/**
+ * Creates those of `indexes` the collection lacks, by name. Asking again for indexes that exist
+ * is not free: FerretDB takes its registry's exclusive lock for any createIndexes (every other
+ * command waits), so a worker restarting would stall every client for a moment (src/db/quirks.ts).
+ */
+export async function createMissingIndexes(
+  collection: Parameters<typeof indexNames>[0] & {
+    createIndex(key: IndexSpec['key'], options: { name: string }): Promise<unknown>;
+  },
+  indexes: readonly IndexSpec[],
+): Promise<void> {
+  const existing = await indexNames(collection);
+  for (const { key, name } of indexes) if (!existing.has(name)) await collection.createIndex(key, { name });
+}
+
+/**
+ * Creates those of the named collections that do not exist, before any traffic: FerretDB creates
+ * a collection on its first insert otherwise, and that can stall every client (src/db/quirks.ts).
+ */
+export async function createMissingCollections(conn: Connection, names: readonly string[]): Promise<void> {
+  const db = conn.db!;
+  const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+  for (const name of names) {
+    if (existing.has(name)) continue;
+    await db.createCollection(name).catch((error: { code?: number }) => {
+      if (error.code !== 48) throw error; // NamespaceExists: another process made it meanwhile
+    });
+  }
+}

@@ -49,10 +49,14 @@ async function buildFerretDb(logger?: Logger): Promise<string> {
   return ferretdbBinary;
 }
 
-/** Our patched copies of FerretDB files (see their headers: lookups by _id use the _id index). */
+/**
+ * Our patched copies of FerretDB files (see their headers: equality lookups use the indexes; an
+ * update command's statements each give their connection back when done).
+ */
 const OVERLAYS = [
   { source: 'overlay/sqlite-collection.go', replaces: 'internal/backends/sqlite/collection.go' },
   { source: 'overlay/postgresql-query.go', replaces: 'internal/backends/postgresql/query.go' },
+  { source: 'overlay/handler-msg-update.go', replaces: 'internal/handler/msg_update.go' },
 ];
 const FERRETDB_VENDORED = 'vendor/github.com/FerretDB/FerretDB';
 const buildDir = join(root, '.local/ferretdb-build');

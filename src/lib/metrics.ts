@@ -5,7 +5,6 @@ import type { Connection } from 'mongoose';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Env } from '../env.js';
 import { jobTypes } from '../jobs/registry.js';
-import { DISPATCH_JOB } from '../scheduler/dispatch.js';
 import { ApiError } from './problem.js';
 
 /**
@@ -58,7 +57,9 @@ for (const source of DB_ERROR_SOURCES) dbErrors.inc({ source }, 0);
 export interface WorkerGaugeState {
   working: boolean;
   runsInProgress: number;
-  holdsDispatcher: boolean;
+  runsWaiting: number;
+  partitionsHeld: number;
+  partitions: number;
   lastPollAt?: number;
 }
 
@@ -86,9 +87,15 @@ workerGauge('cron_worker_up', 'A worker taking work (1), or draining to stop (0)
 );
 workerGauge('cron_runs_in_progress', 'Runs this worker is executing now.', (s) => s.runsInProgress);
 workerGauge(
-  'cron_dispatcher_held',
-  'Whether this worker holds the dispatcher, the one Agenda job that fires every schedule (1 in one worker).',
-  (s) => (s.holdsDispatcher ? 1 : 0),
+  'cron_partitions_held',
+  'Firing partitions this worker holds (leases); across the live workers they add up to cron_partitions.',
+  (s) => s.partitionsHeld,
+);
+workerGauge('cron_partitions', 'Firing partitions configured (SCHEDULER_PARTITIONS).', (s) => s.partitions);
+workerGauge(
+  'cron_runs_waiting',
+  'Runs this worker fired that wait for a free slot (RUN_CONCURRENCY): a backlog after a burst.',
+  (s) => s.runsWaiting,
 );
 workerGauge(
   'cron_worker_last_poll_timestamp_seconds',
@@ -176,7 +183,7 @@ function databaseGauges(conn: Connection): Registry {
 }
 
 /** Every name an Agenda job of ours has: the dispatcher and one per job type (its runs). */
-const agendaJobNames = () => [DISPATCH_JOB, ...jobTypes.map((t) => t.name)];
+const agendaJobNames = () => jobTypes.map((t) => t.name);
 
 export type MetricsConfig = Pick<Env, 'NODE_ENV' | 'METRICS_TOKEN'>;
 

@@ -1,5 +1,6 @@
 import { type Connection, type InferSchemaType, Schema, type Types } from 'mongoose';
 import { DEFAULT_JOB_DEFAULTS, MISFIRE_POLICIES, OVERLAP_POLICIES } from '../jobs/job-policies.js';
+import { bucketOf } from '../scheduler/buckets.js';
 
 export const JOB_STATUSES = ['idle', 'running', 'failed', 'paused'] as const;
 
@@ -56,6 +57,16 @@ const cronJobSchema = new Schema(
      * allow "your own address" can be checked again at run time, without a token.
      */
     payloadAuthorEmail: { type: String, default: null },
+    /**
+     * Which firing partition the job belongs to, through a fixed bucket derived from its id
+     * (src/scheduler/leases.ts). Null on a document imported without it; reconcile sets it.
+     */
+    bucket: {
+      type: Number,
+      default: function (this: { _id: Types.ObjectId }) {
+        return bucketOf(this._id);
+      },
+    },
   },
   // `minimize: false` keeps an empty payload as {} instead of dropping the field.
   { collection: 'cron_jobs', timestamps: true, minimize: false, versionKey: false },
@@ -63,6 +74,8 @@ const cronJobSchema = new Schema(
 
 cronJobSchema.index({ ownerId: 1, name: 1 }, { unique: true });
 cronJobSchema.index({ enabled: 1, nextRunAt: 1 });
+// A tick's query: the due jobs of the buckets of the partitions a worker holds.
+cronJobSchema.index({ bucket: 1, nextRunAt: 1 });
 // Cursor pagination walks _id within an owner.
 cronJobSchema.index({ ownerId: 1, _id: 1 });
 

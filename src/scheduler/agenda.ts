@@ -1,6 +1,7 @@
 import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda, InMemoryNotificationChannel } from 'agenda';
 import type { Connection, Types } from 'mongoose';
+import { createMissingIndexes } from '../db/index.js';
 import type { Env } from '../env.js';
 import type { RunJobData } from './deps.js';
 
@@ -50,7 +51,7 @@ export async function createAgenda(
 ): Promise<Agenda> {
   if (!conn.db) throw new Error('createAgenda needs a connected mongoose connection');
   const jobs = conn.db.collection(AGENDA_COLLECTION);
-  for (const { key, name } of AGENDA_INDEXES) await jobs.createIndex(key, { name });
+  await createMissingIndexes(jobs, AGENDA_INDEXES);
   const agenda = new Agenda({
     backend: new MongoBackend({ mongo: conn.db, collection: AGENDA_COLLECTION, ensureIndex: false }),
     name: config.WORKER_NAME,

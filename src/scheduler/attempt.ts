@@ -19,8 +19,10 @@ export async function attemptOnce(
   policy: RunPolicy,
   stop: AbortSignal,
   log: Logger,
+  /** The job as just read by whoever queued the run; read afresh when absent (a retry, a manual run). */
+  read?: JobDoc,
 ): Promise<Record<string, unknown>> {
-  const job = await deps.models.CronJob.findById(run.jobId).lean<JobDoc>();
+  const job = read ?? (await deps.models.CronJob.findById(run.jobId).lean<JobDoc>());
   if (!job) throw new PermanentError('the job was deleted');
   const type = getJobType(job.type);
   if (!type) throw new PermanentError(`job type ${job.type} is no longer registered`);

@@ -1,4 +1,5 @@
 import type { Connection } from 'mongoose';
+import { createMissingCollections } from '../db/index.js';
 import type { Env } from '../env.js';
 import { runPolicyOf } from '../jobs/job-type.js';
 import { jobTypes } from '../jobs/registry.js';
@@ -8,10 +9,14 @@ import { watchWorker } from '../lib/metrics.js';
 import { ensureIndexes, models } from '../models/index.js';
 import { coalesceLockChains, createAgenda, lastPollAt } from './agenda.js';
 import type { RunJobData, SchedulerDeps } from './deps.js';
-import { DISPATCH_JOB, runDispatcher } from './dispatch.js';
+import { runTicks } from './dispatch.js';
+import { PartitionLeases } from './leases.js';
+import { LocalRuns } from './local-runs.js';
 import { reconcile } from './reconcile.js';
 import { recoverRuns } from './recovery.js';
-import { type ActiveRun, executeRun, interruptActive } from './runner.js';
+import { RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION, sweepHistory } from './retention.js';
+import { runWrites } from './run-outcome.js';
+import { type ActiveRun, executeRun, interruptActive, type RunnerDeps } from './runner.js';
 import { CronJobService } from './service.js';
 
 /**
@@ -29,14 +34,22 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
   const repair = () => reconcile(deps);
   /** Runs this process is executing, for shutdown. */
   const active = new Map<string, ActiveRun>();
+  const runner: RunnerDeps = { ...deps, active, writes: runWrites(deps) };
   const shortestLock = Math.min(...jobTypes.map((t) => runPolicyOf(t, config).lockLifetimeMs));
-  const recover = () => recoverRuns(deps, shortestLock + config.AGENDA_PROCESS_EVERY_MS);
+  const leases = new PartitionLeases(conn, {
+    worker: config.WORKER_NAME,
+    partitions: config.SCHEDULER_PARTITIONS,
+    leaseMs: config.SCHEDULER_LEASE_MS,
+    logger,
+  });
+  const local = new LocalRuns(runner, config.RUN_CONCURRENCY);
+  const alive = (worker: string, at: Date) => leases.isAlive(worker, at);
+  const recover = () =>
+    recoverRuns(deps, shortestLock + config.AGENDA_PROCESS_EVERY_MS, leases.ready ? alive : undefined);
 
   let working = false;
-  /** Ends this worker's dispatcher loop, should it hold the dispatcher. */
-  let dispatching = new AbortController();
-  /** Whether this worker holds the dispatcher now (fires every schedule); one worker does at a time. */
-  let holdsDispatcher = false;
+  /** Ends this worker's ticks and lease rounds. */
+  let firing = new AbortController();
   let unwatch = () => {};
   const timers: NodeJS.Timeout[] = [];
   const inFlight = new Set<Promise<unknown>>();
@@ -62,7 +75,9 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     working,
     agendaRunning: agenda.isActiveJobProcessor(),
     runsInProgress: active.size,
-    holdsDispatcher,
+    runsWaiting: local.size.waiting,
+    partitionsHeld: leases.current().length,
+    partitions: config.SCHEDULER_PARTITIONS,
     lastPollAt: lastPollAt(agenda),
   });
 
@@ -76,39 +91,43 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
     /** Defines the processors, repairs schedules and runs, and starts taking work. */
     async startWorker() {
       if (working) return;
-      dispatching = new AbortController();
-      const { signal } = dispatching;
-      const dispatch = async (job: Parameters<typeof runDispatcher>[1]) => {
-        holdsDispatcher = true;
-        try {
-          await runDispatcher(deps, job, signal, shortestLock);
-        } finally {
-          holdsDispatcher = false;
-        }
-      };
-      agenda.define(DISPATCH_JOB, dispatch, {
-        // A worker that dies holding the dispatcher blocks every schedule for this long: no
-        // longer than the shortest lock of any type, as the policy promises.
-        lockLifetime: shortestLock,
-        // One at a time, and never a second copy locked in waiting (a non-atomic lock can leave two).
-        concurrency: 1,
-        lockLimit: 1,
-      });
+      firing = new AbortController();
+      const { signal } = firing;
       for (const type of jobTypes) {
-        agenda.define<RunJobData>(type.name, (job) => executeRun(deps, job, active), {
+        agenda.define<RunJobData>(type.name, (job) => executeRun(runner, job), {
           lockLifetime: runPolicyOf(type, config).lockLifetimeMs,
           concurrency: 10,
           removeOnComplete: true,
         });
       }
       await repair();
+      await createMissingCollections(conn, [RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION]);
+      await leases.prepare();
+      await leases.round();
       await recover();
       await agenda.start();
       coalesceLockChains(agenda);
       working = true;
       unwatch = watchWorker(config.WORKER_NAME, status);
       if (config.RECONCILE_INTERVAL_MS > 0) every(config.RECONCILE_INTERVAL_MS, 'reconcile', repair);
-      every(Math.max(1000, Math.floor(shortestLock / 2)), 'run recovery', recover);
+      every(leases.intervalMs, 'lease round', () => leases.round());
+      // One worker sweeps (the holder of partition 0), as often as a lease lasts: a dead worker's
+      // runs are set straight seconds after its partitions move.
+      every(config.SCHEDULER_LEASE_MS, 'run recovery', async () => {
+        if (leases.current().includes(0)) await recover();
+      });
+      // History retention, by the same one worker: a pass is bounded, and stops with the worker.
+      every(config.HISTORY_SWEEP_INTERVAL_MS, 'history retention', async () => {
+        if (leases.current().includes(0)) await sweepHistory(deps, new Date(), { signal });
+      });
+      const ticking = runTicks(
+        deps,
+        () => leases.current(),
+        async (runs) => local.enqueue(runs),
+        signal,
+      );
+      inFlight.add(ticking);
+      void ticking.finally(() => inFlight.delete(ticking));
       logger.info({ worker: config.WORKER_NAME, types: jobTypes.map((t) => t.name) }, 'worker started');
     },
 
@@ -126,19 +145,28 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
       working = false;
       unwatch();
       for (const timer of timers.splice(0)) clearInterval(timer);
-      dispatching.abort();
+      firing.abort();
+      await Promise.all(inFlight);
+      // Partitions go back first, so another worker fires them while this one drains.
+      await leases.release().catch((error) => logger.warn({ err: error }, 'could not give the partitions back'));
+      const handedOver = await local.stop().catch((error) => {
+        logger.warn({ err: error }, 'could not hand the waiting runs over');
+        return 0;
+      });
+      if (handedOver) logger.info({ runs: handedOver }, 'runs not started handed to the other workers');
       // Agenda's list of fires in progress is the only one that also holds a fire still saving
       // its start, before our processor is called; Agenda keeps it private and drops its
       // processor on stop(), so the reference is taken first (agenda is pinned at 6.2.6).
       const processor = (agenda as unknown as { jobProcessor?: { runningJobs: unknown[] } }).jobProcessor;
-      const processing = () => (processor?.runningJobs.length ?? 0) > 0;
+      // Runs this worker's fires queued are executed outside Agenda: waited for as well.
+      const processing = () => (processor?.runningJobs.length ?? 0) > 0 || local.size.going > 0;
       await agenda.stop(false);
       const deadline = Date.now() + timeoutMs;
       while (processing() && Date.now() < deadline) await sleep(50);
       await Promise.all(inFlight);
       if (active.size) {
         const reason = `the worker shut down before the run finished (drain time ${timeoutMs} ms)`;
-        await interruptActive(deps, active, reason);
+        await interruptActive(runner, reason);
         // Let the aborted processors return, so their last writes do not meet a closed connection.
         const settle = Date.now() + 1000;
         while (processing() && Date.now() < settle) await sleep(20);
@@ -151,7 +179,11 @@ export interface WorkerStatus {
   working: boolean;
   agendaRunning: boolean;
   runsInProgress: number;
-  holdsDispatcher: boolean;
+  /** Runs this worker's fires queued that wait for a free slot (RUN_CONCURRENCY). */
+  runsWaiting: number;
+  /** Firing partitions this worker holds, of `partitions`. */
+  partitionsHeld: number;
+  partitions: number;
   /** Epoch ms of Agenda's last poll for work (every AGENDA_PROCESS_EVERY_MS while running). */
   lastPollAt?: number;
 }

@@ -1,5 +1,6 @@
-import type { Types } from 'mongoose';
+import mongoose, { type Types } from 'mongoose';
 import { runPolicyFor } from '../jobs/registry.js';
+import { groupCommit } from '../lib/group-commit.js';
 import { observeRun } from '../lib/metrics.js';
 import type { RunDoc } from '../models/run.model.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
@@ -7,24 +8,112 @@ import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
 /** A run's outcome as the runner records it. */
 export type Outcome = 'succeeded' | 'failed' | 'timedOut' | 'interrupted';
 
-/** Writes a run's outcome, then the job's state after it. */
-export async function finish(
-  deps: SchedulerDeps,
-  run: RunDoc,
-  outcome: Outcome,
-  error: string | null,
-  result: Record<string, unknown> | null,
-) {
-  const finishedAt = new Date();
-  const { modifiedCount } = await deps.models.Run.updateOne(
-    { _id: run._id, status: 'running' },
-    {
-      $set: { status: outcome, finishedAt, durationMs: finishedAt.getTime() - run.startedAt!.getTime(), error, result },
-    },
-  );
-  // Another worker judged this one dead and recorded the run as interrupted meanwhile.
-  if (!modifiedCount) return;
-  await recordJob(deps, run.jobId, run.trigger, outcome, error, run.startedAt!);
+export interface Finished {
+  run: Pick<RunDoc, '_id' | 'jobId' | 'trigger' | 'startedAt'>;
+  outcome: Exclude<Outcome, 'interrupted'>;
+  error: string | null;
+  result: Record<string, unknown> | null;
+}
+
+/**
+ * The writes of runs starting and finishing, grouped (src/lib/group-commit.ts): the runs that
+ * start or finish together cost one bulk write of runs and one of jobs, not a few each.
+ * Every write is conditional on the run's status, so a run another worker recorded meanwhile
+ * (as interrupted, or cancelled) keeps that record; each caller learns whether its write held.
+ */
+export function runWrites(deps: SchedulerDeps) {
+  return {
+    /** Marks queued runs as running on this worker (attempt 1); false for a run no longer queued. */
+    start: groupCommit(async (runs: RunDoc[]) => {
+      const now = new Date();
+      for (const run of runs) Object.assign(run, { status: 'running', startedAt: now, heartbeatAt: now, attempts: 1 });
+      const ops = runs.map((run) => ({
+        updateOne: {
+          filter: { _id: run._id, status: 'queued' },
+          update: { $set: { status: 'running', startedAt: now, heartbeatAt: now, worker: run.worker, attempts: 1 } },
+        },
+      }));
+      return heldWrites(deps, ops, runs, 'running');
+    }, WRITES),
+
+    /** Records outcomes, then the jobs' state after them; false for a run no longer running. */
+    finish: groupCommit(async (items: Finished[]) => {
+      const finishedAt = new Date();
+      const ops = items.map(({ run, outcome, error, result }) => ({
+        updateOne: {
+          filter: { _id: run._id, status: 'running' },
+          update: {
+            $set: {
+              status: outcome,
+              finishedAt,
+              durationMs: finishedAt.getTime() - run.startedAt!.getTime(),
+              error,
+              result,
+            },
+          },
+        },
+      }));
+      const held = await heldWrites(
+        deps,
+        ops,
+        items.map((item) => item.run),
+        (run) => items.find((item) => item.run._id.equals(run._id))!.outcome,
+      );
+      const succeeded = items.filter((item, i) => held[i] && item.outcome === 'succeeded');
+      if (succeeded.length) await recordSuccesses(deps, succeeded);
+      for (const [i, item] of items.entries())
+        if (held[i] && item.outcome !== 'succeeded')
+          await recordJob(deps, item.run.jobId, item.run.trigger, item.outcome, item.error, item.run.startedAt!);
+      return held;
+    }, WRITES),
+  };
+}
+
+export type RunWrites = ReturnType<typeof runWrites>;
+
+/** Four writes of each kind at once: FerretDB runs a write's statements one after the other. */
+const WRITES = { parallel: 4 };
+
+type RunUpdate = { updateOne: { filter: Record<string, unknown>; update: Record<string, unknown> } };
+
+/**
+ * Applies conditional updates of runs in one command and says which held. A bulk write reports
+ * only how many changed; when that is fewer than asked (rare: another worker recorded some of
+ * them first), the runs are read back to tell which now have the status written.
+ */
+async function heldWrites(
+  { models }: SchedulerDeps,
+  ops: RunUpdate[],
+  runs: Pick<RunDoc, '_id'>[],
+  status: string | ((run: Pick<RunDoc, '_id'>) => string),
+): Promise<boolean[]> {
+  const { modifiedCount } = await models.Run.bulkWrite(ops, { ordered: false });
+  if (modifiedCount === ops.length) return runs.map(() => true);
+  const now = await models.Run.find({ _id: mongoose.trusted({ $in: runs.map((r) => r._id) }) }, { status: 1 }).lean();
+  const statusOf = new Map(now.map((run) => [String(run._id), run.status]));
+  return runs.map((run) => statusOf.get(String(run._id)) === (typeof status === 'string' ? status : status(run)));
+}
+
+/**
+ * The jobs' state after successful runs, in one bulk write: last run, status, failures reset.
+ * A job paused (or deleted) meanwhile matches fewer than asked; then a second write gives the
+ * paused ones their last run and keeps them saying paused.
+ */
+async function recordSuccesses(deps: SchedulerDeps, items: Finished[]) {
+  const set = (enabled: boolean) =>
+    items.map(({ run }) => ({
+      updateOne: {
+        filter: { _id: run.jobId, enabled },
+        update: {
+          $set: enabled
+            ? { lastRunAt: run.startedAt, status: 'idle', consecutiveFailures: 0 }
+            : { lastRunAt: run.startedAt, status: 'paused', nextRunAt: null },
+        },
+      },
+    }));
+  const { matchedCount } = await deps.models.CronJob.bulkWrite(set(true), { ordered: false, timestamps: false });
+  if (matchedCount < items.length)
+    await deps.models.CronJob.bulkWrite(set(false), { ordered: false, timestamps: false });
 }
 
 /**
@@ -60,7 +149,7 @@ export async function interrupt(
  * failed in a row, which pauses the job at the type's threshold. Each update is conditional on
  * `enabled`, so a pause that lands while the run goes on stays a pause.
  */
-async function recordJob(
+export async function recordJob(
   deps: SchedulerDeps,
   jobId: Types.ObjectId,
   trigger: RunDoc['trigger'],

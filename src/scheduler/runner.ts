@@ -6,18 +6,26 @@ import { runPolicyFor } from '../jobs/registry.js';
 import { sleep } from '../lib/async.js';
 import type { Logger } from '../lib/logger.js';
 import { observeRun } from '../lib/metrics.js';
+import type { JobDoc } from '../models/cron-job.model.js';
 import type { RunDoc } from '../models/run.model.js';
 import { AttemptTimeout, attemptOnce } from './attempt.js';
 import { NOT_AN_EDIT, type RunJobData, type SchedulerDeps } from './deps.js';
 import { deadWorkerReason, silentTooLong, workerIsDead } from './liveness.js';
-import { finish, interrupt, type Outcome } from './run-outcome.js';
+import { type Finished, interrupt, type Outcome, type RunWrites } from './run-outcome.js';
 
 /** A run being executed in this process; shutdown interrupts what is left of them at its deadline. */
 export interface ActiveRun {
   runId: Types.ObjectId;
   attempts: number;
   controller: AbortController;
-  agendaJob: Job<RunJobData>;
+  /** The Agenda job delivering a manual or recovered run; runs a fire queued here have none. */
+  agendaJob?: Job<RunJobData>;
+}
+
+/** What executing runs works with: the scheduler's parts, the runs going in this process, the grouped writes. */
+export interface RunnerDeps extends SchedulerDeps {
+  active: Map<string, ActiveRun>;
+  writes: RunWrites;
 }
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -66,18 +74,14 @@ async function claim(deps: SchedulerDeps, run: RunDoc, policy: RunPolicy, log: L
  * records the outcome on the run and the job. A handler failure is the run's result, not
  * Agenda's: this only throws when the database does.
  */
-export async function executeRun(
-  deps: SchedulerDeps,
-  agendaJob: Job<RunJobData>,
-  active: Map<string, ActiveRun>,
-): Promise<void> {
+export async function executeRun(deps: RunnerDeps, agendaJob: Job<RunJobData>): Promise<void> {
   // A non-atomic findAndModify (src/db/quirks.ts) can hand a worker the same Agenda job twice (a poll and
   // a notification racing); the second is dropped here, before any database work.
   const key = `${deps.config.WORKER_NAME}:${agendaJob.attrs.data.runId}`;
   if (inProcess.has(key)) return;
   inProcess.add(key);
   try {
-    await executeClaimed(deps, agendaJob, active);
+    await executeClaimed(deps, agendaJob);
   } finally {
     inProcess.delete(key);
   }
@@ -86,11 +90,7 @@ export async function executeRun(
 /** Runs each worker of this process is claiming or executing, as worker:runId. */
 const inProcess = new Set<string>();
 
-async function executeClaimed(
-  deps: SchedulerDeps,
-  agendaJob: Job<RunJobData>,
-  active: Map<string, ActiveRun>,
-): Promise<void> {
+async function executeClaimed(deps: RunnerDeps, agendaJob: Job<RunJobData>): Promise<void> {
   const { models, config } = deps;
   const { jobId, runId } = agendaJob.attrs.data;
   const log = deps.logger.child({ jobId, runId });
@@ -102,26 +102,54 @@ async function executeClaimed(
     log.info('run taken by another worker, finished, or interrupted; nothing to do');
     return;
   }
-  const entry: ActiveRun = { runId: run._id, attempts: run.attempts, controller: new AbortController(), agendaJob };
-  active.set(runId, entry);
+  await models.CronJob.updateOne({ _id: run.jobId, enabled: true }, { $set: { status: 'running' } }, NOT_AN_EDIT);
+  await execute(deps, run, { agendaJob, policy, log });
+}
+
+/**
+ * Executes a run a fire of this worker queued and marked running (src/scheduler/local-runs.ts),
+ * with the job as that fire read it: its first attempt reads nothing more.
+ */
+export async function executeLocal(deps: RunnerDeps, run: RunDoc, job: JobDoc): Promise<void> {
+  const log = deps.logger.child({ jobId: String(run.jobId), runId: String(run._id) });
+  await execute(deps, run, { policy: runPolicyFor(run.type, deps.config), log, job, firstAttemptRecorded: true });
+}
+
+interface Execution {
+  policy: RunPolicy;
+  log: Logger;
+  agendaJob?: Job<RunJobData>;
+  /** The job as read when the run was queued, for the first attempt. */
+  job?: JobDoc;
+  /** The run's start already counted attempt 1. */
+  firstAttemptRecorded?: boolean;
+}
+
+/** Runs the attempts of a run listed among this process's active runs, for shutdown to find. */
+async function execute(deps: RunnerDeps, run: RunDoc, execution: Execution) {
+  const entry: ActiveRun = {
+    runId: run._id,
+    attempts: run.attempts,
+    controller: new AbortController(),
+    agendaJob: execution.agendaJob,
+  };
+  const key = String(run._id);
+  deps.active.set(key, entry);
   try {
-    await execute(deps, agendaJob, run, entry, policy, log);
+    await attempts(deps, run, entry, execution);
   } finally {
-    active.delete(runId);
+    deps.active.delete(key);
   }
 }
 
-async function execute(
-  deps: SchedulerDeps,
-  agendaJob: Job<RunJobData>,
+async function attempts(
+  deps: RunnerDeps,
   run: RunDoc,
   entry: ActiveRun,
-  policy: RunPolicy,
-  log: Logger,
+  { agendaJob, policy, log, job, firstAttemptRecorded }: Execution,
 ) {
   const { models } = deps;
   const runLog = log.child({ type: run.type, scheduledFor: run.scheduledFor, trigger: run.trigger });
-  await models.CronJob.updateOne({ _id: run.jobId, enabled: true }, { $set: { status: 'running' } }, NOT_AN_EDIT);
   runLog.info({ lagMs: run.startedAt!.getTime() - run.scheduledFor.getTime() }, 'run started');
 
   // Heartbeats keep the claim and the Agenda lock fresh while the handler works.
@@ -130,7 +158,7 @@ async function execute(
       const heartbeatAt = new Date();
       void Promise.all([
         models.Run.updateOne({ _id: run._id, status: 'running' }, { $set: { heartbeatAt } }),
-        agendaJob.touch(),
+        agendaJob?.touch(),
       ]).catch((error) => runLog.warn({ err: error }, 'heartbeat failed'));
     },
     Math.max(100, Math.floor(policy.lockLifetimeMs / 4)),
@@ -141,14 +169,17 @@ async function execute(
   let result: Record<string, unknown> | null = null;
   let lastError: unknown;
   try {
-    for (let attempt = run.attempts + 1; attempt <= policy.maxAttempts; attempt++) {
+    const first = firstAttemptRecorded ? 1 : run.attempts + 1;
+    for (let attempt = first; attempt <= policy.maxAttempts; attempt++) {
       entry.attempts = attempt;
-      await models.Run.updateOne(
-        { _id: run._id, status: 'running' },
-        { $set: { attempts: attempt, heartbeatAt: new Date() } },
-      );
+      if (attempt > run.attempts)
+        await models.Run.updateOne(
+          { _id: run._id, status: 'running' },
+          { $set: { attempts: attempt, heartbeatAt: new Date() } },
+        );
       try {
-        result = await attemptOnce(deps, run, attempt, policy, entry.controller.signal, runLog);
+        const read = attempt === first ? job : undefined;
+        result = await attemptOnce(deps, run, attempt, policy, entry.controller.signal, runLog, read);
         outcome = 'succeeded';
         error = null;
         break;
@@ -171,7 +202,9 @@ async function execute(
   }
   // Only shutdown aborts a run, and it records the run as interrupted before it does.
   if (entry.controller.signal.aborted) return;
-  await finish(deps, run, outcome, error, result);
+  const held = await deps.writes.finish({ run, outcome: outcome as Finished['outcome'], error, result });
+  // Another worker judged this one dead and recorded the run as interrupted meanwhile.
+  if (!held) return;
   // Fire lag only for runs on time: a catch-up's lateness is the downtime, not the scheduler's.
   observeRun(
     run.type,
@@ -187,8 +220,8 @@ async function execute(
  * At the shutdown deadline: records the runs still going in this process as interrupted, aborts
  * their handlers and removes their Agenda jobs, so nothing is left locked.
  */
-export async function interruptActive(deps: SchedulerDeps, active: Map<string, ActiveRun>, reason: string) {
-  const left = [...active.values()];
+export async function interruptActive(deps: RunnerDeps, reason: string) {
+  const left = [...deps.active.values()];
   deps.logger.warn({ running: left.length }, 'shutdown deadline: interrupting runs still going');
   for (const run of left) {
     // Recorded first, then aborted: the aborted run then finds nothing left to record.
@@ -204,7 +237,7 @@ export async function interruptActive(deps: SchedulerDeps, active: Map<string, A
     run.controller.abort(new Error(reason));
     // The run is over as far as anyone is concerned: its Agenda job must not wait for lock expiry.
     await run.agendaJob
-      .remove()
+      ?.remove()
       .catch((error: unknown) =>
         deps.logger.warn({ err: error }, 'could not remove the Agenda job of an interrupted run'),
       );

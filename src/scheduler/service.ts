@@ -12,7 +12,9 @@ import type { CronPreviewQuery } from '../routes/cron/cron.schemas.js';
 import { cancelQueuedRuns, queueRun } from './agenda.js';
 import { checkCron, nextFire } from './cron.js';
 import { NOT_AN_EDIT, type SchedulerDeps } from './deps.js';
+import { accountDueSlots } from './fire.js';
 import { previewCron } from './preview.js';
+import { recordDeletedJob } from './retention.js';
 
 export interface Page<T> {
   items: T[];
@@ -228,20 +230,29 @@ export class CronJobService {
       }
       throw new ApiError('not-found', `No job with id ${id}.`);
     }
+    // The slots the old schedule owed up to the change (a worker may not have fired them yet, and
+    // will not now) are recorded by the schedule as it was; those a worker recorded are refused.
+    if ($set.enabled === false || 'cron' in $set || 'timezone' in $set)
+      await accountDueSlots(this.deps, before, after.updatedAt);
     await this.audit(caller, 'update', after, { action, ...changes });
     return after;
   }
 
   async remove(caller: Caller, id: string, ifMatch?: string): Promise<void> {
     const job = await this.find(caller, id);
+    if (ifMatch !== undefined && !ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
+    const deletedAt = new Date();
     if (ifMatch === undefined) {
       await this.m.CronJob.deleteOne({ _id: job._id });
     } else {
-      if (!ifMatchSatisfied(ifMatch, jobEtag(job))) throw preconditionFailed();
       // Only the version the client saw (not atomic on every server: src/db/quirks.ts).
       const { deletedCount } = await this.m.CronJob.deleteOne({ _id: job._id, updatedAt: job.updatedAt });
       if (deletedCount === 0) throw preconditionFailed();
     }
+    // Its history goes RUNS_KEPT_DAYS after the delete (src/scheduler/retention.ts).
+    await recordDeletedJob(this.deps, job._id, deletedAt);
+    // Slots due up to the delete that no worker fired are recorded; their runs are cancelled below.
+    await accountDueSlots(this.deps, job, deletedAt, async () => {});
     await cancelQueuedRuns(this.deps.agenda, String(job._id));
     // The history stays; manual runs that never started say why they never will.
     await this.m.Run.updateMany(

@@ -64,7 +64,15 @@ export interface ClusterOptions {
   runtime?: Runtime;
   /** Service configuration shared by every process (JOB_TYPE_POLICIES, SMTP_URL...). */
   env?: Record<string, string>;
+  /**
+   * 'test' (unless given): short poll, misfire grace and drain, so scenarios end fast.
+   * 'default': the service's own, as an operator runs it (tests/chaos.test.ts).
+   */
+  timings?: 'test' | 'default';
 }
+
+/** The timings `timings: 'test'` shortens; everything else keeps the service's default. */
+const TEST_TIMINGS = { AGENDA_PROCESS_EVERY_MS: '500', MISFIRE_GRACE_MS: '1500', SHUTDOWN_TIMEOUT_MS: '5000' };
 
 /**
  * An API process and N worker processes on one database, each its own OS process started from
@@ -78,9 +86,7 @@ export async function startCluster(options: ClusterOptions) {
     JWT_SECRET: SECRET,
     CRON_ALLOW_SECONDS: 'true',
     CRON_MIN_INTERVAL_SECONDS: '1',
-    AGENDA_PROCESS_EVERY_MS: '500',
-    MISFIRE_GRACE_MS: '1500',
-    SHUTDOWN_TIMEOUT_MS: '5000',
+    ...(options.timings === 'default' ? {} : TEST_TIMINGS),
     ...RELAXED_GUARDS,
     ...options.env,
   };

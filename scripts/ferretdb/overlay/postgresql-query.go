@@ -1,13 +1,26 @@
 // Patched copy of FerretDB v1.24.2 internal/backends/postgresql/query.go, compiled in from a
-// vendored build directory (see src/db/local-server.ts). One change, marked "cronjobs patch":
+// vendored build directory (see src/db/local-server.ts). Two changes, marked "cronjobs patch":
 //   - an `_id` equality with a string or ObjectID is written `_jsonb->'_id' = $n`, the expression
 //     of FerretDB's own unique `_id` index, so PostgreSQL searches that index; the original
 //     `_jsonb->$1 @> $2` binds the key as a parameter and uses containment, which no index
 //     matches, so every lookup by _id read the whole table. `_id` is never an array, so equality
 //     and containment select the same documents (and FerretDB filters every returned one again).
-// Measured (10 000 documents, PostgreSQL 17, median of 60, 2 shared cores, unpatched and patched
-// builds alternated on one cluster): findOne by _id 12.5 ms -> 1.3 ms, updateOne by _id 10-12 ms
-// -> 0.8-1.4 ms.
+//     Measured (10 000 documents, PostgreSQL 17, median of 60, 2 shared cores, unpatched and
+//     patched builds alternated on one cluster): findOne by _id 12.5 ms -> 1.3 ms, updateOne by
+//     _id 10-12 ms -> 0.8-1.4 ms.
+//   - an equality (`{f: v}`, `{f: {$eq: v}}`) on any other top-level field (no dots) with a
+//     string, ObjectID, bool, int32 or date is written (see filterEqualIndexed)
+//       (_jsonb->'f' = $n OR (_jsonb->'f' > 'true' AND _jsonb->'f' < '{}'))
+//     with the field name quoted as an SQL literal the way FerretDB quotes it in CREATE INDEX, so
+//     both arms are searches of the btree index FerretDB builds for a MongoDB index on f,
+//     `((_jsonb->'f'))` (a BitmapOr; a compound index whose first field is f serves too).
+//     Exact, arrays included: MongoDB's equality also matches an array holding v, which `=`
+//     alone would miss; the second arm is the btree range that holds exactly the non-empty
+//     arrays (jsonb's btree order), empty where no document keeps an array in f. Like the `@>`
+//     it replaces it may select a superset (a date and a number of the same milliseconds, every
+//     array), which FerretDB's own check in Go narrows. Numbers other than int32 (FerretDB's
+//     ranges for unsafe doubles and longs), null, documents, arrays as v and dotted paths keep
+//     FerretDB's form. Measured with bench/local-db/pushdown.ts: see docs/database.md.
 
 // Copyright 2021 FerretDB Inc.
 //
@@ -307,6 +320,11 @@ func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter
 			return
 		}
 
+		// cronjobs patch: other top-level fields by the expression of FerretDB's field indexes.
+		if field, ok := indexableField(k, operator); ok {
+			return filterEqualIndexed(p, field, v)
+		}
+
 		// merge with the case below?
 		// TODO https://github.com/FerretDB/FerretDB/issues/3626
 
@@ -315,6 +333,11 @@ func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter
 		args = append(args, k, string(must.NotFail(sjson.MarshalSingleValue(v))))
 
 	case bool, int32:
+		// cronjobs patch: as above.
+		if field, ok := indexableField(k, operator); ok {
+			return filterEqualIndexed(p, field, v)
+		}
+
 		// merge with the case above?
 		// TODO https://github.com/FerretDB/FerretDB/issues/3626
 
@@ -347,4 +370,54 @@ func filterEqual(p *metadata.Placeholder, k any, v any, operator string) (filter
 	}
 
 	return
+}
+
+// cronjobs patch: equality on a top-level field in a form the field's index answers.
+
+// indexableField returns the field name when k is a top-level field other than `_id` (written
+// `_jsonb->'field'`, the expression FerretDB indexes it by); dotted paths keep FerretDB's form.
+func indexableField(k any, operator string) (string, bool) {
+	field, ok := k.(string)
+	if !ok || operator != "->" || field == "" || field == "_id" || strings.Contains(field, ".") {
+		return "", false
+	}
+
+	return field, true
+}
+
+// filterEqualIndexed returns a filter selecting the documents whose top-level field equals v,
+// plus every document where that field holds a non-empty array (MongoDB's equality also matches
+// an array with an element equal to v; FerretDB checks each returned document again in Go):
+//
+//	(_jsonb->'f' = $n OR (_jsonb->'f' > 'true' AND _jsonb->'f' < '{}'))
+//
+// Both arms are searches of the btree index FerretDB builds on `((_jsonb->'f'))` (a BitmapOr):
+// in jsonb's btree order, Object > Array > Boolean > Number > String > Null, an array with
+// n elements sorts above one with n - 1, and only an empty array sorts below null; so the range
+// between `true` (the greatest non-array scalar) and `{}` (the least object) holds exactly the
+// non-empty arrays. Where no document stores an array there, that arm is an empty range.
+//
+// v's JSON text is the value FerretDB stores (sjson): a string or an ObjectID's hex as a JSON
+// string, a bool as a JSON boolean, an int32 as a number, a date as its milliseconds since the
+// epoch (a number): jsonb `=` compares numbers numerically, like the `@>` it replaces, so a date
+// also selects a number of the same milliseconds and FerretDB's own check drops it.
+func filterEqualIndexed(p *metadata.Placeholder, field string, v any) (filter string, args []any) {
+	expr := fmt.Sprintf(`(%s->%s)`, metadata.DefaultColumn, quoteFieldName(field))
+	filter = fmt.Sprintf(
+		`(%[1]s = %[2]s OR (%[1]s > 'true'::jsonb AND %[1]s < '{}'::jsonb))`,
+		expr,
+		p.Next(),
+	)
+	args = append(args, string(must.NotFail(sjson.MarshalSingleValue(v))))
+
+	return
+}
+
+// quoteFieldName returns a field name (client-supplied) as an SQL string literal: the same
+// quoting FerretDB uses for the field names of its CREATE INDEX (metadata.quoteString, not
+// exported), so the expression here is character for character the index's. Safe because
+// FerretDB refuses connections without standard_conforming_strings=on and client_encoding=UTF8
+// (metadata/pool/opendb.go), and BSON field names cannot contain NUL.
+func quoteFieldName(field string) string {
+	return "'" + strings.ReplaceAll(field, "'", "''") + "'"
 }
