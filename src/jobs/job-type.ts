@@ -73,6 +73,8 @@ export interface JobContext<S extends SettingName> {
   models: Models;
   /** The configuration variables the type's `settings` names. */
   settings: Pick<Env, S>;
+  /** The verified email of whoever last set the payload (the job as read for this attempt). */
+  payloadAuthorEmail: string | null;
 }
 
 /**

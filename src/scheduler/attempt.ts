@@ -57,6 +57,7 @@ export async function attemptOnce(
       conn: deps.conn,
       models: deps.models,
       settings: pickSettings(deps.config, type.settings),
+      payloadAuthorEmail: job.payloadAuthorEmail ?? null,
     });
     // A handler that ignores the signal goes on in the background; its result is dropped.
     handling.catch(() => undefined);

@@ -137,8 +137,7 @@ export const sendEmail = defineJobType({
   checkPayload: (p, { rules, authorEmail }) => recipientRefusal(p.to, rules, authorEmail),
   async handler(p, ctx) {
     // Checked again at run time: the configuration may have narrowed since the job was saved.
-    const job = await ctx.models.CronJob.findById(ctx.jobId, { payloadAuthorEmail: 1 }).lean();
-    const refusal = recipientRefusal(p.to, ctx.settings, job?.payloadAuthorEmail ?? null);
+    const refusal = recipientRefusal(p.to, ctx.settings, ctx.payloadAuthorEmail);
     // Permanent: retrying cannot make the recipient allowed.
     if (refusal) throw new PermanentError(`not sent: ${refusal.message}`);
     const { text, html } = render(p.template, p.params);
