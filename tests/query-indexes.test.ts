@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { connectDb } from '../src/db/index.js';
 import { IDEMPOTENCY_COLLECTION, IdempotencyStore } from '../src/lib/idempotency.js';
 import { RATE_LIMIT_COLLECTION, RATE_LIMIT_EXPIRY_FIELD } from '../src/lib/rate-limit.js';
+import { DELETED_JOBS_COLLECTION } from '../src/models/index.js';
 import { AGENDA_COLLECTION, AGENDA_INDEXES } from '../src/scheduler/agenda.js';
 import { openScheduler, type Scheduler } from '../src/scheduler/index.js';
-import { RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION, sweepHistory } from '../src/scheduler/retention.js';
+import { RETENTION_COLLECTION, sweepHistory } from '../src/scheduler/retention.js';
 import { bodies, type Harness, startHarness, waitFor } from './helpers/harness.js';
 import { type IndexKey, queriesOf, type RecordedQuery, unservedQuery } from './helpers/index-rule.js';
 
@@ -37,7 +38,7 @@ function declaredIndexes(scheduler: Scheduler, conn: Connection, h: Harness): Ma
   declared.set(IDEMPOTENCY_COLLECTION, [{ [idempotency.expiring.field]: 1 }]);
   // History retention's marks (one document) and the deleted jobs, read by _id or in its order.
   declared.set(RETENTION_COLLECTION, []);
-  declared.set(RETENTION_PENDING_COLLECTION, []);
+  declared.set(DELETED_JOBS_COLLECTION, []);
   return declared;
 }
 

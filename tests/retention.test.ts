@@ -2,13 +2,12 @@ import { Types } from 'mongoose';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { connectDb } from '../src/db/index.js';
 import type { Env } from '../src/env.js';
-import { models } from '../src/models/index.js';
+import { DELETED_JOBS_COLLECTION, models } from '../src/models/index.js';
 import type { RUN_STATUSES } from '../src/models/run.model.js';
 import type { SchedulerDeps } from '../src/scheduler/deps.js';
 import {
   NOT_SUCCEEDED,
   RETENTION_COLLECTION,
-  RETENTION_PENDING_COLLECTION,
   type RetentionResult,
   recordDeletedJob,
   startRetention,
@@ -93,7 +92,7 @@ const cycle = <T>(items: readonly T[], n: number) => Array.from({ length: n }, (
 beforeEach(async () => {
   for (const model of [m().Run, m().RunClaim, m().AuditLog, m().Report, m().CronJob])
     await model.collection.deleteMany({});
-  for (const name of [RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION]) await h.conn.collection(name).deleteMany({});
+  for (const name of [RETENTION_COLLECTION, DELETED_JOBS_COLLECTION]) await h.conn.collection(name).deleteMany({});
 });
 
 describe('runs per job', () => {
@@ -220,7 +219,7 @@ describe('runs by age', () => {
     const runs = await insertRuns(deletedJob, statuses, new Date(Date.now() - 12 * DAY));
     await recordDeletedJob(h, deletedJob, deletedAt);
     const settings = { RUNS_KEPT_DAYS: 30, RUNS_KEPT_SUCCEEDED_PER_JOB: 2 };
-    const entries = () => h.conn.collection(RETENTION_PENDING_COLLECTION).find({}).toArray();
+    const entries = () => h.conn.collection(DELETED_JOBS_COLLECTION).find({}).toArray();
 
     expect(await sweepHistory(depsWith(settings))).toMatchObject({ runsOverLimit: 3, runsTooOld: 0, jobsTrimmed: 1 });
     expect(ids(await runsOf(deletedJob))).toEqual(runs.slice(3).map(String).sort());
@@ -239,7 +238,7 @@ describe('runs by age', () => {
     const { data: job } = await api.POST('/api/cron/jobs', { body: bodies.generateReport() });
     const before = new Date();
     expect((await api.DELETE('/api/cron/jobs/{id}', { params: { path: { id: job!.id } } })).response.status).toBe(204);
-    const [entry] = await h.conn.collection(RETENTION_PENDING_COLLECTION).find({}).toArray();
+    const [entry] = await h.conn.collection(DELETED_JOBS_COLLECTION).find({}).toArray();
     expect(String(entry?._id)).toBe(job!.id);
     expect(entry!.deletedAt.getTime()).toBeGreaterThanOrEqual(before.getTime() - 1000);
   });

@@ -14,7 +14,7 @@ import { PartitionLeases } from './leases.js';
 import { LocalRuns } from './local-runs.js';
 import { reconcile } from './reconcile.js';
 import { recoverRuns } from './recovery.js';
-import { RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION, sweepHistory } from './retention.js';
+import { RETENTION_COLLECTION, sweepHistory } from './retention.js';
 import { runWrites } from './run-outcome.js';
 import { type ActiveRun, executeRun, interruptActive, type RunnerDeps } from './runner.js';
 import { CronJobService } from './service.js';
@@ -101,7 +101,8 @@ export async function openScheduler(conn: Connection, config: Env, logger: Logge
         });
       }
       await repair();
-      await createMissingCollections(conn, [RETENTION_COLLECTION, RETENTION_PENDING_COLLECTION]);
+      // The deleted-jobs collection is the models' (ensureIndexes made it); this one is the worker's.
+      await createMissingCollections(conn, [RETENTION_COLLECTION]);
       await leases.prepare();
       await leases.round();
       await recover();

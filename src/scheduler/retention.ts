@@ -25,8 +25,6 @@ import type { SchedulerDeps } from './deps.js';
 
 /** Where the marks of the rounds over jobs are kept (one document)... */
 export const RETENTION_COLLECTION = 'history_retention';
-/** ...and the deleted jobs whose runs are still kept, by _id (the job's), with `deletedAt`. */
-export const RETENTION_PENDING_COLLECTION = DELETED_JOBS_COLLECTION;
 const RUNS_MARK_ID = 'runs';
 /** Workers' clocks may differ this much: a job that ran this long before the mark is visited again. */
 const CLOCK_SKEW_MS = 60_000;
@@ -115,7 +113,7 @@ interface DeletedJob {
  */
 export async function recordDeletedJob(deps: Pick<SchedulerDeps, 'conn'>, jobId: Types.ObjectId, deletedAt: Date) {
   await deps.conn
-    .collection<DeletedJob>(RETENTION_PENDING_COLLECTION)
+    .collection<DeletedJob>(DELETED_JOBS_COLLECTION)
     .insertOne({ _id: jobId, deletedAt })
     .catch((error) => {
       // Two deletes of one job raced: it is written down either way.
@@ -266,7 +264,7 @@ export async function sweepHistory(
   });
 
   // Deleted jobs: their runs are cut to the counts once, then all go RUNS_KEPT_DAYS after the delete.
-  const deletedJobs = conn.collection<DeletedJob>(RETENTION_PENDING_COLLECTION);
+  const deletedJobs = conn.collection<DeletedJob>(DELETED_JOBS_COLLECTION);
   let firstDeleted = true;
   for (const job of await deletedJobs.find({}, { sort: { _id: 1 } }).toArray()) {
     const expired = config.RUNS_KEPT_DAYS > 0 && job.deletedAt < daysBefore(now, config.RUNS_KEPT_DAYS);
